@@ -86,6 +86,13 @@ class DeviceOutOfMemoryError(ProductshotError):
     http_status = 507
 
 
+class StoreError(ProductshotError):
+    """The asset store cannot be used: busy past its timeout, corrupt, closed, or from a newer version."""
+
+    code = "store_error"
+    http_status = 503
+
+
 class LLMError(ProductshotError):
     """The configured chat model failed (auth, rate limit, server error, bad answer)."""
 
@@ -105,5 +112,6 @@ __all__ = [
     "PathNotAllowedError",
     "PositionError",
     "ProductshotError",
+    "StoreError",
     "WorkerUnavailableError",
 ]

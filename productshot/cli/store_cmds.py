@@ -1,0 +1,208 @@
+"""`productshot store list|show|gc|stats`: look into and clean up the asset store.
+
+The store package imports only the standard library at import time (Pillow is loaded inside the calls
+that encode images), so registering these commands keeps `productshot --help` fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from productshot.cli.output import add_json_flag, emit
+from productshot.store.models import ASSET_KINDS
+
+if TYPE_CHECKING:
+    from productshot.settings import Settings
+    from productshot.store import Asset
+
+BACKEND = "store"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"must be a number of days, got {text!r}") from exc
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of days >= 0, got {text!r}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `store` command group."""
+    parser = subparsers.add_parser(
+        "store",
+        help="list, inspect and clean up stored images",
+        description="Every image productshot takes in or makes is an asset in the store under the data home.",
+    )
+    actions = parser.add_subparsers(dest="store_command", metavar="ACTION")
+    actions.required = True
+
+    listing = actions.add_parser("list", help="the newest assets first")
+    listing.add_argument("--kind", choices=ASSET_KINDS, help="only assets of this kind")
+    listing.add_argument("--limit", type=_positive_int, default=50, help="at most this many (default 50)")
+    add_json_flag(listing)
+    listing.set_defaults(handler=run_list)
+
+    show = actions.add_parser("show", help="one asset with its lineage (the assets it was made from)")
+    show.add_argument("id", metavar="ID", help="an asset id, e.g. a01jd5k2m8q3xyz7f")
+    add_json_flag(show)
+    show.set_defaults(handler=run_show)
+
+    gc = actions.add_parser(
+        "gc",
+        help="delete old assets and unreferenced files",
+        description="Delete assets older than DAYS (keeping every ancestor of a newer asset) and the files "
+        "no remaining asset uses.",
+    )
+    gc.add_argument("--older-than", type=_days, required=True, metavar="DAYS", help="age in days, e.g. 30")
+    gc.add_argument("--dry-run", action="store_true", help="only report what would be deleted")
+    add_json_flag(gc)
+    gc.set_defaults(handler=run_gc)
+
+    stats = actions.add_parser("stats", help="counts by kind and bytes on disk")
+    add_json_flag(stats)
+    stats.set_defaults(handler=run_stats)
+
+
+# ---- formatting ------------------------------------------------------------------------------------
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def _bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GB"
+
+
+def _table(assets: list[Asset], now: float) -> str:
+    header = ("ID", "KIND", "SIZE", "BACKEND", "AGE", "PARENTS")
+    rows = [
+        (
+            asset.id,
+            asset.kind,
+            f"{asset.width}x{asset.height}",
+            asset.backend,
+            _age(now - asset.created),
+            ",".join(asset.parents) or "-",
+        )
+        for asset in assets
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def _elapsed(started: float) -> float:
+    return round(time.perf_counter() - started, 4)
+
+
+# ---- handlers --------------------------------------------------------------------------------------
+def run_list(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.store import AssetStore
+
+    started = time.perf_counter()
+    with AssetStore.open(settings) as store:
+        assets = store.list(kind=args.kind, limit=args.limit)
+    payload: dict[str, Any] = {
+        "assets": [asset.to_dict() for asset in assets],
+        "count": len(assets),
+        "backend": BACKEND,
+        "seconds": _elapsed(started),
+    }
+    what = f"{args.kind} assets" if args.kind else "assets"
+    if assets:
+        summary = f"{_table(assets, time.time())}\n{len(assets)} {what} (newest first) in {settings.home}"
+    else:
+        summary = f"no {what} in {settings.home}"
+    emit(args, payload, summary)
+    return 0
+
+
+def run_show(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.store import AssetStore
+
+    started = time.perf_counter()
+    with AssetStore.open(settings) as store:
+        lineage = store.lineage(args.id)
+        children = store.children(args.id)
+    asset = lineage[0]
+    payload: dict[str, Any] = {
+        "asset": asset.to_dict(),
+        "lineage": [item.to_dict() for item in lineage],
+        "children": [child.id for child in children],
+        "backend": BACKEND,
+        "seconds": _elapsed(started),
+    }
+    created = datetime.fromtimestamp(asset.created).astimezone().isoformat(timespec="seconds")
+    lines = [
+        f"{asset.id}  {asset.kind}  {asset.width}x{asset.height} {asset.format}  {_bytes(asset.size_bytes)}",
+        f"  backend  {asset.backend}",
+        f"  created  {created}",
+        f"  path     {asset.path}",
+        f"  params   {json.dumps(asset.params, ensure_ascii=False, sort_keys=True)}",
+        f"  parents  {', '.join(asset.parents) or '-'}",
+        f"  children {', '.join(payload['children']) or '-'}",
+    ]
+    if len(lineage) > 1:
+        lines.append("  lineage:")
+        lines.extend(f"    {item.id}  {item.kind:<10}  {item.backend}" for item in lineage[1:])
+    emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def run_gc(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.store import AssetStore
+
+    started = time.perf_counter()
+    with AssetStore.open(settings) as store:
+        report = store.gc(args.older_than, dry_run=args.dry_run)
+    payload: dict[str, Any] = {**report.to_dict(), "backend": BACKEND, "seconds": _elapsed(started)}
+    verb = "would remove" if report.dry_run else "removed"
+    summary = (
+        f"{'dry run: ' if report.dry_run else ''}{verb} {report.assets_removed} assets older than "
+        f"{args.older_than:g} days and {report.files_removed} files, {_bytes(report.bytes_freed)}"
+    )
+    emit(args, payload, summary)
+    return 0
+
+
+def run_stats(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.store import AssetStore
+
+    started = time.perf_counter()
+    with AssetStore.open(settings) as store:
+        stats = store.stats()
+    payload: dict[str, Any] = {**stats, "backend": BACKEND, "seconds": _elapsed(started)}
+    kinds = ", ".join(f"{count} {kind}" for kind, count in stats["by_kind"].items() if count) or "none"
+    summary = (
+        f"{stats['assets']} assets ({kinds}) in {stats['home']}\n"
+        f"{stats['files']} files, {_bytes(stats['bytes_on_disk'])} on disk; "
+        f"database {_bytes(stats['database_bytes'])}"
+    )
+    emit(args, payload, summary)
+    return 0
