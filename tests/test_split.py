@@ -1,0 +1,208 @@
+"""The split detector against its frozen labelled set (tests/data/split_set/manifest.json), plus its contract.
+
+The set is rebuilt from the manifest's recipes and checked against the stored fingerprints, so it cannot
+drift silently; the numbers are measured on the "report" half only (the weights and bars were tuned on the
+"tune" half and on fresh development pools, see docs/split-detector.md). Run with `-s` to see the table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from productshot.errors import BadImageError, BadRequestError
+from productshot.tools.split import BACKEND, DEFAULT_THRESHOLD, SplitResult, check_split
+from tests.support.split_set import (
+    INFO_TYPES,
+    NEGATIVE_TYPES,
+    POSITIVE_TYPES,
+    THUMB_TOLERANCE,
+    Item,
+    build,
+    fingerprint,
+    load_manifest,
+    plan,
+    thumb_distance,
+)
+
+MIN_RECALL = 0.90
+MAX_FALSE_ALARMS = 0.05
+SEAM_TOLERANCE = 0.03  # of the image height
+
+
+@pytest.fixture(scope="module")
+def manifest() -> list[Item]:
+    return load_manifest()
+
+
+@pytest.fixture(scope="module")
+def images(manifest: list[Item]) -> dict[str, Image.Image]:
+    return {item.id: build(item) for item in manifest}
+
+
+def test_set_is_large_stratified_and_matches_its_builder(manifest: list[Item]) -> None:
+    assert len(manifest) >= 120
+    assert len({item.id for item in manifest}) == len(manifest)
+    planned = plan()
+    assert [dataclasses.replace(item, sha256="", thumb="") for item in manifest] == planned, (
+        "the manifest and tests/support/split_set.py disagree; rebuild deliberately with --write --force"
+    )
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for item in manifest:
+        by_type[item.type].append(item.half)
+    assert set(by_type) == set(POSITIVE_TYPES + NEGATIVE_TYPES + INFO_TYPES)
+    for kind, halves in by_type.items():
+        assert abs(halves.count("tune") - halves.count("report")) <= 1, kind
+    for item in manifest:
+        if item.label == "split":
+            assert item.seam_y is not None and 0.40 * item.height <= item.seam_y <= 0.60 * item.height
+        assert min(item.width, item.height) >= 64 and max(item.width, item.height) <= 512
+
+
+def test_frozen_images_have_not_drifted(manifest: list[Item], images: dict[str, Image.Image]) -> None:
+    inexact = []
+    for item in manifest:
+        sha, thumb = fingerprint(images[item.id])
+        assert images[item.id].size == (item.width, item.height)
+        if sha != item.sha256:
+            # Last-bit float differences between CPUs may change a pixel or two; anything visible may not.
+            distance = thumb_distance(thumb, item.thumb)
+            assert distance <= THUMB_TOLERANCE, f"{item.id} changed (thumbnail moved by {distance} levels)"
+            inexact.append(item.id)
+    assert len(inexact) <= len(manifest) // 10, f"many images differ in the last bits: {inexact[:10]}"
+
+
+def _truth_band(item: Item) -> tuple[float, float]:
+    """The seam as rows: one row for a hard or blurred seam, the blended rows for a cross-fade."""
+    assert item.seam_y is not None
+    half = item.recipe["band"] / 2 if item.seam == "fade" else 0.0
+    return item.seam_y - half, item.seam_y + half
+
+
+def test_report_half_meets_the_targets(manifest: list[Item], images: dict[str, Image.Image]) -> None:
+    rows: dict[str, list[tuple[Item, SplitResult]]] = defaultdict(list)
+    for item in manifest:
+        if item.half == "report":
+            rows[item.type].append((item, check_split(images[item.id])))
+
+    print("\nsplit detector on the report half")
+    print(f"{'type':20s} {'n':>3s} {'flagged':>8s} {'rate':>6s} {'seam<=3%':>9s} {'centre err':>10s}")
+    located, seam_misses = 0, []
+    for kind in POSITIVE_TYPES + NEGATIVE_TYPES + INFO_TYPES:
+        results = rows[kind]
+        flagged = [(item, result) for item, result in results if result.split]
+        within, centre = 0, []
+        for item, result in flagged:
+            if item.seam_y is None:
+                continue
+            assert result.seam_y is not None
+            low, high = _truth_band(item)
+            off = max(low - result.seam_y, result.seam_y - high, 0.0) / item.height
+            centre.append(abs(result.seam_y - item.seam_y) / item.height)
+            if off <= SEAM_TOLERANCE:
+                within += 1
+            elif item.label == "split":
+                seam_misses.append((item.id, round(off, 3)))
+        located += within if kind in POSITIVE_TYPES else 0
+        rate = len(flagged) / len(results)
+        centre_text = f"{max(centre):.3f}" if centre else "-"
+        seam_text = f"{within}/{len(flagged)}" if centre else "-"
+        print(
+            f"{kind:20s} {len(results):3d} {len(flagged):8d} {rate:6.2f} {seam_text:>9s} {centre_text:>10s}"
+        )
+
+    positives = [result for kind in POSITIVE_TYPES for _, result in rows[kind]]
+    negatives = [result for kind in NEGATIVE_TYPES for _, result in rows[kind]]
+    recall = sum(result.split for result in positives) / len(positives)
+    false_alarms = sum(result.split for result in negatives) / len(negatives)
+    print(f"same-kind stacks: recall {recall:.3f}; single scenes: false alarms {false_alarms:.3f}")
+    assert recall >= MIN_RECALL
+    assert false_alarms <= MAX_FALSE_ALARMS
+    assert not any(result.split for _, result in rows["single-studio"])
+    assert not seam_misses, f"seam rows off by more than 3% of the height: {seam_misses}"
+
+
+def _stack(top: Image.Image, bottom: Image.Image, width: int, height: int, seam: int) -> Image.Image:
+    canvas = Image.new("RGB", (width, height))
+    canvas.paste(top.resize((width, seam)), (0, 0))
+    canvas.paste(bottom.resize((width, height - seam)), (0, seam))
+    return canvas
+
+
+def _scene(height: int, width: int = 256) -> Image.Image:
+    """A simple sky-over-ground scene: a blue gradient above, a textured green field below."""
+    rng = np.random.default_rng(3)
+    ys = np.linspace(0.0, 1.0, height)[:, None, None]
+    sky = np.array([70, 120, 200]) + (np.array([200, 220, 240]) - np.array([70, 120, 200])) * ys / 0.5
+    field = np.array([60, 130, 50]) * (1.0 + 0.3 * (ys - 0.5)) + rng.normal(0, 8, (height, width, 1))
+    pixels = np.where(ys < 0.5, sky, field) * np.ones((1, width, 1))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+
+
+def test_contract_on_a_clear_stack_and_a_single_scene() -> None:
+    stacked = _stack(_scene(200), _scene(200), 320, 400, 190)
+    result = check_split(stacked)
+    assert result.split and result.backend == BACKEND == "split-detector"
+    assert 0.5 <= result.score <= 1.0 and result.seconds >= 0.0
+    assert result.seam_y is not None and abs(result.seam_y - 190) <= 0.03 * 400
+    assert result.candidate_y == result.seam_y
+    single = check_split(_scene(400, 320))
+    assert not single.split and single.seam_y is None and 0.0 <= single.score < DEFAULT_THRESHOLD
+    assert 0 <= single.candidate_y < 400
+
+
+def test_threshold_moves_the_decision() -> None:
+    stacked = _stack(_scene(200), _scene(200), 320, 400, 200)
+    score = check_split(stacked).score
+    assert check_split(stacked, threshold=min(0.99, score + 0.01)).split is False
+    assert check_split(stacked, threshold=max(0.01, score - 0.01)).split is True
+
+
+def test_a_reflection_is_not_a_split() -> None:
+    scene = np.asarray(_scene(200, 320), dtype=np.float32)
+    mirrored = np.concatenate([scene, scene[::-1] * 0.8], axis=0)
+    assert not check_split(Image.fromarray(mirrored.astype(np.uint8), "RGB")).split
+
+
+def test_sizes_modes_and_the_input_left_alone() -> None:
+    stacked = _stack(_scene(256), _scene(256), 1024, 1024, 500)
+    before = stacked.tobytes()
+    assert check_split(stacked).split
+    assert stacked.tobytes() == before
+    for mode in ("L", "RGBA", "P"):
+        assert check_split(stacked.convert(mode)).split, mode
+    wide = _stack(_scene(256, 2048), _scene(256, 2048), 4096, 512, 250)
+    assert check_split(wide).split
+    tall = check_split(_scene(4096, 512))
+    assert not tall.split
+    assert check_split(Image.new("RGB", (64, 64), "white")).score == 0.0
+
+
+def test_bad_input_gets_named_errors() -> None:
+    not_an_image: Any = "not an image"
+    thresholds: list[Any] = [0.0, 1.0, -0.2, "0.5", True]
+    with pytest.raises(BadImageError, match="image"):
+        check_split(not_an_image)
+    with pytest.raises(BadImageError, match="at least"):
+        check_split(Image.new("RGB", (4, 100)))
+    for threshold in thresholds:
+        with pytest.raises(BadRequestError, match="threshold"):
+            check_split(Image.new("RGB", (64, 64)), threshold=threshold)
+
+
+def test_check_time_at_1024_square_is_reasonable() -> None:
+    image = _stack(_scene(512, 1024), _scene(512, 1024), 1024, 1024, 500)
+    check_split(image)
+    cpu = []
+    for _ in range(5):
+        started = time.process_time()
+        check_split(image)
+        cpu.append(time.process_time() - started)
+    # The target is 30 ms on an idle machine; the test only guards against a large regression.
+    assert sorted(cpu)[2] < 0.25, cpu
