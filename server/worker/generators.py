@@ -60,8 +60,11 @@ class GenerateSpec:
     seed: int
     steps: int | None = None
     guidance: float | None = None
+    scene: str | None = None  # plain scene words for the studio generator; diffusion models read the prompt
 
     def __post_init__(self) -> None:
+        if self.scene is not None and (not isinstance(self.scene, str) or len(self.scene) > MAX_PROMPT_CHARS):
+            raise BadRequestError(f"scene must be text of at most {MAX_PROMPT_CHARS} characters")
         for name in ("prompt", "negative_prompt"):
             value = getattr(self, name)
             if not isinstance(value, str):
@@ -425,12 +428,12 @@ class StudioBackend:
         on_step: StepCallback | None = None,
         should_stop: StopCheck | None = None,
     ) -> list[Image.Image]:
-        """One backdrop per spec from its prompt's scene words, seeded by spec.seed."""
+        """One backdrop per spec from its scene words (else the prompt's), seeded by spec.seed."""
         images = []
         for index, spec in enumerate(specs):
             _check_stop(should_stop, index, len(specs))
             width, height = native_size_for(self.preset, spec.width, spec.height)
-            backdrop = self._render(spec.prompt, width, height, seed=spec.seed)
+            backdrop = self._render(spec.scene or spec.prompt, width, height, seed=spec.seed)
             images.append(fit_to_size(backdrop.image.convert("RGB"), spec.width, spec.height))
             if on_step is not None:
                 on_step(index + 1, len(specs))

@@ -1,0 +1,300 @@
+"""`productshot worker [status|stop]` and `productshot generate`: the resident worker from the terminal.
+
+`generate` sends the job to the worker at PRODUCTSHOT_WORKER_URL (starting one, detached, when none
+answers and auto-start is on), or runs the model in this process with `--local`. The progress bar goes to
+stderr, so with `--json` stdout holds nothing but the JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from productshot.cli.common import add_output, output_path
+from productshot.cli.output import add_json_flag, emit
+from productshot.server.worker.config import (
+    DEFAULT_GRACE_S,
+    DEFAULT_JOB_TIMEOUT_S,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_QUEUE_SIZE,
+)
+from productshot.settings import Settings
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from productshot.server.worker.schemas import JobInfo
+
+StepUpdate = Callable[[str, int, int], None]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "worker",
+        help="run the resident model worker (HTTP API on 127.0.0.1); `worker status|stop` to manage it",
+        description="Run the worker in the foreground (logs to the data home's logs/worker.log and stderr). "
+        "A non-local --host needs PRODUCTSHOT_WORKER_TOKEN.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default: PRODUCTSHOT_WORKER_URL's, 8765)")
+    p.add_argument("--preload", nargs="+", default=[], metavar="MODEL", help="models to load at start")
+    p.add_argument("--idle-timeout", type=float, default=None, metavar="S", help="exit after S idle seconds")
+    p.add_argument("--queue-size", type=int, default=DEFAULT_QUEUE_SIZE, help="jobs waiting before 429 (64)")
+    p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="jobs per device call (4)")
+    p.add_argument(
+        "--memory-budget-gb",
+        type=float,
+        default=None,
+        help="loaded models' memory limit (default: from device)",
+    )
+    p.add_argument(
+        "--job-timeout",
+        type=float,
+        default=DEFAULT_JOB_TIMEOUT_S,
+        metavar="S",
+        help="default per-job timeout",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=DEFAULT_GRACE_S,
+        metavar="S",
+        help="seconds running jobs get on shutdown",
+    )
+    p.add_argument("--autostarted", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(handler=run_worker)
+    actions = p.add_subparsers(dest="worker_action", metavar="ACTION")
+    status = actions.add_parser("status", help="is this data home's worker running? (exit 1 when not)")
+    add_json_flag(status)
+    status.set_defaults(handler=run_status)
+    stop = actions.add_parser("stop", help="stop this data home's worker gracefully")
+    stop.add_argument("--timeout", type=float, default=30.0, metavar="S", help="kill it after S seconds (30)")
+    add_json_flag(stop)
+    stop.set_defaults(handler=run_stop)
+
+    g = sub.add_parser("generate", help="generate a background image from a prompt (through the worker)")
+    g.add_argument("prompt", help='what the background shows, e.g. "a simple beach scene, soft light"')
+    g.add_argument("--model", default=None, help="model preset, hub id or folder (default: auto)")
+    g.add_argument("--seed", type=int, default=None, help="random seed (default: drawn and reported)")
+    g.add_argument(
+        "-W", "--width", type=int, default=1024, help="output width in px (64..4096, default 1024)"
+    )
+    g.add_argument(
+        "-H", "--height", type=int, default=768, help="output height in px (64..4096, default 768)"
+    )
+    g.add_argument("--negative", default="", help="negative prompt")
+    g.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    g.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
+    g.add_argument("--timeout", type=float, default=None, metavar="S", help="most seconds the job may run")
+    g.add_argument("--local", action="store_true", help="run the model in this process instead of the worker")
+    add_output(g)
+    add_json_flag(g)
+    g.set_defaults(handler=run_generate)
+
+
+# ---- worker -------------------------------------------------------------------------------------------------
+def run_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.server.worker.config import WorkerConfig
+    from productshot.server.worker.lifecycle import serve, url_address
+
+    port = args.port if args.port is not None else url_address(settings.worker_url)[1]
+    config = WorkerConfig(
+        host=args.host,
+        port=port,
+        token=settings.worker_token,
+        queue_size=args.queue_size,
+        max_batch=args.max_batch,
+        memory_budget_gb=args.memory_budget_gb,
+        preload=tuple(args.preload),
+        idle_timeout_s=args.idle_timeout,
+        default_timeout_s=args.job_timeout,
+        grace_s=args.grace,
+        autostarted=args.autostarted,
+    )
+    return serve(settings, config)
+
+
+def run_status(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.server.worker.lifecycle import worker_status
+
+    started = time.perf_counter()
+    status = worker_status(settings)
+    payload: dict[str, Any] = {
+        **status.to_dict(),
+        "backend": "worker",
+        "seconds": round(time.perf_counter() - started, 4),
+    }
+    if status.running and status.health is not None:
+        health = status.health
+        models = ", ".join(health.loaded_models) or "none"
+        summary = (
+            f"worker running at {status.url} (pid {health.pid}, device {health.device}, up {health.uptime:.0f} s, "
+            f"{health.queue_depth} queued, {health.running} running, loaded: {models})\n"
+            f"home {status.home}; log {status.log_file}"
+        )
+    elif status.running:
+        summary = (
+            f"worker pid {status.pid} holds {status.home} but does not answer at {status.url} yet (starting?)"
+        )
+    else:
+        summary = (
+            f"no worker is running for {status.home} (nothing answers at {status.url}); log {status.log_file}"
+        )
+    emit(args, payload, summary)
+    return 0 if status.running else 1
+
+
+def run_stop(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.server.worker.lifecycle import stop_worker
+
+    outcome = stop_worker(settings, timeout_s=args.timeout)
+    payload = {
+        "stopped": outcome.was_running,
+        "pid": outcome.pid,
+        "forced": outcome.forced,
+        "backend": "worker",
+        "seconds": round(outcome.seconds, 4),
+    }
+    if not outcome.was_running:
+        summary = f"no worker was running for {settings.home}"
+    elif outcome.forced:
+        summary = f"killed the worker (pid {outcome.pid}): it did not stop within {args.timeout:g} s"
+    else:
+        summary = f"stopped the worker (pid {outcome.pid}) in {outcome.seconds:.1f} s"
+    emit(args, payload, summary)
+    return 0
+
+
+# ---- generate -----------------------------------------------------------------------------------------------
+def run_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.tools.imageio import save_image_atomic
+
+    started = time.perf_counter()
+    out = output_path(args.output)
+    model = args.model or settings.generator
+    with _progress() as update:
+        if args.local:
+            image, meta = _generate_local(args, settings, model, update)
+        else:
+            image, meta = _generate_remote(args, settings, model, update)
+    path = save_image_atomic(image, out)
+    payload: dict[str, Any] = {
+        "path": str(path),
+        "backend": meta["backend"],
+        "seed": meta["seed"],
+        "seconds": round(time.perf_counter() - started, 4),
+        "width": image.width,
+        "height": image.height,
+        "model": meta["model"],
+        "job_id": meta.get("job_id"),
+        "generate_seconds": meta.get("generate_seconds"),
+    }
+    if meta.get("reason"):
+        payload["model_reason"] = meta["reason"]
+    summary = (
+        f"wrote {path} ({image.width}×{image.height}) with {payload['backend']}, seed {payload['seed']}, "
+        f"in {payload['seconds']:.2f} s"
+    )
+    if meta.get("reason"):
+        summary += f"\n{meta['reason']}"
+    emit(args, payload, summary)
+    return 0
+
+
+def _generate_remote(
+    args: argparse.Namespace, settings: Settings, model: str, update: StepUpdate
+) -> tuple[Image.Image, dict[str, Any]]:
+    from productshot.server.worker.client import WorkerClient
+    from productshot.server.worker.lifecycle import ensure_worker, log_path, probe
+
+    if probe(settings.worker_url, settings) is None and settings.worker_autostart:
+        update(f"starting a worker (log: {log_path(settings)})", 0, 0)
+    url = ensure_worker(settings)
+
+    def on_progress(info: JobInfo) -> None:
+        update(info.status.value, info.progress.step, info.progress.steps)
+
+    with WorkerClient(url, token=settings.worker_token) as client:
+        result = client.generate(
+            args.prompt,
+            model=model,
+            negative_prompt=args.negative,
+            width=args.width,
+            height=args.height,
+            seed=args.seed,
+            steps=args.steps,
+            guidance=args.guidance,
+            timeout_s=args.timeout,
+            on_progress=on_progress,
+        )
+    meta = {
+        "backend": result.backend,
+        "seed": result.seed,
+        "model": result.model,
+        "job_id": result.job_id,
+        "generate_seconds": result.seconds,
+        "reason": result.info.model_note,
+    }
+    return result.image, meta
+
+
+def _generate_local(
+    args: argparse.Namespace, settings: Settings, model: str, update: StepUpdate
+) -> tuple[Image.Image, dict[str, Any]]:
+    from productshot.server.worker.generators import MAX_SEED, GenerateSpec, generate_local
+
+    spec = GenerateSpec(
+        prompt=args.prompt,
+        negative_prompt=args.negative,
+        width=args.width,
+        height=args.height,
+        seed=args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1),
+        steps=args.steps,
+        guidance=args.guidance,
+    )
+    update("loading the model", 0, 0)
+    image, meta = generate_local(
+        spec, model, settings, on_step=lambda step, steps: update("running", step, steps)
+    )
+    meta["job_id"] = None
+    return image, meta
+
+
+@contextmanager
+def _progress() -> Iterator[StepUpdate]:
+    """A transient progress bar on stderr (only on a terminal); yields update(description, step, steps)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    console = Console(file=sys.stderr)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("submitting", total=None)
+
+        def update(description: str, step: int, steps: int) -> None:
+            progress.update(task, description=description, completed=step, total=steps or None)
+
+        yield update
+
+
+__all__ = ["register", "run_generate", "run_status", "run_stop", "run_worker"]

@@ -1,0 +1,137 @@
+"""Generate jobs: run a batch of same-model, same-size requests as one backend call, with OOM fallback.
+
+Each spec carries its own seed and the backend uses one random generator per spec, so a job's pixels do
+not depend on which jobs shared its batch. When the device runs out of memory, the batch is retried one
+job at a time; a job that still does not fit fails with `out_of_memory` and the worker carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from productshot.errors import DeviceOutOfMemoryError, JobCancelledError
+from productshot.server.worker.devices import free_memory, is_out_of_memory
+from productshot.server.worker.generators import GenerateSpec, GeneratorBackend, batch_key, load_backend
+from productshot.server.worker.jobs import JobOutput
+from productshot.server.worker.metrics import WorkerMetrics
+from productshot.server.worker.models_cache import ModelCache
+from productshot.server.worker.registry import ModelPreset, Registry
+from productshot.server.worker.scheduler import BatchControl, QueuedJob
+from productshot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerateTask:
+    """One image to generate with a resolved preset (model, steps, guidance, size and seed all fixed)."""
+
+    preset: ModelPreset
+    spec: GenerateSpec
+
+    @property
+    def batch_key(self) -> Hashable:
+        return (self.preset.name, self.preset.hub_id, batch_key(self.preset, self.spec))
+
+
+def _task(job: QueuedJob) -> GenerateTask:
+    if not isinstance(job.task, GenerateTask):
+        raise TypeError(f"generate runner got a {type(job.task).__name__}")
+    return job.task
+
+
+class GenerateRunner:
+    """Loads (through the cache) and runs diffusion/studio backends for batches of generate jobs."""
+
+    def __init__(
+        self,
+        cache: ModelCache,
+        settings: Settings,
+        *,
+        registry: Registry,
+        device: str,
+        metrics: WorkerMetrics,
+    ) -> None:
+        self._cache = cache
+        self._settings = settings
+        self._registry = registry
+        self._device = device
+        self._metrics = metrics
+
+    def load(self, preset: ModelPreset) -> GeneratorBackend:
+        """The preset's backend, loaded once and then kept under the memory budget."""
+        return self._cache.acquire(
+            "generator",
+            preset.name,
+            lambda: load_backend(preset, self._settings, device=self._device, registry=self._registry),
+            estimate_bytes=int(max(0.0, preset.memory_gb) * 1024**3),
+        )
+
+    def run_batch(self, jobs: Sequence[QueuedJob], control: BatchControl) -> None:
+        preset = _task(jobs[0]).preset
+        backend = self.load(preset)
+        attempted = len(control.live())
+        try:
+            self._generate(backend, control)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            free_memory(self._device)
+            live = control.live()
+            if attempted <= 1:
+                self._fail_oom(control, live, preset, exc)
+                return
+            log.warning(
+                "out of memory on a batch of %d %s jobs; retrying one at a time", attempted, preset.name
+            )
+            self._metrics.oom_retry(preset.name)
+            for job in live:
+                self._retry_alone(backend, control.subset([job]), preset)
+
+    def _retry_alone(self, backend: GeneratorBackend, control: BatchControl, preset: ModelPreset) -> None:
+        try:
+            self._generate(backend, control)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            free_memory(self._device)
+            self._fail_oom(control, control.live(), preset, exc)
+
+    def _generate(self, backend: GeneratorBackend, control: BatchControl) -> None:
+        live = control.live()
+        if not live:
+            return
+        control = control.subset(live)
+        specs = [_task(job).spec for job in live]
+        control.begin()
+        started = time.perf_counter()
+        try:
+            images = backend.generate(specs, on_step=control.on_step, should_stop=control.should_stop)
+        except JobCancelledError:
+            log.info("batch of %d %s job(s) stopped early: cancelled or timed out", len(live), backend.name)
+            return
+        seconds = time.perf_counter() - started
+        if len(images) != len(live):
+            raise RuntimeError(
+                f"backend {backend.name} returned {len(images)} images for {len(live)} requests"
+            )
+        for job, image in zip(live, images, strict=True):
+            control.finish(job, JobOutput(image=image, backend=backend.name, seconds=round(seconds, 4)))
+
+    def _fail_oom(
+        self, control: BatchControl, jobs: Sequence[QueuedJob], preset: ModelPreset, exc: BaseException
+    ) -> None:
+        for job in jobs:
+            spec = _task(job).spec
+            error = DeviceOutOfMemoryError(
+                f"the {self._device} device ran out of memory generating {spec.width}×{spec.height} with "
+                f"{preset.name} even at batch size 1 ({type(exc).__name__}); use a smaller model or one with "
+                "CPU offload, lower --memory-budget-gb so fewer models stay loaded, or a larger device"
+            )
+            control.fail(job, error)
+
+
+__all__ = ["GenerateRunner", "GenerateTask"]
