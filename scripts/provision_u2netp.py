@@ -59,7 +59,9 @@ def provision(dest_dir: Path) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dest", type=Path, default=None, help="rembg home (default: $U2NET_HOME or ~/.u2net)")
+    parser.add_argument(
+        "--dest", type=Path, default=None, help="rembg home (default: $U2NET_HOME or ~/.u2net)"
+    )
     args = parser.parse_args()
     path = provision(args.dest or default_dest())
     print(f"u2netp weights ready: {path} (md5 {MD5})")

@@ -15,7 +15,14 @@ from productshot.errors import ProductshotError
 
 # One row per command group; each module exposes `register(subparsers)`.
 COMMAND_MODULES: tuple[str, ...] = (
+    "productshot.cli.run_cmd",
+    "productshot.cli.chat_cmd",
     "productshot.cli.imaging",
+    "productshot.cli.planning",
+    "productshot.cli.worker_cmds",
+    "productshot.cli.models_cmds",
+    "productshot.cli.mcp_cmds",
+    "productshot.cli.slack_cmd",
     "productshot.cli.store_cmds",
 )
 

@@ -1,0 +1,221 @@
+"""Image commands: cutout, backdrop, composite, check-split.
+
+Each writes its result atomically to `-o`, records inputs and outputs in the asset store with their
+lineage, and reports `backend` and `seconds` (JSON with --json, one summary line otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from productshot.cli.common import add_output, load_input, output_path, store_input
+from productshot.cli.output import add_json_flag, emit
+from productshot.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("cutout", help="cut the product out of a photo (transparent PNG)")
+    p.add_argument("image", help="photo path or bundled sample (sample:coffee)")
+    add_output(p)
+    p.add_argument("--model", default=None, help="cutout model (default: u2netp; see `productshot models`)")
+    p.add_argument("--alpha-matting", action="store_true", help="refine edges with alpha matting (slower)")
+    p.add_argument(
+        "--no-decontaminate", action="store_true", help="keep edge colours as they are (default: remove halo)"
+    )
+    add_json_flag(p)
+    p.set_defaults(handler=run_cutout)
+
+    p = sub.add_parser("backdrop", help="render a procedural studio backdrop from scene words")
+    p.add_argument("scene", help='scene words, e.g. "simple beach" or "white marble" or "해변"')
+    p.add_argument("-W", "--width", type=int, default=1024)
+    p.add_argument("-H", "--height", type=int, default=768)
+    p.add_argument("--seed", type=int, default=None)
+    add_output(p)
+    add_json_flag(p)
+    p.set_defaults(handler=run_backdrop)
+
+    p = sub.add_parser("composite", help="place a product on a background")
+    p.add_argument("background", help="background image path or sample")
+    p.add_argument("product", help="cutout (RGBA PNG) or a plain photo (it is cut out first)")
+    p.add_argument(
+        "--position",
+        default="bottom",
+        help="anchor (bottom-left, center, 왼쪽 아래, ...), fractions x=0.3,y=0.8 or pixels x=300px,y=620px",
+    )
+    p.add_argument(
+        "--scale", type=float, default=None, help="product's longest side / canvas short side (0..1]"
+    )
+    p.add_argument("--margin", type=float, default=None, help="margin as a fraction of the canvas short side")
+    p.add_argument(
+        "--shadow", dest="shadow", action="store_true", default=True, help="contact shadow (default)"
+    )
+    p.add_argument("--no-shadow", dest="shadow", action="store_false", help="no shadow")
+    p.add_argument(
+        "--light", default=None, help="add a cast shadow away from this light: left, right, top-left, ..."
+    )
+    add_output(p)
+    add_json_flag(p)
+    p.set_defaults(handler=run_composite)
+
+    p = sub.add_parser("check-split", help="detect a background made of two stacked scenes")
+    p.add_argument("image", help="background image path or sample")
+    add_json_flag(p)
+    p.set_defaults(handler=run_check_split)
+
+
+def _open_store(settings: Settings) -> Any:
+    from productshot.store import AssetStore
+
+    return AssetStore.open(settings)
+
+
+def run_cutout(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.tools.cutout import Cutter
+    from productshot.tools.imageio import save_image_atomic
+
+    started = time.perf_counter()
+    out = output_path(args.output, args.image)
+    loaded = load_input(args.image, settings)
+    cutter = Cutter(args.model or settings.cutout_model, u2net_home=settings.u2net_home)
+    result = cutter.cut(
+        loaded.image, alpha_matting=args.alpha_matting, decontaminate=not args.no_decontaminate
+    )
+    store = _open_store(settings)
+    source = store_input(store, args.image, loaded)
+    asset = store.put_image(
+        result.image,
+        kind="cutout",
+        parents=[source.id],
+        params={"model": result.backend, "alpha_matting": result.alpha_matting},
+        backend=result.backend,
+    )
+    save_image_atomic(result.image, out)
+    payload = {
+        "path": str(out.resolve()),
+        "bbox": list(result.bbox),
+        "backend": result.backend,
+        "seconds": round(time.perf_counter() - started, 3),
+        "asset_id": asset.id,
+        "input_asset_id": source.id,
+        "notes": list(loaded.notes),
+    }
+    x0, y0, x1, y1 = result.bbox
+    emit(args, payload, f"cutout: {out} (product {x1 - x0}x{y1 - y0} px at {x0},{y0}; {result.backend})")
+    return 0
+
+
+def run_backdrop(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.tools.imageio import save_image_atomic
+    from productshot.tools.studio import render_backdrop
+
+    started = time.perf_counter()
+    out = output_path(args.output)
+    backdrop = render_backdrop(args.scene, args.width, args.height, seed=args.seed)
+    store = _open_store(settings)
+    asset = store.put_image(
+        backdrop.image,
+        kind="background",
+        params={"scene": args.scene, "family": backdrop.scene, "seed": backdrop.seed},
+        backend=backdrop.backend,
+    )
+    save_image_atomic(backdrop.image, out)
+    payload = {
+        "path": str(out.resolve()),
+        "seed": backdrop.seed,
+        "scene": backdrop.scene,
+        "width": backdrop.image.width,
+        "height": backdrop.image.height,
+        "backend": backdrop.backend,
+        "seconds": round(time.perf_counter() - started, 3),
+        "asset_id": asset.id,
+    }
+    emit(args, payload, f"backdrop: {out} ({backdrop.scene}, seed {backdrop.seed}; studio)")
+    return 0
+
+
+def run_composite(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.tools.composite import composite
+    from productshot.tools.imageio import save_image_atomic
+    from productshot.tools.positions import parse_position
+
+    started = time.perf_counter()
+    out = output_path(args.output, args.background, args.product)
+    position = parse_position(args.position)  # fail on a bad position before any heavy work
+    background = load_input(args.background, settings)
+    product = load_input(args.product, settings)
+    steps: list[dict[str, Any]] = []
+    store = _open_store(settings)
+    bg_asset = store_input(store, args.background, background)
+    product_asset = store_input(store, args.product, product)
+    cut_image = product.image
+    from productshot.tools.cutout import Cutter, is_cutout
+
+    if not is_cutout(product.image):
+        cut = Cutter(settings.cutout_model, u2net_home=settings.u2net_home).cut(product.image)
+        cut_image = cut.image
+        product_asset = store.put_image(
+            cut.image,
+            kind="cutout",
+            parents=[product_asset.id],
+            params={"model": cut.backend},
+            backend=cut.backend,
+        )
+        steps.append({"name": "cutout", "backend": cut.backend, "seconds": round(cut.seconds, 3)})
+    result = composite(
+        background.image.convert("RGB"),
+        cut_image,
+        position=position,
+        scale=args.scale,
+        margin=args.margin,
+        shadow=args.shadow,
+        light=args.light,
+    )
+    steps.append({"name": "composite", "backend": result.backend, "seconds": round(result.seconds, 3)})
+    asset = store.put_image(
+        result.image,
+        kind="result",
+        parents=[bg_asset.id, product_asset.id],
+        params={
+            "position": result.position,
+            "scale": result.scale,
+            "shadow": result.shadow,
+            "light": args.light,
+        },
+        backend=result.backend,
+    )
+    save_image_atomic(result.image, out)
+    payload = {
+        "path": str(out.resolve()),
+        "bbox": list(result.bbox),
+        "position": result.position,
+        "scale": round(result.scale, 4),
+        "backend": result.backend,
+        "seconds": round(time.perf_counter() - started, 3),
+        "steps": steps,
+        "asset_id": asset.id,
+        "parents": [bg_asset.id, product_asset.id],
+        "notes": list(result.notes),
+    }
+    served = ", ".join(f"{s['name']}: {s['backend']}" for s in steps)
+    emit(args, payload, f"composite: {out} at {result.position}, scale {result.scale:.2f} ({served})")
+    return 0
+
+
+def run_check_split(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.tools.split import check_split
+
+    started = time.perf_counter()
+    loaded = load_input(args.image, settings)
+    result = check_split(loaded.image.convert("RGB"))
+    payload = {
+        "split": result.split,
+        "score": round(result.score, 4),
+        "seam_y": result.seam_y,
+        "backend": result.backend,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    verdict = f"two stacked scenes, seam at y={result.seam_y}" if result.split else "one continuous scene"
+    emit(args, payload, f"check-split: {verdict} (score {result.score:.2f})")
+    return 0

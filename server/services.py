@@ -1,0 +1,164 @@
+"""Where model work runs for a caller: in this process, or on the resident worker.
+
+The pipeline asks for a cutout or a background through `ModelServices`; `LocalServices` holds its own
+rembg session and generators (for `--local` and the embedded defaults), `WorkerServices` sends the work to
+the resident worker so heavy models are loaded once for every client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from PIL import Image
+
+if TYPE_CHECKING:
+    from productshot.server.worker.client import WorkerClient
+    from productshot.settings import Settings
+    from productshot.tools.cutout import Cutter
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class CutoutOutcome:
+    image: Image.Image
+    bbox: tuple[int, int, int, int]
+    backend: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class GenerateOutcome:
+    image: Image.Image
+    backend: str
+    seed: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class GenerateAsk:
+    """One background to make: the diffusion prompt, and the plain scene words the studio generator reads."""
+
+    prompt: str
+    negative_prompt: str
+    scene: str
+    width: int
+    height: int
+    seed: int
+    model: str = "auto"
+
+
+class ModelServices(Protocol):
+    where: str
+
+    def cutout(self, image: Image.Image, *, model: str, alpha_matting: bool = False) -> CutoutOutcome: ...
+
+    def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome: ...
+
+    def close(self) -> None: ...
+
+
+class LocalServices:
+    """Model work in this process: one rembg session per model, held here; generators loaded on demand."""
+
+    where = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._cutters: dict[str, Cutter] = {}
+
+    def cutout(self, image: Image.Image, *, model: str, alpha_matting: bool = False) -> CutoutOutcome:
+        from productshot.tools.cutout import Cutter
+
+        cutter = self._cutters.get(model)
+        if cutter is None:
+            cutter = self._cutters[model] = Cutter(model, u2net_home=self._settings.u2net_home)
+        result = cutter.cut(image, alpha_matting=alpha_matting)
+        return CutoutOutcome(result.image, result.bbox, result.backend, result.seconds)
+
+    def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
+        from productshot.server.worker.registry import get_preset
+
+        started = time.perf_counter()
+        preset = get_preset(ask.model, self._settings)
+        if preset.kind == "studio":
+            from productshot.tools.studio import render_backdrop
+
+            backdrop = render_backdrop(ask.scene, ask.width, ask.height, seed=ask.seed)
+            return GenerateOutcome(
+                backdrop.image, backdrop.backend, backdrop.seed, time.perf_counter() - started
+            )
+        from productshot.server.worker.generators import GenerateSpec, generate_local
+
+        spec = GenerateSpec(
+            prompt=ask.prompt,
+            negative_prompt=ask.negative_prompt,
+            width=ask.width,
+            height=ask.height,
+            seed=ask.seed,
+        )
+        image, meta = generate_local(
+            spec, preset.name if preset.hub_id is None else ask.model, self._settings
+        )
+        return GenerateOutcome(
+            image, str(meta.get("backend", preset.name)), ask.seed, time.perf_counter() - started
+        )
+
+
+class WorkerServices:
+    """Model work on the resident worker (started detached when none answers and autostart is on)."""
+
+    where = "worker"
+
+    def __init__(self, client: WorkerClient) -> None:
+        self._client = client
+
+    def cutout(self, image: Image.Image, *, model: str, alpha_matting: bool = False) -> CutoutOutcome:
+        result = self._client.cutout(image, model=model, alpha_matting=alpha_matting)
+        return CutoutOutcome(result.image, tuple(result.bbox), result.backend, result.seconds)  # type: ignore[arg-type]
+
+    def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
+        result = self._client.generate(
+            ask.prompt,
+            negative_prompt=ask.negative_prompt,
+            scene=ask.scene,
+            width=ask.width,
+            height=ask.height,
+            seed=ask.seed,
+            model=ask.model,
+            on_progress=on_progress,
+        )
+        return GenerateOutcome(result.image, result.backend, result.seed, result.seconds)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def choose_services(settings: Settings, model: str = "auto", where: str = "auto") -> ModelServices:
+    """Pick where model work runs: "local" (this process), "worker" (resident worker, auto-started), or "auto".
+
+    "auto" uses a worker that already answers; otherwise the embedded `studio` generator and the small
+    u2netp cutout run in-process (nothing heavy to share), and any diffusion model goes to the worker, which
+    is started detached when autostart is on, so it is loaded once for every client.
+    """
+    from productshot.errors import BadRequestError
+
+    if where not in {"auto", "local", "worker"}:
+        raise BadRequestError(f"where must be auto, local or worker, got {where!r}")
+    if where == "local":
+        return LocalServices(settings)
+    from productshot.server.worker.client import WorkerClient
+    from productshot.server.worker.lifecycle import ensure_worker, probe
+
+    if where == "auto":
+        if probe(settings.worker_url, settings) is not None:
+            return WorkerServices(WorkerClient.from_settings(settings))
+        from productshot.server.worker.registry import get_preset
+
+        if get_preset(model, settings).kind == "studio":
+            return LocalServices(settings)
+    url = ensure_worker(settings)
+    return WorkerServices(WorkerClient.from_settings(settings, base_url=url))
