@@ -182,9 +182,18 @@ def run_generate(args: argparse.Namespace, settings: Settings) -> int:
             image, meta = _generate_local(args, settings, model, update)
         else:
             image, meta = _generate_remote(args, settings, model, update)
+    from productshot.store import AssetStore
+
+    asset = AssetStore.open(settings).put_image(
+        image,
+        kind="background",
+        params={"prompt": args.prompt, "seed": meta["seed"], "model": meta["model"]},
+        backend=str(meta["backend"]),
+    )
     path = save_image_atomic(image, out)
     payload: dict[str, Any] = {
         "path": str(path),
+        "asset_id": asset.id,
         "backend": meta["backend"],
         "seed": meta["seed"],
         "seconds": round(time.perf_counter() - started, 4),
