@@ -16,6 +16,7 @@ from PIL import Image
 
 if TYPE_CHECKING:
     from productshot.server.worker.client import WorkerClient
+    from productshot.server.worker.schemas import JobInfo
     from productshot.settings import Settings
     from productshot.tools.cutout import Cutter
 
@@ -49,6 +50,8 @@ class GenerateAsk:
     height: int
     seed: int
     model: str = "auto"
+    steps: int | None = None  # None: the model's default (the studio generator has no steps)
+    guidance: float | None = None
 
 
 class ModelServices(Protocol):
@@ -108,33 +111,74 @@ class LocalServices:
         )
 
 
+class JobWatcher(Protocol):
+    """Told which worker job a call is waiting on, so the caller can cancel it from another thread."""
+
+    def started(self, client: WorkerClient, job_id: str) -> None: ...
+
+    def finished(self, job_id: str) -> None: ...
+
+
 class WorkerServices:
     """Model work on the resident worker (started detached when none answers and autostart is on)."""
 
     where = "worker"
 
-    def __init__(self, client: WorkerClient) -> None:
+    def __init__(
+        self, client: WorkerClient, *, watch: JobWatcher | None = None, owns_client: bool = True
+    ) -> None:
         self._client = client
+        self._watch = watch
+        self._owns_client = owns_client
 
     def cutout(self, image: Image.Image, *, model: str, alpha_matting: bool = False) -> CutoutOutcome:
-        result = self._client.cutout(image, model=model, alpha_matting=alpha_matting)
-        return CutoutOutcome(result.image, tuple(result.bbox), result.backend, result.seconds)  # type: ignore[arg-type]
+        from productshot.server.worker.client import cutout_result
+
+        handle = self._client.submit_cutout(image, model=model, alpha_matting=alpha_matting)
+        info = self._follow(handle.job_id, None)
+        result = cutout_result(info, self._client.result_png(handle.job_id))
+        return CutoutOutcome(result.image.convert("RGBA"), tuple(result.bbox), result.backend, result.seconds)  # type: ignore[arg-type]
 
     def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
-        result = self._client.generate(
+        from productshot.server.worker.client import generate_result
+
+        handle = self._client.submit_generate(
             ask.prompt,
+            model=ask.model,
             negative_prompt=ask.negative_prompt,
             scene=ask.scene,
             width=ask.width,
             height=ask.height,
             seed=ask.seed,
-            model=ask.model,
-            on_progress=on_progress,
+            steps=ask.steps,
+            guidance=ask.guidance,
         )
-        return GenerateOutcome(result.image, result.backend, result.seed, result.seconds)
+        info = self._follow(handle.job_id, on_progress)
+        result = generate_result(info, self._client.result_png(handle.job_id))
+        return GenerateOutcome(result.image.convert("RGB"), result.backend, result.seed, result.seconds)
+
+    def _follow(self, job_id: str, on_progress: ProgressFn | None) -> JobInfo:
+        """Wait for a job, reporting each new denoising step once as (step, steps)."""
+        if self._watch is not None:
+            self._watch.started(self._client, job_id)
+        last_step = -1
+
+        def progress(info: JobInfo) -> None:
+            nonlocal last_step
+            step, steps = info.progress.step, info.progress.steps
+            if on_progress is not None and info.type == "generate" and steps and step > last_step:
+                last_step = step
+                on_progress(step, steps)
+
+        try:
+            return self._client.wait(job_id, on_progress=progress)
+        finally:
+            if self._watch is not None:
+                self._watch.finished(job_id)
 
     def close(self) -> None:
-        self._client.close()
+        if self._owns_client:
+            self._client.close()
 
 
 def choose_services(settings: Settings, model: str = "auto", where: str = "auto") -> ModelServices:

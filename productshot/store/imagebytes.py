@@ -29,7 +29,8 @@ _ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
 _EXTRA_EXTENSIONS = {"MPO": "jpg", "HEIF": "heic", "AVIF": "avif", "JPEG2000": "jp2", "ICO": "ico"}
 # Modes JPEG can hold; anything with alpha or a palette would lose information silently.
 _JPEG_MODES = frozenset({"RGB", "L", "CMYK"})
-_ENCODE_OPTIONS: dict[str, dict[str, int]] = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
+# PNG level 1: ~4x faster to write than the default for ~20% more bytes; results are written on every call.
+_ENCODE_OPTIONS: dict[str, dict[str, int]] = {"PNG": {"compress_level": 1}, "JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,60 @@
+"""What the tools' parameters mean, written for a model reading the schema: units, defaults, examples.
+
+Shared by several tools, so every tool describes an image, a position or `save_to` the same way.
+"""
+
+from __future__ import annotations
+
+from productshot.server.mcp.inputs import IMAGE_FORMS
+
+IMAGE_DOC = f"The image: {IMAGE_FORMS}."
+POSITION_DOC = (
+    "Where the product stands on the canvas. A named anchor: top-left, top, top-right, left, center, right, "
+    "bottom-left, bottom, bottom-right (synonyms such as 'lower left' or 'middle' work, and Korean such as "
+    "왼쪽 아래, 오른쪽 위, 가운데); or an exact point for the product's bottom-centre, as fractions of the "
+    "canvas 'x=0.3,y=0.8' or in pixels 'x=300px,y=620px'. Anchors keep a margin from the edges; bottom "
+    "anchors stand the product on the ground line."
+)
+POSITION_EXAMPLES = ["bottom-left", "center", "왼쪽 아래", "x=0.3,y=0.8", "x=300px,y=620px"]
+IMAGE_EXAMPLES = ["~/Pictures/bag.jpg", "a01jd5k2m8q3xyz7f", "sample:coffee"]
+SCALE_DOC = (
+    "The product's longest side as a fraction of the canvas's short side, 0 < scale <= 1. "
+    "Default 0.55, which makes the product the hero of the shot; 0.3 is small, 0.8 is very large."
+)
+MARGIN_DOC = "Gap between the product and the canvas edges, as a fraction of the canvas's short side (0 to 0.25). Default 0.05."
+SHADOW_DOC = "Draw a soft contact shadow under the product so it stands on the ground. Default true."
+SAVE_TO_DOC = (
+    "Optional: also write the full-resolution image to this file, e.g. '~/Pictures/shot.png' (a bare name "
+    "such as 'shot.png' goes into the first allowed folder). It must lie "
+    "inside the allowed folders (PRODUCTSHOT_ALLOWED_DIRS; by default Pictures, Downloads, Desktop and the "
+    "data home), end in .png, .jpg, .jpeg or .webp, and not exist yet: files are never overwritten."
+)
+MODEL_DOC = (
+    "Background generator: 'auto' (default: sdxl-turbo where its weights and an accelerator are present, the "
+    "embedded procedural 'studio' otherwise), or a name from list_models such as 'studio' or 'sdxl-turbo'. "
+    "A named model that is missing is an error, never silently swapped."
+)
+SEED_DOC = "Random seed (0 to 4294967295) for a repeatable background; omit it for a new one each time."
+WIDTH_DOC = "Canvas width in pixels, 64 to 4096."
+HEIGHT_DOC = "Canvas height in pixels, 64 to 4096."
+FACTS_DOC = (
+    'What is known about the product, e.g. {"name": "ceramic mug", "category": "kitchenware", '
+    '"colours": ["white"], "material": "glossy ceramic"}. All fields optional.'
+)
+
+
+__all__ = [
+    "FACTS_DOC",
+    "HEIGHT_DOC",
+    "IMAGE_DOC",
+    "IMAGE_EXAMPLES",
+    "MARGIN_DOC",
+    "MODEL_DOC",
+    "POSITION_DOC",
+    "POSITION_EXAMPLES",
+    "SAVE_TO_DOC",
+    "SCALE_DOC",
+    "SEED_DOC",
+    "SHADOW_DOC",
+    "WIDTH_DOC",
+]

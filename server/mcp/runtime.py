@@ -1,0 +1,249 @@
+"""What every MCP session of one server process shares: the store, the model services and the planner.
+
+The SDK runs the server's lifespan once per session (each stdio connection, each streamable-HTTP session),
+so the resources live in a `Studio` that sessions `hold()`: the first holder opens it, the last one closes
+it, and an HTTP server holds it for its whole life so sessions never reload models. Opening starts a
+background warm-up (find or start the resident worker, load the cutout session) without blocking the
+client's `initialize`; a call that needs a model before the warm-up ends waits for it with progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, wait
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from PIL import Image
+
+from productshot.errors import ProductshotError, WorkerUnavailableError
+
+if TYPE_CHECKING:
+    from productshot.server.mcp.jobs import JobWatch
+    from productshot.server.pipeline import Pipeline
+    from productshot.server.services import (
+        CutoutOutcome,
+        GenerateAsk,
+        GenerateOutcome,
+        ModelServices,
+        ProgressFn,
+    )
+    from productshot.server.worker.client import WorkerClient
+    from productshot.settings import Settings
+    from productshot.store import AssetStore
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Say = Callable[[str], None]  # sends one progress message to the client, from a worker thread
+
+# How often a call waiting for the warm-up tells the client it is still waiting.
+_WAIT_NOTICE_S = 1.0
+
+
+class Studio:
+    """The store, model services (per generator name), chat model and planner of one MCP server process."""
+
+    def __init__(self, settings: Settings, *, warm_up: bool = True, max_parallel: int | None = None) -> None:
+        self.settings = settings
+        self._warm_up_enabled = warm_up
+        # Pixel and model work runs in threads; more than the cores just makes every call slower.
+        self._max_parallel = max_parallel or max(2, min(8, os.cpu_count() or 2))
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._open_lock: anyio.Lock | None = None
+        self._store: AssetStore | None = None
+        self._planner: Any = None
+        self._chat_model: Any = None
+        self._services: dict[str, ModelServices] = {}
+        self._worker_client: WorkerClient | None = None
+        self._warm: Future[str] | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    # ---- life -------------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[Studio]:
+        """Keep the studio open while the block runs (opening it for the first holder)."""
+        if self._open_lock is None:
+            self._open_lock = anyio.Lock()
+        async with self._open_lock:
+            if self._holders == 0:
+                await anyio.to_thread.run_sync(self._open)
+                self._limiter = anyio.CapacityLimiter(self._max_parallel)
+            self._holders += 1
+        try:
+            yield self
+        finally:
+            with anyio.CancelScope(shield=True):
+                async with self._open_lock:
+                    self._holders -= 1
+                    if self._holders == 0:
+                        self._close()
+
+    def _open(self) -> None:
+        from productshot.store import AssetStore
+        from productshot.tools.llm import make_chat_model
+        from productshot.tools.plan import make_planner
+
+        self.settings.ensure_home()
+        self._store = AssetStore.open(self.settings)
+        self._chat_model = make_chat_model(self.settings) if self.settings.llm_configured else None
+        self._planner = make_planner(self.settings, self._chat_model)
+        if self._warm_up_enabled:
+            self._warm = Future()
+            threading.Thread(
+                target=self._warm_up, args=(self._warm,), name="productshot-warm-up", daemon=True
+            ).start()
+
+    def _close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._store = None
+        with self._lock:
+            self._services.clear()
+            client, self._worker_client = self._worker_client, None
+        if client is not None:
+            client.close()
+        self._warm = None
+
+    def _warm_up(self, done: Future[str]) -> None:
+        """Find (or start) the worker for the default generator and load the in-process cutout session."""
+        started = time.perf_counter()
+        try:
+            services = self.services("auto")
+            if services.where == "local":
+                services.cutout(_warm_up_photo(), model=self.settings.cutout_model)
+        except ProductshotError as exc:
+            # The first call that needs models meets the same error again, with its own message.
+            logger.warning("warm-up could not prepare the models: %s", exc)
+            done.set_result(f"warm-up failed: {exc}")
+            return
+        except Exception as exc:  # a bug, not a user's problem: logged in full, and reported to waiting calls
+            logger.exception("warm-up failed")
+            done.set_exception(exc)
+            return
+        done.set_result(f"ready ({services.where}) in {time.perf_counter() - started:.1f}s")
+
+    # ---- what tools use -----------------------------------------------------------------------------
+    @property
+    def store(self) -> AssetStore:
+        if self._store is None:
+            raise ProductshotError("the productshot MCP server is not open (no session holds it)")
+        return self._store
+
+    @property
+    def chat_model(self) -> Any:
+        return self._chat_model
+
+    @property
+    def planner(self) -> Any:
+        return self._planner
+
+    def services(self, model: str = "auto") -> ModelServices:
+        """Where model work for `model` runs (the worker or this process), chosen once per model name."""
+        from productshot.server.services import choose_services
+
+        key = model.strip() or "auto"
+        with self._lock:
+            found = self._services.get(key)
+        if found is not None:
+            return found
+        chosen = choose_services(self.settings, key, "auto")
+        with self._lock:
+            return self._services.setdefault(key, chosen)
+
+    def forget_services(self, error: BaseException) -> None:
+        """Drop cached services after the worker failed, so the next call finds or starts one again."""
+        if isinstance(error, WorkerUnavailableError):
+            with self._lock:
+                self._services = {k: v for k, v in self._services.items() if v.where != "worker"}
+
+    def services_for_call(self, model: str, watch: JobWatch, say: Say) -> ModelServices:
+        """The services for one tool call (from its worker thread): after the launch warm-up, and on the
+        worker as jobs the call's `watch` can cancel."""
+        from productshot.server.services import WorkerServices
+
+        self._await_warm_up(say)
+        chosen = self.services(model)
+        if chosen.where == "worker":
+            return WorkerServices(self.worker_client(), watch=watch, owns_client=False)
+        return chosen
+
+    def worker_client(self) -> WorkerClient:
+        """One client of the resident worker, shared by the calls (httpx clients are thread-safe)."""
+        from productshot.server.worker.client import WorkerClient
+
+        with self._lock:
+            if self._worker_client is None:
+                self._worker_client = WorkerClient.from_settings(self.settings)
+            return self._worker_client
+
+    def pipeline(self, model: str, watch: JobWatch, say: Say) -> Pipeline:
+        """The place_product pipeline for one call; it meets the model services (and waits for the launch
+        warm-up) only when a step needs a model, so a follow-up that only moves the product never waits."""
+        from productshot.server.pipeline import Pipeline
+
+        services = DeferredServices(lambda: self.services_for_call(model, watch, say))
+        return Pipeline(self.store, services, self.planner, chat_model=self.chat_model)
+
+    async def run(self, fn: Callable[[], T], *, abandon_on_cancel: bool = False) -> T:
+        """Run blocking model or pixel work in a thread, at most `max_parallel` at once (queued beyond)."""
+        return await anyio.to_thread.run_sync(fn, limiter=self._limiter, abandon_on_cancel=abandon_on_cancel)
+
+    async def finish(self, fn: Callable[[], T]) -> T:
+        """Run a call's short closing work (store write, copy, preview) in a thread outside the queue of
+        `run`, so a finished call answers at once instead of waiting behind calls still queued."""
+        return await anyio.to_thread.run_sync(fn)
+
+    def _await_warm_up(self, say: Say) -> None:
+        """Block (in a worker thread) until the launch warm-up is over, telling the client once a second."""
+        warm = self._warm
+        if warm is None or warm.done():
+            return
+        started = time.perf_counter()
+        while not warm.done():
+            say(
+                f"preparing the models (first call after launch, {time.perf_counter() - started:.0f}s so far)"
+            )
+            wait([warm], timeout=_WAIT_NOTICE_S)
+        failure = warm.exception()
+        say(f"models: {warm.result() if failure is None else f'warm-up failed: {failure}'}")
+
+
+class DeferredServices:
+    """`ModelServices` chosen on first use: a pipeline step that needs no model never waits for them."""
+
+    where = "deferred"
+
+    def __init__(self, choose: Callable[[], ModelServices]) -> None:
+        self._choose = choose
+        self._chosen: ModelServices | None = None
+
+    def _services(self) -> ModelServices:
+        if self._chosen is None:
+            self._chosen = self._choose()
+        return self._chosen
+
+    def cutout(self, image: Image.Image, *, model: str, alpha_matting: bool = False) -> CutoutOutcome:
+        return self._services().cutout(image, model=model, alpha_matting=alpha_matting)
+
+    def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
+        return self._services().generate(ask, on_progress=on_progress)
+
+
+def _warm_up_photo() -> Image.Image:
+    """A tiny photo with something to cut out (a flat image is refused), to load the cutout session."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (96, 96), (235, 235, 230))
+    ImageDraw.Draw(image).ellipse((24, 16, 72, 84), fill=(150, 60, 40))
+    return image
+
+
+__all__ = ["DeferredServices", "Studio"]

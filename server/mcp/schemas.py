@@ -1,0 +1,179 @@
+"""What each MCP tool returns as structured content; each model is also the tool's `outputSchema`.
+
+Every result carries `backend` (what served it) and `seconds`; every image result carries the stored
+asset's id, its file path, its `productshot://assets/{id}` resource and its size, plus `saved_to` when the
+caller asked for a copy in one of the allowed folders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RESOURCE_PREFIX = "productshot://assets/"
+
+
+def resource_uri(asset_id: str) -> str:
+    """The MCP resource that serves an asset at full resolution."""
+    return f"{RESOURCE_PREFIX}{asset_id}"
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = Field(description="what served this result, e.g. studio, u2netp, composite, template")
+    seconds: float = Field(description="wall-clock seconds the tool took")
+
+
+class ProductFacts(BaseModel):
+    """What is known about the product; every field optional, extra keys are kept and passed on."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(None, description="what the product is, e.g. 'ceramic coffee mug'")
+    category: str | None = Field(None, description="e.g. 'kitchenware', 'bag', 'cosmetics'")
+    colours: list[str] | None = Field(None, description="main colours, e.g. ['white', 'navy']")
+    material: str | None = Field(None, description="e.g. 'leather', 'glass', 'matte ceramic'")
+
+    def to_facts(self) -> dict[str, Any]:
+        """The facts as a plain dict, without the fields left empty."""
+        return self.model_dump(exclude_none=True)
+
+
+class ImageOut(_Out):
+    """Fields shared by every tool that returns an image."""
+
+    asset_id: str = Field(description="id of the stored image; pass it as `image`, `background` or `product`")
+    path: str = Field(description="absolute path of the stored full-resolution file (in the data home)")
+    resource_uri: str = Field(description="productshot://assets/{id}: read it for the full-resolution file")
+    width: int = Field(description="full-resolution width in px")
+    height: int = Field(description="full-resolution height in px")
+    saved_to: str | None = Field(None, description="where the copy asked for with `save_to` was written")
+    notes: list[str] = Field(default_factory=list, description="anything worth knowing about the result")
+
+
+class WritePromptOut(_Out):
+    prompt: str = Field(description="English diffusion prompt for the background")
+    negative_prompt: str = Field(description="what the background must not show")
+    template_version: str = Field(description="which prompt template (or LLM instruction) wrote it")
+    notes: list[str] = Field(default_factory=list)
+
+
+class GenerateBackgroundOut(ImageOut):
+    seed: int = Field(description="the seed used; pass it again to get the same background")
+    model: str = Field(description="the generator asked for (`auto` or a name)")
+    prompt: str
+    negative_prompt: str
+
+
+class RemoveBackgroundOut(ImageOut):
+    bbox: list[int] = Field(
+        description="the product's box in the cutout, [x0, y0, x1, y1] in px (x1, y1 exclusive)"
+    )
+    model: str = Field(description="the cutout model asked for")
+    input_id: str = Field(description="asset id of the photo that was cut out")
+
+
+class CompositeOut(ImageOut):
+    bbox: list[int] = Field(
+        description="the product's box in the result, [x0, y0, x1, y1] in px (x1, y1 exclusive)"
+    )
+    position: str = Field(
+        description="the position used (canonical form), after any shift to stay on the canvas"
+    )
+    scale: float = Field(description="the scale used: product's longest side / canvas short side")
+    shadow: bool
+    background_id: str = Field(description="asset id of the background")
+    product_id: str = Field(description="asset id of the product image")
+    parents: list[str] = Field(description="asset ids this result was made from")
+
+
+class CheckSplitOut(_Out):
+    split: bool = Field(description="true when the image looks like two scenes stacked top and bottom")
+    score: float = Field(
+        description="0..1, higher means a stronger seam; `split` is true above the threshold"
+    )
+    seam_y: int | None = Field(description="row (px from the top) of the seam, or null when there is none")
+    image_id: str | None = Field(description="asset id of the checked image, when it came from the store")
+
+
+class StepOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="plan, cutout, prompt, generate, check_split, composite, undo")
+    backend: str
+    seconds: float
+    detail: str = ""
+
+
+class PlaceProductOut(ImageOut):
+    bbox: list[int] = Field(
+        description="the product's box in the result, [x0, y0, x1, y1] in px (x1, y1 exclusive)"
+    )
+    position: str = Field(description="the position used (canonical form)")
+    scale: float = Field(description="the scale used: product's longest side / canvas short side")
+    scene: str = Field(description="the scene the background shows")
+    seed: int
+    prompt: str
+    negative_prompt: str
+    steps: list[StepOut] = Field(description="each pipeline step with its backend and seconds, in order")
+    reused: list[str] = Field(description="what a follow-up kept from `previous` (cutout, background)")
+    input_id: str
+    cutout_id: str
+    background_id: str
+    plan: dict[str, Any] = Field(description="how the request was understood")
+
+
+class GeneratorOut(BaseModel):
+    """One background generator preset (the registry's row, passed through)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+
+
+class CutoutModelOut(BaseModel):
+    """One cutout model."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    available: bool = Field(description="its weights are on this machine")
+
+
+class WorkerOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    running: bool = Field(description="the resident worker answered its health check")
+    device: str | None = None
+    loaded_models: list[str] = Field(default_factory=list, description="models the worker holds in memory")
+    detail: str = ""
+
+
+class ListModelsOut(_Out):
+    generators: list[GeneratorOut] = Field(description="background generators: availability, licence, notes")
+    cutout_models: list[CutoutModelOut]
+    auto_generator: str = Field(description="what `model: auto` resolves to on this machine")
+    auto_reason: str = Field(description="why auto picks it")
+    worker: WorkerOut
+
+
+__all__ = [
+    "RESOURCE_PREFIX",
+    "CheckSplitOut",
+    "CompositeOut",
+    "CutoutModelOut",
+    "GenerateBackgroundOut",
+    "GeneratorOut",
+    "ImageOut",
+    "ListModelsOut",
+    "PlaceProductOut",
+    "ProductFacts",
+    "RemoveBackgroundOut",
+    "StepOut",
+    "WorkerOut",
+    "WritePromptOut",
+    "resource_uri",
+]
