@@ -89,6 +89,7 @@ class Settings:
     slack_bot_token: str | None = None
     slack_app_token: str | None = None
     slack_signing_secret: str | None = None
+    plugins: tuple[str, ...] = ()
     extra_env: tuple[tuple[str, str], ...] = ()
 
     # ---- derived locations -------------------------------------------------------------------------
@@ -174,6 +175,7 @@ class Settings:
             slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
             slack_app_token=env.get("SLACK_APP_TOKEN") or None,
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            plugins=tuple(p.strip() for p in (env.get("PRODUCTSHOT_PLUGINS") or "").split(",") if p.strip()),
             extra_env=forwarded,
         )
 
@@ -192,6 +194,8 @@ class Settings:
         env["PRODUCTSHOT_MAX_UPLOAD_BYTES"] = str(self.max_upload_bytes)
         env["U2NET_HOME"] = str(self.u2net_home)
         env["PYTHONUNBUFFERED"] = "1"
+        if self.plugins:
+            env["PRODUCTSHOT_PLUGINS"] = ",".join(self.plugins)
         for name, value in (
             ("PRODUCTSHOT_WORKER_TOKEN", self.worker_token),
             ("OPENAI_API_KEY", self.openai_api_key),
