@@ -9,12 +9,12 @@ request must carry `Authorization: Bearer <token>` or gets 401.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from productshot.errors import BadRequestError
+from productshot.hosts import is_local_host
 
 if TYPE_CHECKING:  # the CLI checks the token rule before paying for the mcp import
     from mcp.server.transport_security import TransportSecuritySettings
@@ -23,19 +23,7 @@ if TYPE_CHECKING:  # the CLI checks the token rule before paying for the mcp imp
     from productshot.settings import Settings
 
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-_LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 _WILDCARDS = frozenset({"0.0.0.0", "::", "[::]", ""})
-
-
-def is_local_host(host: str) -> bool:
-    """True for loopback addresses (127.0.0.0/8, ::1) and the name localhost."""
-    name = host.strip().strip("[]").lower()
-    if name in _LOCAL_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def transport_security(host: str, allowed_hosts: Sequence[str] = ()) -> TransportSecuritySettings:

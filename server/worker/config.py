@@ -6,10 +6,10 @@ passed to the app, the scheduler and the lifecycle code; nothing reads it from t
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from productshot.errors import BadRequestError
+from productshot.hosts import is_local_host
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -22,19 +22,6 @@ DEFAULT_AUTOSTART_IDLE_S = 900.0
 DEFAULT_RESULT_TTL_S = 900.0
 DEFAULT_MAX_KEPT_JOBS = 512
 DEFAULT_MAX_RESULT_BYTES = 2 * 1024**3  # finished images kept in memory (decoded + PNG)
-
-_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-def is_local_host(host: str) -> bool:
-    """True for loopback addresses (127.0.0.0/8, ::1) and the name localhost."""
-    name = host.strip().strip("[]").lower()
-    if name in _LOCAL_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
