@@ -38,3 +38,14 @@ def cli_env(settings: Settings) -> dict[str, str]:
     for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         env.pop(key, None)
     return env
+
+
+@pytest.fixture
+def report(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Print a measured figure so it shows in every run (CI included), not only under `pytest -s`."""
+
+    def write(*parts: object) -> None:
+        with capsys.disabled():
+            print(*parts)
+
+    return write

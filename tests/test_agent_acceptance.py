@@ -139,7 +139,9 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentHarness]:
         yield harness
 
 
-def test_acceptance_set_puts_the_product_where_each_request_says(agent: AgentHarness, tmp_path: Path) -> None:
+def test_acceptance_set_puts_the_product_where_each_request_says(
+    agent: AgentHarness, tmp_path: Path, report
+) -> None:
     rows = load_rows()
     assert len(rows) >= 60
     played = Conversations(agent, write_cutout(tmp_path / "product.png"))
@@ -149,11 +151,11 @@ def test_acceptance_set_puts_the_product_where_each_request_says(agent: AgentHar
         if problems:
             misses[row["id"]] = f"{row['request']!r}: {'; '.join(problems)}"
     share = 1 - len(misses) / len(rows)
-    print(
+    report(
         f"\nacceptance set through the agent (rules path): {len(rows) - len(misses)}/{len(rows)} = {share:.1%} at the expected position"
     )
     for row_id, why in misses.items():
-        print(f"  miss {row_id}: {why}")
+        report(f"  miss {row_id}: {why}")
     assert share >= REQUIRED_SHARE, misses
     # Every follow-up continued its own conversation: one thread per conversation, none replayed.
     assert len(played.threads) == len(rows)

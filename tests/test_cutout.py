@@ -69,14 +69,14 @@ PHOTO = [("bottle", "grass"), ("cup", "brick")]
 
 
 @pytest.mark.parametrize(("kind", "backdrop"), PLAIN + PHOTO, ids=[f"{k}-{b}" for k, b in PLAIN + PHOTO])
-def test_cutout_matches_the_true_mask(cutter: Cutter, kind: str, backdrop: str) -> None:
+def test_cutout_matches_the_true_mask(cutter: Cutter, kind: str, backdrop: str, report) -> None:
     product = make_product(PRODUCT, kind=kind, color=(170, 40, 45), soft_edge=0.7)  # type: ignore[arg-type]
     photo, truth = on_background(product, make_backdrop(backdrop, CANVAS))  # type: ignore[arg-type]
     before = photo.tobytes()
     result = cutter.cut(photo)
     alpha = _alpha(result)
     iou, edge = mask_iou(alpha, truth), edge_alpha_error(alpha, truth)
-    print(f"\n{kind} on {backdrop}: IoU {iou:.4f}, edge error {edge:.4f}, {result.seconds:.2f} s")
+    report(f"\n{kind} on {backdrop}: IoU {iou:.4f}, edge error {edge:.4f}, {result.seconds:.2f} s")
 
     assert photo.tobytes() == before, "the input image must not be modified"
     assert result.image.mode == "RGBA" and result.image.size == photo.size

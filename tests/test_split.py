@@ -85,14 +85,14 @@ def _truth_band(item: Item) -> tuple[float, float]:
     return item.seam_y - half, item.seam_y + half
 
 
-def test_report_half_meets_the_targets(manifest: list[Item], images: dict[str, Image.Image]) -> None:
+def test_report_half_meets_the_targets(manifest: list[Item], images: dict[str, Image.Image], report) -> None:
     rows: dict[str, list[tuple[Item, SplitResult]]] = defaultdict(list)
     for item in manifest:
         if item.half == "report":
             rows[item.type].append((item, check_split(images[item.id])))
 
-    print("\nsplit detector on the report half")
-    print(f"{'type':20s} {'n':>3s} {'flagged':>8s} {'rate':>6s} {'seam<=3%':>9s} {'centre err':>10s}")
+    report("\nsplit detector on the report half")
+    report(f"{'type':20s} {'n':>3s} {'flagged':>8s} {'rate':>6s} {'seam<=3%':>9s} {'centre err':>10s}")
     located, seam_misses = 0, []
     for kind in POSITIVE_TYPES + NEGATIVE_TYPES + INFO_TYPES:
         results = rows[kind]
@@ -113,7 +113,7 @@ def test_report_half_meets_the_targets(manifest: list[Item], images: dict[str, I
         rate = len(flagged) / len(results)
         centre_text = f"{max(centre):.3f}" if centre else "-"
         seam_text = f"{within}/{len(flagged)}" if centre else "-"
-        print(
+        report(
             f"{kind:20s} {len(results):3d} {len(flagged):8d} {rate:6.2f} {seam_text:>9s} {centre_text:>10s}"
         )
 
@@ -121,7 +121,7 @@ def test_report_half_meets_the_targets(manifest: list[Item], images: dict[str, I
     negatives = [result for kind in NEGATIVE_TYPES for _, result in rows[kind]]
     recall = sum(result.split for result in positives) / len(positives)
     false_alarms = sum(result.split for result in negatives) / len(negatives)
-    print(f"same-kind stacks: recall {recall:.3f}; single scenes: false alarms {false_alarms:.3f}")
+    report(f"same-kind stacks: recall {recall:.3f}; single scenes: false alarms {false_alarms:.3f}")
     assert recall >= MIN_RECALL
     assert false_alarms <= MAX_FALSE_ALARMS
     assert not any(result.split for _, result in rows["single-studio"])
