@@ -146,12 +146,13 @@ def test_bad_input_is_one_line_error_and_nothing_written(
 def test_composite_does_not_import_heavy_libraries(cli_env, tmp_path: Path, cutout: Path) -> None:
     bg = tmp_path / "bg.png"
     Image.new("RGB", (640, 480), (200, 200, 200)).save(bg)
+    argv = ["productshot", "composite", str(bg), str(cutout), "-o", str(tmp_path / "o.png")]
     code = (
-        "import sys, runpy; sys.argv=['productshot','composite',%r,%r,'-o',%r];"
+        f"import sys; sys.argv={argv!r};"
         "from productshot.cli.main import main; rc=main();"
         "heavy=[m for m in ('torch','diffusers','rembg','onnxruntime','transformers') if m in sys.modules];"
         "print('HEAVY', heavy); sys.exit(rc)"
-    ) % (str(bg), str(cutout), str(tmp_path / "o.png"))
+    )
     proc = subprocess.run(
         [sys.executable, "-c", code], env=cli_env, capture_output=True, text=True, timeout=120
     )

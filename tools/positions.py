@@ -62,7 +62,9 @@ class Position:
     def __post_init__(self) -> None:
         if self.anchor is not None:
             if self.anchor not in ANCHOR_ALIGN:
-                raise PositionError(f"position: unknown anchor {self.anchor!r}; use one of {', '.join(ANCHORS)}")
+                raise PositionError(
+                    f"position: unknown anchor {self.anchor!r}; use one of {', '.join(ANCHORS)}"
+                )
             if self.x is not None or self.y is not None:
                 raise PositionError("position: give either an anchor name or x/y, not both")
         elif self.x is None or self.y is None or self.unit is None:

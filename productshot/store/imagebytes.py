@@ -30,7 +30,11 @@ _EXTRA_EXTENSIONS = {"MPO": "jpg", "HEIF": "heic", "AVIF": "avif", "JPEG2000": "
 # Modes JPEG can hold; anything with alpha or a palette would lose information silently.
 _JPEG_MODES = frozenset({"RGB", "L", "CMYK"})
 # PNG level 1: ~4x faster to write than the default for ~20% more bytes; results are written on every call.
-_ENCODE_OPTIONS: dict[str, dict[str, int]] = {"PNG": {"compress_level": 1}, "JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
+_ENCODE_OPTIONS: dict[str, dict[str, int]] = {
+    "PNG": {"compress_level": 1},
+    "JPEG": {"quality": 95},
+    "WEBP": {"quality": 95},
+}
 
 
 @dataclass(frozen=True)
