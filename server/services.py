@@ -16,6 +16,7 @@ from PIL import Image
 
 if TYPE_CHECKING:
     from productshot.server.worker.client import WorkerClient
+    from productshot.server.worker.generators import GeneratorBackend
     from productshot.server.worker.schemas import JobInfo
     from productshot.settings import Settings
     from productshot.tools.cutout import Cutter
@@ -65,13 +66,14 @@ class ModelServices(Protocol):
 
 
 class LocalServices:
-    """Model work in this process: one rembg session per model, held here; generators loaded on demand."""
+    """Model work in this process: rembg sessions and generators loaded on first use and kept by this object."""
 
     where = "local"
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._cutters: dict[str, Cutter] = {}
+        self._generators: dict[str, GeneratorBackend] = {}
 
     def cutout(self, image: Image.Image, *, model: str, alpha_matting: bool = False) -> CutoutOutcome:
         from productshot.tools.cutout import Cutter
@@ -83,32 +85,34 @@ class LocalServices:
         return CutoutOutcome(result.image, result.bbox, result.backend, result.seconds)
 
     def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
+        """Generate here; a diffusion pipeline is loaded once and reused (split retries, later calls)."""
+        from productshot.server.worker.generators import GenerateSpec, load_backend
         from productshot.server.worker.registry import get_preset
 
         started = time.perf_counter()
         preset = get_preset(ask.model, self._settings)
-        if preset.kind == "studio":
-            from productshot.tools.studio import render_backdrop
-
-            backdrop = render_backdrop(ask.scene, ask.width, ask.height, seed=ask.seed)
-            return GenerateOutcome(
-                backdrop.image, backdrop.backend, backdrop.seed, time.perf_counter() - started
-            )
-        from productshot.server.worker.generators import GenerateSpec, generate_local
-
+        backend = self._generators.get(preset.name)
+        if backend is None:
+            backend = self._generators[preset.name] = load_backend(preset, self._settings)
         spec = GenerateSpec(
             prompt=ask.prompt,
             negative_prompt=ask.negative_prompt,
             width=ask.width,
             height=ask.height,
             seed=ask.seed,
+            steps=ask.steps,
+            guidance=ask.guidance,
+            scene=ask.scene,
         )
-        image, meta = generate_local(
-            spec, preset.name if preset.hub_id is None else ask.model, self._settings
-        )
-        return GenerateOutcome(
-            image, str(meta.get("backend", preset.name)), ask.seed, time.perf_counter() - started
-        )
+        [image] = backend.generate([spec], on_step=on_progress)
+        return GenerateOutcome(image.convert("RGB"), backend.name, ask.seed, time.perf_counter() - started)
+
+    def close(self) -> None:
+        """Free the generators and rembg sessions held here."""
+        for backend in self._generators.values():
+            backend.close()
+        self._generators.clear()
+        self._cutters.clear()
 
 
 class JobWatcher(Protocol):

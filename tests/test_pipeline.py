@@ -211,3 +211,38 @@ def test_worker_path_matches_local_and_is_chosen_when_a_worker_answers(tmp_path,
         services.close()
     finally:
         worker.stop()
+
+
+def test_local_services_load_a_diffusion_pipeline_once(settings: Settings, monkeypatch) -> None:
+    """In-process generation keeps the loaded pipeline: a second call (or a split retry) does not reload."""
+    from productshot.server.worker import generators
+    from tests.support.tiny_pipelines import tiny_model_dir
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = str(tiny_model_dir("sd"))
+    loads: list[str] = []
+    real_load = generators.load_backend
+
+    def counting_load(preset, settings_, **kw):  # type: ignore[no-untyped-def]
+        loads.append(preset.name)
+        return real_load(preset, settings_, **kw)
+
+    monkeypatch.setattr(generators, "load_backend", counting_load)
+    services = LocalServices(settings)
+    steps: list[tuple[int, int]] = []
+    ask = GenerateAsk(
+        prompt="a calm beach",
+        negative_prompt="",
+        scene="beach",
+        width=96,
+        height=64,
+        seed=1,
+        model=folder,
+        steps=2,
+    )
+    first = services.generate(ask, on_progress=lambda i, n: steps.append((i, n)))
+    second = services.generate(ask)
+    services.close()
+    assert len(loads) == 1
+    assert first.image.size == (96, 64) and first.image.tobytes() == second.image.tobytes()
+    assert steps[-1] == (2, 2)
