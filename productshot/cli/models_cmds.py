@@ -101,7 +101,11 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
     )
     missing = [row for row in rows if not row["available"]]
     if missing:
-        lines.append("get weights with `productshot models pull NAME`")
+        lines.append("get a generator's weights with `productshot models pull NAME`")
+    if any(not c["available"] for c in cutouts):
+        lines.append(
+            f"cutout models other than u2netp: put their .onnx file in {settings.u2net_home} (rembg's home)"
+        )
     emit(args, payload, "\n".join(lines))
     return 0
 
