@@ -17,14 +17,13 @@ from typing import Literal
 from productshot.errors import BadImageError, NotFoundError, ProductshotError
 from productshot.server.mcp.schemas import RESOURCE_PREFIX
 from productshot.settings import Settings
-from productshot.store import Asset, AssetStore
+from productshot.store import ASSET_ID_PATTERN, Asset, AssetStore
 from productshot.tools.imageio import SAMPLE_PREFIX, LoadedImage, decode_image_bytes, load_image
 from productshot.tools.paths import resolve_allowed_path
 
 SourceKind = Literal["asset", "path", "base64", "sample"]
 
 # Store ids: `a` + 16 Crockford base32 characters (see productshot.store.ids).
-_ASSET_ID = re.compile(r"^a[0-9a-z]{16}$")
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[\w=.+-]+)*;base64,", re.IGNORECASE)
 _BASE64_CHARS = re.compile(r"^[A-Za-z0-9+/_\-\s]+=*\s*$")
 # Shorter than this and it cannot be an image in base64 (the smallest PNG is ~70 bytes).
@@ -89,7 +88,7 @@ def _resolve(text: str, *, name: str, store: AssetStore, settings: Settings) -> 
     if text.lower().startswith(SAMPLE_PREFIX):
         return ImageInput(load_image(text, max_pixels=settings.max_image_pixels), "sample")
     asset_id = text[len(RESOURCE_PREFIX) :] if text.startswith(RESOURCE_PREFIX) else text
-    if _ASSET_ID.match(asset_id):
+    if ASSET_ID_PATTERN.match(asset_id):
         return _from_asset(asset_id, name=name, store=store, settings=settings)
     if text.startswith(RESOURCE_PREFIX):
         raise NotFoundError(f"{name}: {text!r} is not a productshot asset URI (productshot://assets/ID)")
