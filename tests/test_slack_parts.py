@@ -344,9 +344,9 @@ def test_stop_cancels_what_outlives_the_grace_period() -> None:
     pool.start()
     stuck = pool.submit(endless)
     time.sleep(0.1)
-    started = time.monotonic()
-    pool.stop(grace_s=0.2)
-    assert time.monotonic() - started < 5
+    pool.stop(
+        grace_s=0.2
+    )  # returns only because the hour-long task is cancelled (pytest-timeout guards a hang)
     assert runtime.log == ["start"] and stuck.cancelled()
     assert runtime.closed
     with pytest.raises(BotStoppedError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from productshot.server.worker.client import AsyncWorkerClient
 from productshot.server.worker.config import WorkerConfig
 from productshot.server.worker.schemas import JobState
 from productshot.settings import Settings
-from tests.support.faulty_plugin import STEP_SECONDS
 from tests.support.imagegen import make_product, mask_iou, on_background
 
 BASE = "http://worker.test"
@@ -224,9 +222,7 @@ def test_shutdown_fails_queued_jobs_at_once_and_running_ones_after_the_grace(
             await until_running(served.raw, ids[0])
             ids.append((await served.raw.post("/jobs", json=slow)).json()["job_id"])
 
-    started = time.monotonic()
     run(scenario)
-    assert time.monotonic() - started < 15 * STEP_SECONDS + 10
     table = runtime_holder[0].table
     running, queued = (table.info(job_id) for job_id in ids)
     assert running.status is JobState.FAILED and running.error.error == "worker_unavailable"

@@ -74,11 +74,12 @@ class Upload:
 
 @dataclass(frozen=True)
 class EventResponse:
-    """What the bot's events endpoint answered, and how long it took."""
+    """What the bot's events endpoint answered, how long it took, and when (wall clock) the answer came."""
 
     status: int
     body: str
     seconds: float
+    answered_at: float
 
 
 @dataclass
@@ -557,7 +558,7 @@ def signed_request(
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             text = response.read().decode("utf-8", errors="replace")
-            return EventResponse(response.status, text, time.perf_counter() - started)
+            return EventResponse(response.status, text, time.perf_counter() - started, time.time())
     except urllib.error.HTTPError as exc:
         text = exc.read().decode("utf-8", errors="replace")
-        return EventResponse(exc.code, text, time.perf_counter() - started)
+        return EventResponse(exc.code, text, time.perf_counter() - started, time.time())
