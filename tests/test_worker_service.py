@@ -358,7 +358,7 @@ def test_two_auto_starts_at_once_leave_one_detached_worker_that_idles_out(tmp_pa
 
     def start() -> None:
         try:
-            urls.append(ensure_worker(settings, idle_timeout_s=6.0))
+            urls.append(ensure_worker(settings, idle_timeout_s=12.0))
         except BaseException as exc:
             errors.append(exc)
 
