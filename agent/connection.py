@@ -23,7 +23,6 @@ import anyio
 import anyio.to_thread
 import httpx
 from anyio.streams.memory import MemoryObjectReceiveStream
-from langchain_mcp_adapters.callbacks import Callbacks
 from langchain_mcp_adapters.tools import load_mcp_tools
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -132,9 +131,7 @@ async def _toolbox(endpoint: McpEndpoint) -> AsyncIterator[Toolbox]:
             session, gone = await stack.enter_async_context(_session(endpoint))
             with anyio.fail_after(_START_TIMEOUT_S):
                 await session.initialize()
-            tools = await load_mcp_tools(
-                session, callbacks=Callbacks(on_progress=hub.on_progress), server_name=SERVER_NAME
-            )
+            tools = await load_mcp_tools(session, callbacks=hub.callbacks(), server_name=SERVER_NAME)
         except (McpError, OSError, TimeoutError, httpx.TransportError, *_STREAM_ERRORS) as exc:
             raise _start_failed(endpoint, exc) from exc
         box = Toolbox(tools, hub, describe=endpoint.describe, session=session, gone=gone)

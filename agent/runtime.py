@@ -2,16 +2,18 @@
 
 `AgentRuntime` opens the async SQLite checkpointer at `<data home>/threads.sqlite3` and ONE MCP session
 (spawning `productshot mcp` over stdio, or a URL) and keeps both open for its life; each `run()` is one turn
-of one thread. A server that died (during a turn or between turns) is reconnected before the next turn, so
-the conversation goes on where it was. A model that never stops calling tools is stopped at the step limit.
+of one thread. Turns of different threads run at once over that one session (each hears its own progress);
+turns of one thread run in order. A server that died (during a turn or between turns) is reconnected before
+the next turn, so the conversation goes on where it was. A model that never stops calling tools is stopped
+at the step limit.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -202,8 +204,10 @@ class AgentRuntime:
         self._checkpointer: AsyncSqliteSaver | None = None
         self._toolbox: Toolbox | None = None
         self._graph: CompiledStateGraph[AgentState, AgentContext, TurnInput, AgentState] | None = None
-        # One turn at a time: progress goes to the running turn's listener, and a reconnect must not race.
-        self._turn_lock = anyio.Lock()
+        # Turns of different threads run at once (each hears its own progress); turns of one thread run one
+        # after another, so a follow-up always sees the result before it. Reconnecting is one at a time.
+        self._thread_locks: dict[str, tuple[anyio.Lock, int]] = {}
+        self._connect_lock = anyio.Lock()
 
     @classmethod
     def from_settings(
@@ -297,11 +301,29 @@ class AgentRuntime:
         """Reconnect when the server is gone (it died during or after the last turn)."""
         if self._toolbox is not None and self._toolbox.alive:
             return
-        if self._group is None:
-            raise ToolServerError("the agent runtime is not open; use `async with AgentRuntime(...)`")
-        logger.info("reconnecting to the MCP server (%s)", self.endpoint.describe)
-        await self._disconnect()
-        await self._connect()
+        async with self._connect_lock:
+            if self._toolbox is not None and self._toolbox.alive:
+                return  # another turn reconnected while this one waited
+            if self._group is None:
+                raise ToolServerError("the agent runtime is not open; use `async with AgentRuntime(...)`")
+            logger.info("reconnecting to the MCP server (%s)", self.endpoint.describe)
+            await self._disconnect()
+            await self._connect()
+
+    @asynccontextmanager
+    async def _one_turn_of(self, thread: str) -> AsyncIterator[None]:
+        """Hold `thread`'s turn lock; the lock is dropped when no turn of that thread runs or waits."""
+        lock, users = self._thread_locks.get(thread) or (anyio.Lock(), 0)
+        self._thread_locks[thread] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._thread_locks[thread]
+            if users == 1:
+                del self._thread_locks[thread]
+            else:
+                self._thread_locks[thread] = (lock, users - 1)
 
     # ---- turns ------------------------------------------------------------------------------------------
     async def run(
@@ -319,10 +341,10 @@ class AgentRuntime:
         """One turn of `thread`: the request (and an image reference for a new product) in, the result out.
 
         `context` overrides the runtime's configuration (canvas, generator, seed) for this turn only.
-        Turns run one at a time (a second caller waits).
+        Turns of different threads may run at once; a second turn of the same thread waits for the first.
         """
         check_thread_id(thread)
-        async with self._turn_lock:
+        async with self._one_turn_of(thread):
             return await self._run(
                 TurnInput(request=request, image=image, previous=previous, position=position, scale=scale),
                 thread,
@@ -340,7 +362,9 @@ class AgentRuntime:
         config: RunnableConfig = {"configurable": {"thread_id": thread}, "recursion_limit": self.step_limit}
         with self.toolbox.listening(recorder):
             try:
-                state = await self._graph.ainvoke(asdict(turn), config, context=context)
+                # The thread is written once, when the turn ends (as it stands then, also after a
+                # failure), not after every step: those writes cost each request ~10-40 ms.
+                state = await self._graph.ainvoke(asdict(turn), config, context=context, durability="exit")
             except GraphRecursionError as exc:
                 raise StepLimitError(
                     f"stopped after {self.step_limit} steps: the model ({self.mode}) kept calling tools without "

@@ -5,7 +5,8 @@ returns a `ToolOutcome`: the text blocks a model reads, the tool's structured co
 bboxes), and whether the tool reported an error. Image previews are dropped here, so nothing the graph keeps
 in its state or sends to a model holds image bytes. A transport failure (the server died, the connection
 closed) raises `ToolServerError` and marks the box dead, so the runtime reconnects before the next turn.
-Progress notifications of the server reach whoever listens (`Toolbox.listening`) as `ProgressEvent`s.
+Progress notifications of the server reach the turn that made the call (`Toolbox.listening`) as
+`ProgressEvent`s; turns running at the same time each hear only their own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,7 @@ import anyio
 import httpx
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
+from langchain_mcp_adapters.callbacks import CallbackContext, Callbacks
 from mcp import ClientSession
 from mcp.shared.exceptions import McpError
 from mcp.types import CONNECTION_CLOSED, BlobResourceContents
@@ -86,31 +89,55 @@ class ToolOutcome:
         return self.data
 
 
-class ProgressHub:
-    """Routes the session's progress notifications to the current listener (one turn at a time)."""
+# The listener of the turn running in this context. Concurrent turns run in their own contexts, so each
+# hears only its own calls.
+_LISTENER: ContextVar[ProgressListener | None] = ContextVar("productshot_progress_listener", default=None)
 
-    def __init__(self) -> None:
-        self._listener: ProgressListener | None = None
+
+class ProgressHub:
+    """Routes a session's progress to the listener of the turn that made the call; turns may overlap."""
 
     @contextmanager
     def listening(self, listener: ProgressListener | None) -> Iterator[None]:
-        """Send events to `listener` while the block runs (nested blocks restore the outer listener)."""
-        outer, self._listener = self._listener, listener
+        """Send this context's events to `listener` while the block runs (nested blocks restore the outer)."""
+        token = _LISTENER.set(listener)
         try:
             yield
         finally:
-            self._listener = outer
+            _LISTENER.reset(token)
 
     def emit(self, event: ProgressEvent) -> None:
-        if self._listener is not None:
-            self._listener(event)
+        """Give `event` to the listener of the current context, if there is one."""
+        _deliver(_LISTENER.get(), event)
 
-    async def on_progress(
-        self, progress: float, total: float | None, message: str | None, context: Any
-    ) -> None:
-        """The `langchain_mcp_adapters` progress callback (its CallbackContext names the tool)."""
-        tool = getattr(context, "tool_name", None) or "tool"
-        self.emit(ProgressEvent(tool=tool, message=message or "", progress=progress, total=total))
+    def callbacks(self) -> Callbacks:
+        """The `langchain_mcp_adapters` callbacks for `load_mcp_tools`: each call's server progress goes to
+        the listener that was current when the call began (notifications arrive on the session's own task)."""
+        return _CallScopedProgress()
+
+
+@dataclass
+class _CallScopedProgress(Callbacks):
+    """Binds the caller's listener when the adapter converts the callbacks, which it does once per call."""
+
+    def to_mcp_format(self, *, context: CallbackContext) -> Any:
+        listener = _LISTENER.get()
+        if listener is None:
+            return Callbacks().to_mcp_format(context=context)
+
+        async def on_progress(
+            progress: float, total: float | None, message: str | None, context: CallbackContext
+        ) -> None:
+            tool = context.tool_name or "tool"
+            event = ProgressEvent(tool=tool, message=message or "", progress=progress, total=total)
+            _deliver(listener, event)
+
+        return Callbacks(on_progress=on_progress).to_mcp_format(context=context)
+
+
+def _deliver(listener: ProgressListener | None, event: ProgressEvent) -> None:
+    if listener is not None:
+        listener(event)
 
 
 class Toolbox:

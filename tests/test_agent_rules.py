@@ -4,21 +4,25 @@ One warm agent runtime for the module (as `productshot chat` keeps one), one wor
 English and Korean put the product where they say (a tiny diffusers pipeline through the worker, and the
 studio backdrops); a three-turn conversation moves and then grows the product, reusing one cutout and one
 background; bad input fails with named errors before any tool runs; a server killed mid-run gives a clear
-error and the conversation goes on with a new server.
+error and the conversation goes on with a new server; turns of two threads run at once on one runtime.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import anyio
 import numpy as np
 import pytest
 from PIL import Image
 
 from productshot.agent.errors import ToolServerError
-from productshot.agent.runtime import AgentRuntime
+from productshot.agent.runtime import AgentRuntime, TurnResult
+from productshot.agent.toolbox import ProgressEvent
 from productshot.errors import BadImageError, BadRequestError
 from productshot.settings import Settings
 from productshot.store import AssetStore
@@ -211,3 +215,96 @@ def test_a_server_killed_mid_run_is_a_clear_error_and_the_thread_goes_on(studio:
     assert killed[0] not in mcp_children()
     assert moved.outcome is not None and moved.outcome["reused"] == ["cutout", "background"]
     assert first.bbox and moved.bbox and centre(moved.bbox)[0] > centre(first.bbox)[0]
+
+
+def test_two_threads_run_at_once_and_each_hears_only_its_own_progress(studio: Studio) -> None:
+    # One runtime (one MCP session) serves both turns, as the Slack bot's pool shares it. The photo's turn
+    # cuts the product out and denoises on the tiny pipeline; the cut-out product's turn does neither.
+    heard: dict[str, list[ProgressEvent]] = {"photo": [], "cutout": []}
+    order: list[tuple[str, str]] = []
+
+    def listener(name: str) -> Callable[[ProgressEvent], None]:
+        def hear(event: ProgressEvent) -> None:
+            heard[name].append(event)
+            order.append((name, event.kind))
+
+        return hear
+
+    async def both() -> tuple[TurnResult, TurnResult]:
+        runtime = studio.agent.runtime
+        results: dict[str, TurnResult] = {}
+
+        async def turn(name: str, **options: Any) -> None:
+            results[name] = await runtime.run(
+                thread=f"together-{name}", on_progress=listener(name), **options
+            )
+
+        async with anyio.create_task_group() as group:
+            tiny = small_context(model=str(tiny_model_dir("sd")), width=128, height=96)
+            group.start_soon(
+                functools.partial(
+                    turn,
+                    "photo",
+                    request="on a simple beach, bottom-left",
+                    image=str(studio.photo),
+                    context=tiny,
+                )
+            )
+            group.start_soon(
+                functools.partial(
+                    turn, "cutout", request="on white marble, top-right", image=str(studio.cutout)
+                )
+            )
+        return results["photo"], results["cutout"]
+
+    photo, cutout = studio.agent.portal.call(both)
+    assert photo.bbox is not None and placement_problems(photo.bbox, "bottom-left", (128, 96)) == []
+    assert cutout.bbox is not None and placement_problems(cutout.bbox, "top-right", (512, 384)) == []
+    starts = [order.index((name, "start")) for name in ("photo", "cutout")]
+    ends = [order.index((name, "end")) for name in ("photo", "cutout")]
+    assert max(starts) < min(ends), f"the second turn waited for the first: {order}"
+    photo_said = [event.message for event in heard["photo"] if event.kind == "progress"]
+    cutout_said = [event.message for event in heard["cutout"] if event.kind == "progress"]
+    assert any(m.startswith("cutout:") for m in photo_said), photo_said
+    assert not any(m.startswith("cutout:") for m in cutout_said), cutout_said
+    # Each heard the denoising of its own generator: the tiny pipeline's several steps, the studio's one.
+    photo_totals, cutout_totals = _step_totals(photo_said), _step_totals(cutout_said)
+    assert cutout_totals == {1} and photo_totals and 1 not in photo_totals, (photo_said, cutout_said)
+
+
+def _step_totals(messages: list[str]) -> set[int]:
+    """The n of every `generate: step i/n` progress message."""
+    return {int(m.rsplit("/", 1)[1]) for m in messages if m.startswith("generate: step ")}
+
+
+def test_two_turns_of_one_thread_sent_at_once_run_in_order(studio: Studio) -> None:
+    # The follow-up is sent while the first shot is still being made: it waits, then moves that shot.
+    async def both() -> list[TurnResult]:
+        runtime = studio.agent.runtime
+        done: list[TurnResult] = []
+        first_started = anyio.Event()
+
+        def started(event: ProgressEvent) -> None:
+            if event.kind == "start":
+                first_started.set()
+
+        async def first() -> None:
+            done.append(
+                await runtime.run(
+                    "on white marble, bottom-left",
+                    thread="in-order",
+                    image=str(studio.cutout),
+                    on_progress=started,
+                )
+            )
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(first)
+            await first_started.wait()
+            done.append(await runtime.run("move it a little to the right", thread="in-order"))
+        return done
+
+    shot, moved = studio.agent.portal.call(both)
+    assert shot.bbox and moved.bbox and centre(moved.bbox)[0] > centre(shot.bbox)[0]
+    assert moved.outcome is not None and moved.outcome["reused"] == ["cutout", "background"]
+    assert studio.agent.thread("in-order").results[-2:] == (shot.asset_id, moved.asset_id)
