@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import secrets
 from pathlib import Path
 
 from productshot.errors import BadImageError, PathNotAllowedError, ProductshotError
 from productshot.settings import Settings
+from productshot.store.ids import ASSET_ID_PATTERN
 
 INBOX = "inbox"
-_ASSET_ID = re.compile(r"^(?:productshot://assets/)?a[0-9a-z]{16}$")
+_ASSET_URI = "productshot://assets/"
 _SAMPLE_PREFIX = "sample:"
 
 
 def is_asset_id(text: str) -> bool:
     """A stored asset's id (`a` + 16 base32 characters), bare or as its productshot://assets/ URI."""
-    return bool(_ASSET_ID.match(text.strip()))
+    return bool(ASSET_ID_PATTERN.match(text.strip().removeprefix(_ASSET_URI)))
 
 
 def image_reference(raw: str, settings: Settings) -> str:

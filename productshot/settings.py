@@ -57,9 +57,14 @@ def _truthy(value: str | None, default: bool) -> bool:
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _optional_int(env, name)
+    return default if value is None else value
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
-        return default
+        return None
     try:
         return int(raw)
     except ValueError as exc:
@@ -89,6 +94,11 @@ class Settings:
     slack_bot_token: str | None = None
     slack_app_token: str | None = None
     slack_signing_secret: str | None = None
+    # The Slack bot's admin limits (None: the bot's default; its flags override these).
+    slack_channels: str | None = None
+    slack_rate: int | None = None
+    slack_workers: int | None = None
+    slack_queue: int | None = None
     plugins: tuple[str, ...] = ()
     extra_env: tuple[tuple[str, str], ...] = ()
 
@@ -175,6 +185,10 @@ class Settings:
             slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
             slack_app_token=env.get("SLACK_APP_TOKEN") or None,
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            slack_channels=env.get("PRODUCTSHOT_SLACK_CHANNELS") or None,
+            slack_rate=_optional_int(env, "PRODUCTSHOT_SLACK_RATE"),
+            slack_workers=_optional_int(env, "PRODUCTSHOT_SLACK_WORKERS"),
+            slack_queue=_optional_int(env, "PRODUCTSHOT_SLACK_QUEUE"),
             plugins=tuple(p.strip() for p in (env.get("PRODUCTSHOT_PLUGINS") or "").split(",") if p.strip()),
             extra_env=forwarded,
         )

@@ -464,9 +464,47 @@ def test_flags_become_options_and_bad_flags_are_named(tmp_path: Path) -> None:
         (["--rate", "-1"], "--rate"),
         (["--max-file-mb", "0"], "--max-file-mb"),
         (["--port", "70000"], "--port"),
+        (["--workers", "0"], "--workers"),
+        (["--queue", "-1"], "--queue"),
     ):
         with pytest.raises(BadRequestError, match=match):
             slack_cmd.options_from_args(parser.parse_args(["slack", *flags]), settings)
+
+
+def test_admin_limits_come_from_the_environment_and_flags_override_them(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser(prog="productshot")
+    slack_cmd.register(parser.add_subparsers())
+    env = {
+        "PRODUCTSHOT_SLACK_CHANNELS": "C0ENV1, C0ENV2",
+        "PRODUCTSHOT_SLACK_RATE": "3",
+        "PRODUCTSHOT_SLACK_WORKERS": "4",
+        "PRODUCTSHOT_SLACK_QUEUE": "0",
+    }
+    settings = Settings.from_mapping(env, home=tmp_path)
+    from_env = slack_cmd.options_from_args(parser.parse_args(["slack"]), settings)
+    assert from_env.policy.channels == {"C0ENV1", "C0ENV2"}
+    assert (from_env.rate_per_minute, from_env.workers, from_env.queue_size) == (3, 4, 0)
+    flagged = slack_cmd.options_from_args(
+        parser.parse_args(["slack", "--channels", "C0FLAG", "--rate", "0", "--workers", "1"]), settings
+    )
+    assert flagged.policy.channels == {"C0FLAG"}
+    assert (flagged.rate_per_minute, flagged.workers, flagged.queue_size) == (0, 1, 0)
+    defaults = slack_cmd.options_from_args(
+        parser.parse_args(["slack"]), Settings.from_mapping({}, home=tmp_path)
+    )
+    assert defaults.policy.channels is None
+    assert (defaults.rate_per_minute, defaults.workers, defaults.queue_size) == (10, 2, 16)
+    for name, value in (
+        ("PRODUCTSHOT_SLACK_CHANNELS", "general"),
+        ("PRODUCTSHOT_SLACK_RATE", "-2"),
+        ("PRODUCTSHOT_SLACK_WORKERS", "65"),
+        ("PRODUCTSHOT_SLACK_QUEUE", "-1"),
+    ):
+        bad = Settings.from_mapping({name: value}, home=tmp_path)
+        with pytest.raises(BadRequestError, match=name):
+            slack_cmd.options_from_args(parser.parse_args(["slack"]), bad)
+    with pytest.raises(BadRequestError, match="PRODUCTSHOT_SLACK_RATE must be an integer"):
+        Settings.from_mapping({"PRODUCTSHOT_SLACK_RATE": "many"}, home=tmp_path)
 
 
 def test_recover_tells_interrupted_threads_to_send_again(slack: SlackStandIn, tmp_path: Path) -> None:

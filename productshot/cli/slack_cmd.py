@@ -1,7 +1,7 @@
 """`productshot slack`: run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP events on a port).
 
 Tokens come from `.env` through the settings (SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET); the
-admin's limits and the pool size are flags. The bot runs until Ctrl-C or SIGTERM, then lets running
+admin's limits and the pool size come from PRODUCTSHOT_SLACK_* there too, and a flag overrides its variable. The bot runs until Ctrl-C or SIGTERM, then lets running
 requests finish briefly. Logs go to the data home's logs/slack.log and stderr. See docs/slack.md.
 """
 
@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import TypeVar
 
 from productshot.settings import Settings
 from productshot.slack.config import (
@@ -28,6 +29,8 @@ from productshot.slack.config import (
     check_tokens,
     parse_channels,
 )
+
+T = TypeVar("T")
 
 LOG_NAME = "slack.log"
 _LOG_MAX_BYTES = 5 * 1024 * 1024
@@ -59,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--channels",
         default=None,
         metavar="C1,C2",
-        help="only answer in these channel ids (default: every channel the bot is invited to)",
+        help="only answer in these channel ids (default: PRODUCTSHOT_SLACK_CHANNELS, else every channel the "
+        "bot is invited to)",
     )
     p.add_argument("--no-dms", action="store_true", help="do not answer direct messages")
     p.add_argument(
@@ -70,9 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--rate",
         type=int,
-        default=DEFAULT_RATE,
+        default=None,
         metavar="N",
-        help=f"requests per user per minute (default {DEFAULT_RATE}; 0 = no limit)",
+        help=f"requests per user per minute (default: PRODUCTSHOT_SLACK_RATE, else {DEFAULT_RATE}; 0 = no limit)",
     )
     p.add_argument(
         "--max-file-mb",
@@ -84,14 +88,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=DEFAULT_WORKERS,
-        help=f"requests run at once on the shared agent (default {DEFAULT_WORKERS})",
+        default=None,
+        help=f"requests run at once on the shared agent (default: PRODUCTSHOT_SLACK_WORKERS, else {DEFAULT_WORKERS})",
     )
     p.add_argument(
         "--queue",
         type=int,
-        default=DEFAULT_QUEUE_SIZE,
-        help=f"requests that may wait before 'busy' (default {DEFAULT_QUEUE_SIZE})",
+        default=None,
+        help=f"requests that may wait before 'busy' (default: PRODUCTSHOT_SLACK_QUEUE, else {DEFAULT_QUEUE_SIZE})",
     )
     p.add_argument("-W", "--width", type=int, default=None, help="canvas width (default 1024)")
     p.add_argument("-H", "--height", type=int, default=None, help="canvas height (default 768)")
@@ -144,21 +148,37 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def options_from_args(args: argparse.Namespace, settings: Settings) -> SlackOptions:
-    """The bot's options from the flags (each value checked, errors naming the flag)."""
+    """The bot's options from the flags, then PRODUCTSHOT_SLACK_* (each value checked, errors naming the
+    flag or variable it came from)."""
     from productshot.agent.context import AgentContext
     from productshot.errors import BadRequestError
 
+    raw_channels, source = _chosen(
+        args.channels, "--channels", settings.slack_channels, "PRODUCTSHOT_SLACK_CHANNELS"
+    )
     try:
-        channels = parse_channels(args.channels) if args.channels is not None else None
+        channels = parse_channels(raw_channels) if raw_channels is not None else None
     except BadRequestError as exc:
-        raise BadRequestError(f"--{exc}") from exc
+        raise BadRequestError(f"{source}: {str(exc).removeprefix('channels: ')}") from exc
+    rate, rate_source = _chosen(args.rate, "--rate", settings.slack_rate, "PRODUCTSHOT_SLACK_RATE")
+    workers, workers_source = _chosen(
+        args.workers, "--workers", settings.slack_workers, "PRODUCTSHOT_SLACK_WORKERS"
+    )
+    queue, queue_source = _chosen(args.queue, "--queue", settings.slack_queue, "PRODUCTSHOT_SLACK_QUEUE")
+    rate = DEFAULT_RATE if rate is None else rate
+    workers = DEFAULT_WORKERS if workers is None else workers
+    queue = DEFAULT_QUEUE_SIZE if queue is None else queue
+    if rate < 0:
+        raise BadRequestError(f"{rate_source} must be 0 (no limit) or more, got {rate}")
+    if not 1 <= workers <= 64:
+        raise BadRequestError(f"{workers_source} must be within 1..64, got {workers}")
+    if not 0 <= queue <= 10_000:
+        raise BadRequestError(f"{queue_source} must be within 0..10000, got {queue}")
     if args.max_file_mb is not None and not 0 < args.max_file_mb <= 1024:
         raise BadRequestError(f"--max-file-mb must be within (0, 1024], got {args.max_file_mb}")
     max_bytes = (
         int(args.max_file_mb * 1024 * 1024) if args.max_file_mb is not None else settings.max_upload_bytes
     )
-    if args.rate < 0:
-        raise BadRequestError(f"--rate must be 0 (no limit) or more, got {args.rate}")
     if not 0 <= args.port <= 65535:
         raise BadRequestError(f"--port must be within 0..65535, got {args.port}")
     return SlackOptions(
@@ -174,12 +194,19 @@ def options_from_args(args: argparse.Namespace, settings: Settings) -> SlackOpti
             max_file_bytes=max_bytes,
             max_image_pixels=settings.max_image_pixels,
         ),
-        rate_per_minute=args.rate,
-        workers=args.workers,
-        queue_size=args.queue,
+        rate_per_minute=rate,
+        workers=workers,
+        queue_size=queue,
         mcp_url=args.mcp_url,
         context=AgentContext(width=args.width, height=args.height, model=args.model),
     )
+
+
+def _chosen(flag_value: T | None, flag: str, setting: T | None, variable: str) -> tuple[T | None, str]:
+    """The flag's value when given, else the setting's; and which of the two it was (for errors)."""
+    if flag_value is not None:
+        return flag_value, flag
+    return setting, variable if setting is not None else flag
 
 
 def _configure_logging(settings: Settings) -> list[logging.Handler]:
