@@ -155,7 +155,11 @@ class Pipeline:
         on_step: StepFn | None = None,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> PlaceResult:
-        """Run one request: fresh (an image given) or a follow-up on `previous` (a result asset id)."""
+        """Run one request: fresh (an image given) or a follow-up on `previous` (a result asset id).
+
+        `image_asset` is the stored photo; with it, `image` may carry that photo already decoded (the MCP
+        tools decode while checking the argument), which saves decoding it again.
+        """
         started = time.perf_counter()
         opts = options or PlaceOptions()
         run = _Run(on_step=on_step)
@@ -276,7 +280,7 @@ class Pipeline:
     ) -> tuple[Asset, Asset, Image.Image]:
         if image_asset is not None:
             input_asset = image_asset
-            loaded = load_image(image_asset.path)
+            loaded = image if image is not None else load_image(image_asset.path)
         else:
             assert image is not None
             loaded = image

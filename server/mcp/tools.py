@@ -479,6 +479,7 @@ async def place_product(
         pipeline = studio.pipeline(model, watch, relay.say)
         return pipeline.place_product(
             request,
+            image=photo.loaded if photo is not None else None,
             image_asset=image_asset,
             previous=previous_id,
             options=options,
