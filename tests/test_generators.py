@@ -240,7 +240,7 @@ def test_a_cached_hub_preset_loads_with_its_fp16_variant(offline_env: Settings, 
 # ---- load errors -------------------------------------------------------------------------------------
 
 
-def test_missing_weights_offline_fail_naming_the_pull(offline_env: Settings) -> None:
+def test_missing_weights_offline_are_an_error_naming_the_pull(offline_env: Settings) -> None:
     with pytest.raises(ModelError) as info:
         load_backend(get_preset("sd-1.5", offline_env), offline_env)
     assert "productshot models pull sd-1.5" in str(info.value) and "HF_HUB_OFFLINE" in str(info.value)

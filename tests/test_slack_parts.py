@@ -344,9 +344,8 @@ def test_stop_cancels_what_outlives_the_grace_period() -> None:
     pool.start()
     stuck = pool.submit(endless)
     time.sleep(0.1)
-    pool.stop(
-        grace_s=0.2
-    )  # returns only because the hour-long task is cancelled (pytest-timeout guards a hang)
+    # stop() returns only because the hour-long task is cancelled (pytest-timeout guards against a hang).
+    pool.stop(grace_s=0.2)
     assert runtime.log == ["start"] and stuck.cancelled()
     assert runtime.closed
     with pytest.raises(BotStoppedError):

@@ -1,8 +1,8 @@
 """`productshot slack`: run the Slack bot (Socket Mode with SLACK_APP_TOKEN, else HTTP events on a port).
 
 Tokens come from `.env` through the settings (SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET); the
-admin's limits and the pool size come from PRODUCTSHOT_SLACK_* there too, and a flag overrides its variable. The bot runs until Ctrl-C or SIGTERM, then lets running
-requests finish briefly. Logs go to the data home's logs/slack.log and stderr. See docs/slack.md.
+admin's limits and the pool size come from PRODUCTSHOT_SLACK_* there too, and a flag overrides its variable.
+The bot runs until Ctrl-C or SIGTERM, then lets running requests finish briefly. Logs go to the data home's logs/slack.log and stderr. See docs/slack.md.
 """
 
 from __future__ import annotations
