@@ -9,7 +9,7 @@ import io
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -317,8 +317,8 @@ def test_jobs_of_one_thread_run_one_after_another() -> None:
         first = pool.submit(gated(gate, "a"), key="slack-C1-1.0")
         second = pool.submit(gated(gate, "b"), key="slack-C1-1.0")
         other = pool.submit(gated(gate, "x"), key="slack-C1-2.0")
-        time.sleep(0.3)
-        assert "start b" not in runtime.log and {"start a", "start x"} <= set(runtime.log)
+        _wait_until(lambda: {"start a", "start x"} <= set(runtime.log))
+        assert "start b" not in runtime.log, "b waits for a, which holds its thread"
         gate.set()
         for future in (first, second, other):
             future.result(10)
@@ -333,6 +333,15 @@ def test_a_runtime_that_cannot_open_fails_the_start_with_its_error() -> None:
         pool.submit(gated(threading.Event(), "a"))
 
 
+def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll `condition` until it holds; fail after `timeout` seconds (a generous bound, not a speed check)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout:.0f} s")
+        time.sleep(0.01)
+
+
 def test_stop_cancels_what_outlives_the_grace_period() -> None:
     runtime = GateRuntime()
 
@@ -343,7 +352,7 @@ def test_stop_cancels_what_outlives_the_grace_period() -> None:
     pool = AgentPool(runtime, workers=1, queue_size=0)  # type: ignore[type-var]
     pool.start()
     stuck = pool.submit(endless)
-    time.sleep(0.1)
+    _wait_until(lambda: runtime.log == ["start"])
     # stop() returns only because the hour-long task is cancelled (pytest-timeout guards against a hang).
     pool.stop(grace_s=0.2)
     assert runtime.log == ["start"] and stuck.cancelled()

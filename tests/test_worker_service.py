@@ -291,7 +291,8 @@ def test_full_queue_then_kill_9_then_restart_then_cli_status_and_stop(tmp_path: 
             ]
             for waiter in waiters:
                 waiter.start()
-            time.sleep(0.5)
+            _until_queued(first, depth=1)  # the polling client's job waits behind the slow one
+            time.sleep(0.5)  # and the follower, started first, is reading the running job's events
             first.kill()
             for waiter in waiters:
                 waiter.join(timeout=30)
@@ -326,6 +327,15 @@ def test_full_queue_then_kill_9_then_restart_then_cli_status_and_stop(tmp_path: 
         assert after.returncode == 1 and "no worker is running" in after.stdout
     finally:
         second.stop()
+
+
+def _until_queued(worker: WorkerProcess, *, depth: int) -> None:
+    """Return once `depth` jobs wait in the worker's queue (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{worker.url}/health", timeout=5).json()["queue_depth"] < depth:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"fewer than {depth} jobs queued after 30 s")
+        time.sleep(0.02)
 
 
 def _until_rejected(worker: WorkerProcess, *, times: int) -> None:
