@@ -7,6 +7,7 @@ the resident worker so heavy models are loaded once for every client.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,13 +75,17 @@ class LocalServices:
         self._settings = settings
         self._cutters: dict[str, Cutter] = {}
         self._generators: dict[str, GeneratorBackend] = {}
+        # Calls arrive on several threads at once (MCP tool calls): a model is loaded by one of them only,
+        # never twice side by side (two copies of a diffusion pipeline would not fit next to each other).
+        self._loading = threading.Lock()
 
     def cutout(self, image: Image.Image, *, model: str, alpha_matting: bool = False) -> CutoutOutcome:
         from productshot.tools.cutout import Cutter
 
-        cutter = self._cutters.get(model)
-        if cutter is None:
-            cutter = self._cutters[model] = Cutter(model, u2net_home=self._settings.u2net_home)
+        with self._loading:
+            cutter = self._cutters.get(model)
+            if cutter is None:
+                cutter = self._cutters[model] = Cutter(model, u2net_home=self._settings.u2net_home)
         result = cutter.cut(image, alpha_matting=alpha_matting)
         return CutoutOutcome(result.image, result.bbox, result.backend, result.seconds)
 
@@ -91,9 +96,10 @@ class LocalServices:
 
         started = time.perf_counter()
         preset = get_preset(ask.model, self._settings)
-        backend = self._generators.get(preset.name)
-        if backend is None:
-            backend = self._generators[preset.name] = load_backend(preset, self._settings)
+        with self._loading:
+            backend = self._generators.get(preset.name)
+            if backend is None:
+                backend = self._generators[preset.name] = load_backend(preset, self._settings)
         spec = GenerateSpec(
             prompt=ask.prompt,
             negative_prompt=ask.negative_prompt,
@@ -109,10 +115,11 @@ class LocalServices:
 
     def close(self) -> None:
         """Free the generators and rembg sessions held here."""
-        for backend in self._generators.values():
-            backend.close()
-        self._generators.clear()
-        self._cutters.clear()
+        with self._loading:
+            for backend in self._generators.values():
+                backend.close()
+            self._generators.clear()
+            self._cutters.clear()
 
 
 class JobWatcher(Protocol):

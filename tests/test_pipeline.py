@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -240,9 +242,13 @@ def test_local_services_load_a_diffusion_pipeline_once(settings: Settings, monke
         model=folder,
         steps=2,
     )
+    # Three first calls at once (MCP tool calls run on threads): one load, shared by all three.
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(lambda _: services.generate(ask), range(3)))
     first = services.generate(ask, on_progress=lambda i, n: steps.append((i, n)))
     second = services.generate(ask)
     services.close()
-    assert len(loads) == 1
+    assert len(loads) == 1, loads
     assert first.image.size == (96, 64) and first.image.tobytes() == second.image.tobytes()
+    assert all(outcome.image.tobytes() == first.image.tobytes() for outcome in together)
     assert steps[-1] == (2, 2)
