@@ -4,7 +4,6 @@ and a worker killed mid-call (a clear tool error; the server keeps serving)."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from mcp.types import CancelledNotification, CancelledNotificationParams, Client
 
 from tests.support.mcp_client import ProgressLog, error_text, image_of, memory_session, ok
 from tests.support.tiny_pipelines import tiny_model_dir
+from tests.support.waiting import wait_until
 from tests.support.worker_proc import WorkerProcess, running_worker, worker_settings
 
 pytestmark = pytest.mark.slow
@@ -130,9 +130,7 @@ def test_cancelling_the_request_cancels_the_worker_job(worker: WorkerProcess) ->
             assert ok(await client.call_tool("check_split", {"image": "sample:coffee"}))["backend"]
 
     anyio.run(scenario)
-    deadline = time.monotonic() + 30
-    while _finished_jobs(worker, "cancelled") <= before and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: _finished_jobs(worker, "cancelled") > before, what="the job cancelled", every=0.2)
     assert _finished_jobs(worker, "cancelled") == before + 1
     health = httpx.get(f"{worker.url}/health", timeout=5).json()
     assert health["running"] == 0 and health["queue_depth"] == 0

@@ -9,7 +9,7 @@ import io
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,6 +41,7 @@ from productshot.slack.pool import AgentPool
 from productshot.slack.ratelimit import RateLimiter
 from productshot.slack.summary import escape, format_seconds, result_comment, steps_line
 from tests.support.slack_api import SlackStandIn, bot_settings
+from tests.support.waiting import wait_until
 
 
 def png(size: tuple[int, int] = (40, 30)) -> bytes:
@@ -302,10 +303,7 @@ def test_the_pool_is_bounded_and_refuses_when_full() -> None:
         assert pool.pending == 2
         gate.set()
         assert first.result(10) == "a" and second.result(10) == "b"
-        deadline = time.monotonic() + 5
-        while pool.pending and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert pool.pending == 0
+        wait_until(lambda: pool.pending == 0, what="finished jobs leave the pool's count")
         assert pool.submit(gated(gate, "d")).result(10) == "d"
     assert runtime.opened and runtime.closed
 
@@ -317,7 +315,7 @@ def test_jobs_of_one_thread_run_one_after_another() -> None:
         first = pool.submit(gated(gate, "a"), key="slack-C1-1.0")
         second = pool.submit(gated(gate, "b"), key="slack-C1-1.0")
         other = pool.submit(gated(gate, "x"), key="slack-C1-2.0")
-        _wait_until(lambda: {"start a", "start x"} <= set(runtime.log))
+        wait_until(lambda: {"start a", "start x"} <= set(runtime.log), what="a and x start")
         assert "start b" not in runtime.log, "b waits for a, which holds its thread"
         gate.set()
         for future in (first, second, other):
@@ -333,15 +331,6 @@ def test_a_runtime_that_cannot_open_fails_the_start_with_its_error() -> None:
         pool.submit(gated(threading.Event(), "a"))
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll `condition` until it holds; fail after `timeout` seconds (a generous bound, not a speed check)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still not true after {timeout:.0f} s")
-        time.sleep(0.01)
-
-
 def test_stop_cancels_what_outlives_the_grace_period() -> None:
     runtime = GateRuntime()
 
@@ -352,7 +341,7 @@ def test_stop_cancels_what_outlives_the_grace_period() -> None:
     pool = AgentPool(runtime, workers=1, queue_size=0)  # type: ignore[type-var]
     pool.start()
     stuck = pool.submit(endless)
-    _wait_until(lambda: runtime.log == ["start"])
+    wait_until(lambda: runtime.log == ["start"], what="the endless job starts")
     # stop() returns only because the hour-long task is cancelled (pytest-timeout guards against a hang).
     pool.stop(grace_s=0.2)
     assert runtime.log == ["start"] and stuck.cancelled()

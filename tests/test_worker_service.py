@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -39,6 +40,7 @@ from productshot.server.worker.schemas import JobState
 from productshot.settings import Settings
 from tests.support.faulty_plugin import noise_image
 from tests.support.tiny_pipelines import copy_tiny_model, tiny_model_dir
+from tests.support.waiting import wait_until
 from tests.support.worker_proc import (
     FAULTY_PLUGIN,
     REPO_ROOT,
@@ -70,7 +72,7 @@ def client(worker: WorkerProcess) -> Iterator[WorkerClient]:
 
 
 def opened_health(worker: WorkerProcess) -> str:
-    return str(httpx.get(f"{worker.url}/health", timeout=5).json()["status"])
+    return str(_health(worker)["status"])
 
 
 def occupy(client: WorkerClient, steps: int) -> str:
@@ -277,7 +279,9 @@ def test_full_queue_then_kill_9_then_restart_then_cli_status_and_stop(tmp_path: 
                 target=lambda: results.append(own.generate("simple beach", model="studio", **SMALL))
             )
             retrying.start()
-            _until_rejected(first, times=2)  # the client's own first try met the full queue too
+            wait_until(  # the client's own first try met the full queue too
+                lambda: _rejected(first) >= 2, what="two submissions refused", every=0.05
+            )
             own.cancel(blocker)  # room again: its retry after Retry-After gets through
             retrying.join(timeout=60)
             assert len(results) == 1 and getattr(results[0], "backend", None) == "studio"
@@ -291,7 +295,9 @@ def test_full_queue_then_kill_9_then_restart_then_cli_status_and_stop(tmp_path: 
             ]
             for waiter in waiters:
                 waiter.start()
-            _until_queued(first, depth=1)  # the polling client's job waits behind the slow one
+            wait_until(  # the polling client's job waits behind the slow one
+                lambda: _health(first)["queue_depth"] >= 1, what="a job queued", every=0.02
+            )
             time.sleep(0.5)  # and the follower, started first, is reading the running job's events
             first.kill()
             for waiter in waiters:
@@ -329,24 +335,17 @@ def test_full_queue_then_kill_9_then_restart_then_cli_status_and_stop(tmp_path: 
         second.stop()
 
 
-def _until_queued(worker: WorkerProcess, *, depth: int) -> None:
-    """Return once `depth` jobs wait in the worker's queue (30 s at most)."""
-    deadline = time.monotonic() + 30
-    while httpx.get(f"{worker.url}/health", timeout=5).json()["queue_depth"] < depth:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"fewer than {depth} jobs queued after 30 s")
-        time.sleep(0.02)
+def _health(worker: WorkerProcess) -> dict[str, Any]:
+    return dict(httpx.get(f"{worker.url}/health", timeout=5).json())
 
 
-def _until_rejected(worker: WorkerProcess, *, times: int) -> None:
-    """Wait until the worker's metrics count `times` submissions refused for a full queue."""
-    pattern = re.compile(r'jobs_rejected_total\{reason="queue_full"\} (\S+)')
-    for _ in range(200):
-        found = pattern.search(httpx.get(f"{worker.url}/metrics", timeout=5).text)
-        if found and float(found.group(1)) >= times:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the worker never refused {times} submissions")
+_REJECTED = re.compile(r'jobs_rejected_total\{reason="queue_full"\} (\S+)')
+
+
+def _rejected(worker: WorkerProcess) -> float:
+    """How many submissions the worker's metrics count as refused for a full queue."""
+    found = _REJECTED.search(httpx.get(f"{worker.url}/metrics", timeout=5).text)
+    return float(found.group(1)) if found else 0.0
 
 
 def _capture(action: Callable[[], object], outcome: list[BaseException]) -> None:
