@@ -13,6 +13,7 @@ import os
 import secrets
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -111,6 +112,15 @@ def save_image_atomic(image: Image.Image, path: str | Path, *, format: str | Non
     """
     target = Path(path).expanduser()
     fmt = _normalise_format(format) if format else _format_for_suffix(target)
+    return _write_atomic(target, lambda fh: _save(image, fh, fmt, target=str(target)))
+
+
+def save_bytes_atomic(data: bytes, path: str | Path) -> Path:
+    """Write already-encoded bytes to ``path`` the same way as `save_image_atomic` (temp file + replace)."""
+    return _write_atomic(Path(path).expanduser(), lambda fh: fh.write(data))
+
+
+def _write_atomic(target: Path, write: Callable[[BinaryIO], object]) -> Path:
     if target.is_dir():
         raise BadRequestError(
             f"output path {target} is a folder; give a file name such as {target / 'out.png'}"
@@ -124,7 +134,7 @@ def save_image_atomic(image: Image.Image, path: str | Path, *, format: str | Non
         raise BadRequestError(f"cannot write {target}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as fh:
-            _save(image, fh, fmt, target=str(target))
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(temp, target)
@@ -409,5 +419,6 @@ __all__ = [
     "decode_image_bytes",
     "encode_image",
     "load_image",
+    "save_bytes_atomic",
     "save_image_atomic",
 ]

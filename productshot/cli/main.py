@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "productshot.cli.run_cmd",
     "productshot.cli.chat_cmd",
     "productshot.cli.imaging",
+    "productshot.cli.listing_cmds",
     "productshot.cli.planning",
     "productshot.cli.worker_cmds",
     "productshot.cli.models_cmds",
