@@ -24,8 +24,8 @@ from productshot.tools.listing_check import (
     DARK_BELOW,
     WHITE_SHARE,
     Provenance,
-    measure,
     pixels_sha256,
+    white_share,
 )
 from productshot.tools.listing_presets import ListingPreset
 
@@ -181,7 +181,7 @@ def encode_listing(
         provenance = Provenance(preset.name, alpha_bbox, pixels_sha256(pixels))
         data = _with_comment(data, provenance.to_comment())
         fits = cap is None or len(data) <= cap
-        white = not need_white or measure(pixels).white_share >= WHITE_SHARE
+        white = not need_white or white_share(pixels) >= WHITE_SHARE
         candidate = EncodedListing(data, quality, subsampling, pixels, provenance, fits)
         if fits and white:
             return candidate
