@@ -377,8 +377,12 @@ def _run_job(
             outcome = make_listing(photo, job.preset, scene=tools["scene"], request=job.request)
         else:
             if "cut" not in tools:
-                tools["cut"] = cut()  # the cutout session: loaded once, on the first photo that needs it
-            outcome = make_listing(photo, job.preset, cut=tools["cut"], shadow=opts.shadow)
+                # The cutout session: loaded once, on the first photo that needs it; a photo listed for
+                # several presets (CSV rows) is cut out once.
+                tools["cut"] = _ReusedCut(cut())
+            outcome = make_listing(
+                photo, job.preset, cut=tools["cut"].for_input(input_sha), shadow=opts.shadow
+            )
     except ProductshotError as exc:
         manifest.forget(key)
         return _fail(report, item, str(exc).replace("'<bytes>'", repr(job.label)))
@@ -414,6 +418,25 @@ def _run_job(
     report.outputs.append(str(job.output))
     report.items.append(item)
     return "done"
+
+
+class _ReusedCut:
+    """A cutout function that remembers its last few results by input hash."""
+
+    def __init__(self, cut: CutFn, keep: int = 4) -> None:
+        self._cut = cut
+        self._keep = keep
+        self._recent: dict[str, Any] = {}
+
+    def for_input(self, input_sha: str) -> CutFn:
+        def cut(photo: Image.Image) -> Any:
+            if input_sha not in self._recent:
+                if len(self._recent) >= self._keep:
+                    self._recent.pop(next(iter(self._recent)))
+                self._recent[input_sha] = self._cut(photo)
+            return self._recent[input_sha]
+
+        return cut
 
 
 def _fail(report: BatchReport, item: dict[str, Any], error: str) -> str:

@@ -36,6 +36,8 @@ CONTRACT_INPUTS: dict[str, set[str]] = {
     "check_split": {"image"},
     "place_product": {"image", "request", "previous", "width", "height", "seed", "model", "save_to"},
     "list_models": set(),
+    "make_listing_image": {"image", "preset", "request", "save_to"},
+    "check_listing": {"image", "preset"},
 }
 CONTRACT_OUTPUTS: dict[str, set[str]] = {
     "write_prompt": {"prompt", "negative_prompt", "template_version"},
@@ -45,6 +47,8 @@ CONTRACT_OUTPUTS: dict[str, set[str]] = {
     "check_split": {"split", "score", "seam_y"},
     "place_product": {"asset_id", "path", "resource_uri", "bbox", "steps", "position", "scale", "reused"},
     "list_models": {"generators", "cutout_models"},
+    "make_listing_image": {"asset_id", "path", "resource_uri", "preset", "ok", "rules", "needs_review"},
+    "check_listing": {"ok", "preset", "rules"},
 }
 
 

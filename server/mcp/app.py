@@ -22,6 +22,7 @@ from pydantic import AnyUrl
 
 from productshot.errors import NotFoundError
 from productshot.server.mcp.config import DEFAULT_HTTP_PORT
+from productshot.server.mcp.listing_tools import register_listing_tools
 from productshot.server.mcp.runtime import Studio
 from productshot.server.mcp.schemas import RESOURCE_PREFIX, resource_uri
 from productshot.server.mcp.security import transport_security
@@ -151,6 +152,7 @@ def create_server(
         max_request_body_size=settings.max_upload_bytes * 4 // 3 + _BODY_SLACK,
     )
     register_tools(server)
+    register_listing_tools(server)
     return server
 
 

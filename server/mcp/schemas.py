@@ -160,8 +160,52 @@ class ListModelsOut(_Out):
     worker: WorkerOut
 
 
+class ListingRuleOut(BaseModel):
+    """One marketplace rule as measured: ok is null when it cannot be measured (never counted as passed)."""
+
+    name: str = Field(description="the rule, e.g. white_background, fill, centred, max_bytes, no_text")
+    level: str = Field(description="required (decides ok) or recommended (reported only)")
+    ok: bool | None = Field(description="whether it holds; null when it could not be measured")
+    measured: Any = Field(
+        description="what was measured (a fraction, px, bytes, a format); null if not measured"
+    )
+    required: Any = Field(description="the limit the rule sets")
+    kind: str = Field(description="how it is measured (the same way for every preset)")
+    basis: str = Field(description="where the rule comes from: official, secondary, unverified or house")
+    note: str | None = Field(None, description="why a rule could not be measured")
+
+
+class MakeListingOut(ImageOut):
+    preset: str = Field(description="the marketplace preset used")
+    ok: bool = Field(description="true when every measured required rule of the preset holds")
+    rules: list[ListingRuleOut] = Field(description="every rule of the preset, as check_listing reports it")
+    measured_on: str | None = Field(description="pixels, alpha (the cutout we made) or null (not measurable)")
+    needs_review: list[str] = Field(
+        description="what a person should look at: doubtful_cutout, upscaled, ..."
+    )
+    bytes: int = Field(description="the JPEG's file size")
+    quality: int = Field(description="the JPEG quality it was written at (stepped down to fit the cap)")
+    alpha_bbox: list[int] = Field(description="the product's box in the image, [x0, y0, x1, y1] in px")
+    upscale: float | None = Field(
+        description="how much the product's own pixels were enlarged (white presets)"
+    )
+    confidence: float | None = Field(description="the cutout model's confidence, when it reports one")
+    input_id: str = Field(description="asset id of the product photo")
+
+
+class CheckListingOut(_Out):
+    ok: bool = Field(description="true when every measured required rule holds")
+    preset: str
+    rules: list[ListingRuleOut]
+    measured_on: str | None = Field(description="pixels, alpha (our own listing image) or null")
+    image_id: str | None = Field(
+        None, description="asset id of the checked image, when it came from the store"
+    )
+
+
 __all__ = [
     "RESOURCE_PREFIX",
+    "CheckListingOut",
     "CheckSplitOut",
     "CompositeOut",
     "CutoutModelOut",
@@ -169,6 +213,8 @@ __all__ = [
     "GeneratorOut",
     "ImageOut",
     "ListModelsOut",
+    "ListingRuleOut",
+    "MakeListingOut",
     "PlaceProductOut",
     "ProductFacts",
     "RemoveBackgroundOut",
