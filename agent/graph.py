@@ -2,6 +2,7 @@
 
 ```
 START -> prepare --+--> plan --+--> place ----------------+--> reply -> END
+                   |           +--> listing --------------|      (a marketplace listing image or check)
                    |           +--------------------------|      (undo of the first shot: no new image)
                    +--> model --+--> guard -> tools -> model
                                 +-------------------------+      (the model answers in words)
@@ -46,14 +47,18 @@ def build_graph(
     graph.add_node("prepare", nodes.prepare)
     graph.add_node("plan", nodes.plan)
     graph.add_node("place", nodes.place)
+    graph.add_node("listing", nodes.listing)
     graph.add_node("model", nodes.call_model)
     graph.add_node("guard", nodes.guard)
     graph.add_node("tools", nodes.run_tools)
     graph.add_node("reply", nodes.reply)
     graph.add_edge(START, "prepare")
     graph.add_conditional_edges("prepare", nodes.route_mode, {"rules": "plan", "llm": "model"})
-    graph.add_conditional_edges("plan", nodes.route_plan, {"place": "place", "reply": "reply"})
+    graph.add_conditional_edges(
+        "plan", nodes.route_plan, {"place": "place", "listing": "listing", "reply": "reply"}
+    )
     graph.add_edge("place", "reply")
+    graph.add_edge("listing", "reply")
     graph.add_conditional_edges("model", nodes.route_model, {"tools": "guard", "reply": "reply"})
     graph.add_edge("guard", "tools")
     graph.add_edge("tools", "model")

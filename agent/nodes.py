@@ -52,6 +52,7 @@ _RESULT_FIELDS = (
 _KEPT_PLANS = 12
 NOTHING_TO_UNDO = "nothing_to_undo"
 _IMAGE_TOOLS = ("composite", "place_product")
+LISTING_ACTIONS = ("listing", "check_listing")
 
 
 class Nodes:
@@ -116,10 +117,16 @@ class Nodes:
             text = await anyio.to_thread.run_sync(
                 lambda: describe_result(outcome, turn.language, action=action, model_text=model_text)
             )
-            update["results"] = remember(state.results, str(outcome["asset_id"]))
-            update["last_result"] = str(outcome["asset_id"])
-            update["last_outcome"] = {k: v for k, v in outcome.items() if k != "plan"}
-        if state.turn_plan is not None and outcome is not None:
+            if action in LISTING_ACTIONS:
+                # A listing image is not a shot to move or undo: the thread's last shot stays what it was.
+                if "asset_id" in outcome:
+                    update["last_listing"] = str(outcome["asset_id"])
+            else:
+                update["results"] = remember(state.results, str(outcome["asset_id"]))
+                update["last_result"] = str(outcome["asset_id"])
+                update["last_outcome"] = {k: v for k, v in outcome.items() if k != "plan"}
+        listing_turn = (state.turn_plan or {}).get("action") in LISTING_ACTIONS
+        if state.turn_plan is not None and outcome is not None and not listing_turn:
             update["plans"] = _plans_after(state.plans, state.turn_plan)
         update["reply"] = text
         if not llm:
@@ -131,7 +138,7 @@ class Nodes:
         """Plan the request with the rules planner (the thread's earlier plans make it a follow-up)."""
         turn = state.current()
         previous = turn.previous or (None if turn.image else state.last_result)
-        if turn.image is None and previous is None:
+        if turn.image is None and previous is None and state.last_listing is None:
             raise BadImageError(
                 "image: no product photo attached and no earlier result in this conversation to change; "
                 "attach one (productshot run --image PATH, or /image PATH in chat)"
@@ -149,8 +156,45 @@ class Nodes:
         return {"turn": resolved.to_dict(), "turn_plan": plan.to_dict()}
 
     def route_plan(self, state: AgentState) -> str:
-        """`place` to call the tool, or `reply` when the plan needs no new image (undo of the first shot)."""
-        return "reply" if state.outcome is not None else "place"
+        """`place` to call the tool, `listing` for a marketplace image or check, or `reply` when the plan
+        needs no new image (undo of the first shot)."""
+        if state.outcome is not None:
+            return "reply"
+        action = (state.turn_plan or {}).get("action")
+        return "listing" if action in LISTING_ACTIONS else "place"
+
+    async def listing(self, state: AgentState) -> dict[str, Any]:
+        """Call make_listing_image or check_listing for the plan's marketplace preset.
+
+        Makes from the attached photo, else the last shot's own product photo; checks the attached image,
+        else the last listing image made, else the last shot.
+        """
+        turn = state.current()
+        plan = dict(state.turn_plan or {})
+        preset = str(plan.get("preset"))
+        last_input = (state.last_outcome or {}).get("input_id")
+        if plan.get("action") == "check_listing":
+            source = turn.image or state.last_listing or turn.previous or state.last_result
+            data = (await self.toolbox.call("check_listing", {"image": source, "preset": preset})).require()
+            outcome = {"checked": source, "backend": data.get("backend"), "seconds": data.get("seconds")}
+        else:
+            source = turn.image or last_input or turn.previous or state.last_result
+            data = (
+                await self.toolbox.call("make_listing_image", {"image": source, "preset": preset})
+            ).require()
+            outcome = result_fields(data)
+            outcome["needs_review"] = list(data.get("needs_review") or [])
+        outcome.update(
+            plan=plan,
+            preset=preset,
+            ok=bool(data.get("ok")),
+            failed=[
+                r["name"]
+                for r in data.get("rules", [])
+                if r.get("level") == "required" and r.get("ok") is False
+            ],
+        )
+        return {"outcome": outcome}
 
     async def place(self, state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         """Call the MCP place_product tool: the only implementation of the shot and its split retries."""

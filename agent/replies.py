@@ -15,7 +15,17 @@ from productshot.prompts import Template, load_template
 LANGUAGES = ("en", "ko")
 FALLBACK_LANGUAGE = "en"
 LANGUAGE_NAMES = {"en": "English", "ko": "Korean (한국어)"}
-ACTION_PARTS = ("place", "move", "resize", "new_scene", "regenerate", "undo", "nothing_to_undo")
+ACTION_PARTS = (
+    "place",
+    "move",
+    "resize",
+    "new_scene",
+    "regenerate",
+    "undo",
+    "nothing_to_undo",
+    "listing",
+    "check_listing",
+)
 
 
 def replies(language: str) -> Template:
@@ -46,6 +56,7 @@ def describe_result(
         "scale": f"{float(outcome.get('scale') or 0):.2f}",
         "scene": _scene_words(outcome),
         "path": str(outcome.get("path", "")),
+        **_listing_values(template, outcome),
     }
     lines: list[str] = []
     if model_text.strip():
@@ -55,6 +66,8 @@ def describe_result(
     else:
         lines.append(template.render("composed", values))
     lines.extend(_notes(template, outcome, values))
+    if action == "check_listing":
+        return "\n".join(lines)  # nothing was made, so nothing was saved
     lines.append(template.render("saved", values))
     return "\n".join(lines)
 
@@ -87,7 +100,28 @@ def _notes(template: Template, outcome: Mapping[str, Any], values: Mapping[str, 
         notes.append(template.render("split_fixed", {"count": str(regenerated)}))
     if outcome.get("split_kept"):
         notes.append(template.text("split_kept"))
+    review = [template.text(f"review_{reason}") for reason in outcome.get("needs_review") or ()]
+    if review:
+        notes.append(template.render("listing_review", {"review": "; ".join(review)}))
+    if "preset" in outcome:
+        notes.append(template.text("listing_unmeasured"))
     return notes
+
+
+def _listing_values(template: Template, outcome: Mapping[str, Any]) -> dict[str, str]:
+    """The words a listing reply fills in: preset, size, and whether the image passes its rules."""
+    if "preset" not in outcome:
+        return {}
+    failed = ", ".join(str(name) for name in outcome.get("failed") or ())
+    verdict = (
+        template.render("listing_fails", {"failed": failed}) if failed else template.text("listing_passes")
+    )
+    return {
+        "preset": str(outcome["preset"]),
+        "verdict": verdict,
+        "width": str(outcome.get("width", "")),
+        "height": str(outcome.get("height", "")),
+    }
 
 
 def _split_retries(steps: Sequence[Mapping[str, Any]]) -> int:

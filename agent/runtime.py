@@ -69,11 +69,11 @@ class TurnResult:
 
     @property
     def asset_id(self) -> str | None:
-        return str(self.outcome["asset_id"]) if self.outcome else None
+        return str(self.outcome["asset_id"]) if self.outcome and "asset_id" in self.outcome else None
 
     @property
     def path(self) -> Path | None:
-        return Path(str(self.outcome["path"])) if self.outcome else None
+        return Path(str(self.outcome["path"])) if self.outcome and "path" in self.outcome else None
 
     @property
     def bbox(self) -> tuple[int, int, int, int] | None:

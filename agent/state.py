@@ -80,6 +80,7 @@ class AgentState(TurnInput):
     backgrounds: dict[str, dict[str, Any]] = field(default_factory=dict)
     guard_log: list[dict[str, Any]] = field(default_factory=list)
     turns: int = 0
+    last_listing: str | None = None  # the last listing image made (what "check this for Naver" checks)
 
     def current(self) -> Turn:
         """This turn, as `prepare` validated it."""

@@ -22,11 +22,21 @@ from productshot.errors import BadRequestError, PositionError
 from productshot.prompts import load_template
 from productshot.prompts.lexicon import load_lexicon, normalise_text
 from productshot.settings import Settings
+from productshot.tools.listing_words import find_listing
 from productshot.tools.position_words import MOVE_STEPS, Move, find_move, find_position
 from productshot.tools.positions import parse_position
 
 MAX_REQUEST_CHARS = 2000
-ACTIONS: tuple[str, ...] = ("place", "move", "resize", "new_scene", "regenerate", "undo")
+ACTIONS: tuple[str, ...] = (
+    "place",
+    "move",
+    "resize",
+    "new_scene",
+    "regenerate",
+    "undo",
+    "listing",
+    "check_listing",
+)
 DEFAULT_SCENE = "studio"
 RULES_BACKEND = "rules"
 
@@ -59,6 +69,7 @@ class Plan:
     language: str = "en"
     backend: str = RULES_BACKEND
     notes: tuple[str, ...] = field(default=(), compare=False)
+    preset: str | None = None  # the marketplace preset of a listing or check_listing action
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -82,6 +93,7 @@ class Plan:
             "language": self.language,
             "backend": self.backend,
             "notes": list(self.notes),
+            "preset": self.preset,
         }
 
     @classmethod
@@ -102,6 +114,7 @@ class Plan:
                 language=str(data.get("language") or "en"),
                 backend=str(data.get("backend") or RULES_BACKEND),
                 notes=tuple(str(n) for n in data.get("notes") or ()),
+                preset=str(data["preset"]) if data.get("preset") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadRequestError(f"plan: cannot rebuild from {dict(data)!r}: {exc}") from exc
@@ -387,6 +400,16 @@ class RulesPlanner:
         text = clean_request(request)
         folded = normalise_text(text)
         previous = history[-1] if history else None
+        listing = find_listing(text)
+        if listing is not None:  # "make Amazon-ready versions", "쿠팡 대표이미지", "check this for Naver"
+            scene = previous.scene if previous is not None else DEFAULT_SCENE
+            return Plan(
+                action=listing.action,
+                scene=scene,
+                preset=listing.preset,
+                language=request_language(text),
+                backend=RULES_BACKEND,
+            )
         words = read_scene(text)
         position = find_position(text)
         move = find_move(text)
