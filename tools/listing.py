@@ -24,7 +24,7 @@ from productshot.tools.listing_check import (
     DARK_BELOW,
     WHITE_SHARE,
     Provenance,
-    pixels_sha256,
+    jpeg_sha256,
     white_share,
 )
 from productshot.tools.listing_presets import ListingPreset
@@ -91,14 +91,21 @@ def lay_out(cutout: Image.Image, preset: ListingPreset, *, shadow: bool | None =
     scale = preset.fill / max(cw / preset.width, ch / preset.height)
     size = (max(1, round(cw * scale)), max(1, round(ch * scale)))
     placed = Image.fromarray(tile8[by0:by1, bx0:bx1]).resize(size, Image.Resampling.LANCZOS)
-    placed_alpha = Image.fromarray(crop[by0:by1, bx0:bx1, 3]).resize(size, Image.Resampling.LANCZOS)
     ox, oy = (preset.width - size[0]) // 2, (preset.height - size[1]) // 2
     canvas = Image.new("RGB", (preset.width, preset.height), (255, 255, 255))
     canvas.paste(placed, (ox, oy))
-    ab = _box(np.asarray(placed_alpha) >= _VISIBLE) or (0, 0, size[0], size[1])
+    # The solid alpha's box, carried through the same crop and scale (no need to resample the alpha).
+    sx, sy = size[0] / cw, size[1] / ch
+    ax0, ay0, ax1, ay1 = _box(crop[..., 3] >= _VISIBLE) or box
+    alpha_box = (
+        ox + math.floor((ax0 - bx0) * sx),
+        oy + math.floor((ay0 - by0) * sy),
+        ox + math.ceil((ax1 - bx0) * sx),
+        oy + math.ceil((ay1 - by0) * sy),
+    )
     return ListingLayout(
         image=canvas,
-        alpha_bbox=(ab[0] + ox, ab[1] + oy, ab[2] + ox, ab[3] + oy),
+        alpha_bbox=alpha_box,
         upscale=scale,
         shadow=use_shadow,
         seconds=time.perf_counter() - started,
@@ -170,15 +177,16 @@ def encode_listing(
     The sRGB profile is embedded; the product's alpha bbox and a hash of the decoded pixels go into the
     comment. With `need_white`, an encoding whose border is not exact 255 after decoding is not used.
     """
-    rgb = image.convert("RGB")
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     cap = preset.max_bytes
     fallback: EncodedListing | None = None
     for quality, subsampling in ENCODINGS:
         data = _jpeg(rgb, quality, subsampling, icc)
         with Image.open(io.BytesIO(data)) as decoded:
-            pixels = np.asarray(decoded.convert("RGB"))
-        provenance = Provenance(preset.name, alpha_bbox, pixels_sha256(pixels))
+            decoded.load()
+            pixels = np.asarray(decoded if decoded.mode == "RGB" else decoded.convert("RGB"))
+        provenance = Provenance(preset.name, alpha_bbox, jpeg_sha256(data))
         data = _with_comment(data, provenance.to_comment())
         fits = cap is None or len(data) <= cap
         white = not need_white or white_share(pixels) >= WHITE_SHARE

@@ -34,14 +34,18 @@ PROVENANCE_TAG: Final = b"productshot-listing/1 "
 
 @dataclass(frozen=True)
 class Provenance:
-    """What we knew when we made an image: the product's alpha bbox, bound to the decoded pixels."""
+    """What we knew when we made an image: the product's alpha bbox, bound to the exact JPEG we wrote.
+
+    `jpeg_sha256` hashes the file without its comment segment, so any edit or re-encode (which changes the
+    compressed data) unbinds it, and checking it costs no pixel work.
+    """
 
     preset: str
     alpha_bbox: tuple[int, int, int, int]
-    pixels_sha256: str
+    jpeg_sha256: str
 
     def to_comment(self) -> bytes:
-        body = {"preset": self.preset, "alpha_bbox": list(self.alpha_bbox), "pixels": self.pixels_sha256}
+        body = {"preset": self.preset, "alpha_bbox": list(self.alpha_bbox), "jpeg": self.jpeg_sha256}
         return PROVENANCE_TAG + json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
@@ -53,14 +57,29 @@ class Provenance:
         try:
             body = json.loads(raw[len(PROVENANCE_TAG) :])
             x0, y0, x1, y1 = (int(v) for v in body["alpha_bbox"])
-            return cls(str(body["preset"]), (x0, y0, x1, y1), str(body["pixels"]))
+            return cls(str(body["preset"]), (x0, y0, x1, y1), str(body["jpeg"]))
         except (ValueError, KeyError, TypeError):
             return None
 
 
-def pixels_sha256(pixels: np.ndarray) -> str:
-    """The hash that binds a provenance to exactly these decoded RGB pixels."""
-    return hashlib.sha256(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()).hexdigest()
+def jpeg_sha256(data: bytes) -> str:
+    """The hash that binds a provenance to one JPEG: its bytes without any comment (COM) segment."""
+    digest = hashlib.sha256()
+    at = 2
+    if data[:2] != b"\xff\xd8":
+        return hashlib.sha256(data).hexdigest()
+    digest.update(data[:2])
+    # Walk the marker segments up to the start of scan; skip COM (0xFFFE), hash everything else.
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xDA:  # start of scan: the rest is compressed data
+            break
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker != 0xFE:
+            digest.update(data[at : at + 2 + length])
+        at += 2 + length
+    digest.update(data[at:])
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -94,7 +113,7 @@ def read_image_facts(
         image = Image.alpha_composite(white, image)
     pixels = np.asarray(image.convert("RGB"))
     provenance = Provenance.from_comment(info.get("comment"))
-    if provenance is not None and provenance.pixels_sha256 != pixels_sha256(pixels):
+    if provenance is not None and provenance.jpeg_sha256 != jpeg_sha256(data):
         provenance = None  # edited or re-encoded since we made it: the alpha no longer describes it
     return ImageFacts(
         format=loaded.format,
@@ -138,8 +157,8 @@ def measure(pixels: np.ndarray, provenance: Provenance | None = None) -> Measure
     """White border share, fill and centre offset of an H×W×3 image (see the module docstring)."""
     height, width = pixels.shape[:2]
     share = white_share(pixels)
-    dark = _channel_min(pixels) < DARK_BELOW
-    dark_box = _bbox(dark, min_count=1)
+    darkest = _channel_min(pixels)
+    dark_box = _dark_box(darkest)
     if _faint_beyond(pixels, dark_box):
         if provenance is not None:
             fill, offset = _fill_offset(provenance.alpha_bbox, width, height)
@@ -179,6 +198,15 @@ def _channel_min(pixels: np.ndarray) -> np.ndarray:
     return np.minimum(np.minimum(pixels[..., 0], pixels[..., 1]), pixels[..., 2])
 
 
+def _dark_box(darkest: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The bbox of the pixels whose smallest channel is under DARK_BELOW (from row and column minima)."""
+    rows = np.flatnonzero(darkest.min(axis=1) < DARK_BELOW)
+    cols = np.flatnonzero(darkest.min(axis=0) < DARK_BELOW)
+    if rows.size == 0:
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 def _bbox(mask: np.ndarray, *, min_count: int) -> tuple[int, int, int, int] | None:
     rows = np.flatnonzero(mask.sum(axis=1) >= min_count)
     cols = np.flatnonzero(mask.sum(axis=0) >= min_count)
@@ -193,13 +221,18 @@ def _faint_beyond(pixels: np.ndarray, dark_box: tuple[int, int, int, int] | None
     A row or column counts once it holds 3 such pixels (no lone JPEG speckle). Only the strips beyond the
     dark bbox plus the reach are looked at, which is all that can change the answer.
     """
-    background = np.median(np.concatenate([p.reshape(-1, 3) for p in _band_parts(pixels)]), axis=0)
+    band = np.concatenate([p.reshape(-1, 3) for p in _band_parts(pixels)])
+    background = [int(v) for v in np.median(band[:: max(1, len(band) // 20000)], axis=0)]
 
     def faint(region: np.ndarray) -> np.ndarray:
         light = _channel_min(region) >= DARK_BELOW
         off = np.zeros(region.shape[:2], dtype=bool)
-        for c in range(3):
-            off |= np.abs(region[..., c].astype(np.int16) - int(background[c])) >= FAINT_STEP
+        for c, level in enumerate(background):
+            channel = region[..., c]
+            if level - FAINT_STEP >= 0:
+                off |= channel <= level - FAINT_STEP
+            if level + FAINT_STEP <= 255:
+                off |= channel >= level + FAINT_STEP
         return light & off
 
     height, width = pixels.shape[:2]
@@ -341,8 +374,8 @@ __all__ = [
     "RuleResult",
     "check_facts",
     "check_listing_bytes",
+    "jpeg_sha256",
     "measure",
-    "pixels_sha256",
     "read_image_facts",
     "white_share",
 ]
