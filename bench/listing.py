@@ -64,7 +64,7 @@ def main() -> int:
     for preset in args.presets.split(","):
         cut_times: list[float] = []
 
-        def timed_cut(photo: Any) -> Any:
+        def timed_cut(photo: Any, cut_times: list[float] = cut_times) -> Any:
             t0 = time.perf_counter()
             result = cutter.cut(photo)
             cut_times.append(time.perf_counter() - t0)
@@ -101,7 +101,9 @@ def main() -> int:
         f"load average {load[0]:.1f}/{load[1]:.1f}; {args.photos} photos of 1024², warm {cutter.model} session"
     )
     print()
-    print("| preset | photos/s | cutout ms/photo | beyond cutout ms/photo | beyond / cutout (≤ 25%) | resume ms/photo |")
+    print(
+        "| preset | photos/s | cutout ms/photo | beyond cutout ms/photo | beyond / cutout (≤ 25%) | resume ms/photo |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print("| " + " | ".join(row) + " |")

@@ -53,6 +53,7 @@ def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
     code = main(["batch", *args, "--json"])
     captured = capsys.readouterr()
+    assert captured.err == ""  # progress goes to stderr only when it is a terminal
     return code, json.loads(captured.out)  # stdout holds the summary and nothing else
 
 
