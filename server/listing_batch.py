@@ -199,33 +199,38 @@ def _csv_rows(path: Path, default: ListingPreset | None) -> tuple[list[RawJob], 
 
 
 def _name_outputs(raw: Iterable[RawJob], outdir: Path) -> list[BatchJob]:
-    """Output paths from input names; inputs that would collide keep their extension, then a row number."""
+    """Output paths from input names; inputs that would collide keep their extension, then a row number,
+    then (never needed by a folder or a sane CSV) a short hash of their name."""
     items = list(raw)
 
     def base(item: RawJob, level: int) -> str:
         _, label, preset, _, row = item
         rel = Path(label.replace("\\", "/"))
-        stem = rel.with_suffix("").as_posix() if rel.suffix else rel.as_posix()
-        stem = stem.lstrip("/").replace("../", "")
+        parts = [
+            p for p in rel.with_suffix("").parts if p not in ("", ".", "..", "/") and not p.endswith(":")
+        ]
+        stem = "/".join(parts) or "photo"
         if level >= 1 and rel.suffix:
             stem += "-" + rel.suffix.lower().lstrip(".")
         if level >= 2 and row is not None:
             stem += f"-row{row}"
+        if level >= 3:
+            stem += "-" + hashlib.sha256(f"{label}|{row}".encode()).hexdigest()[:8]
         return f"{preset.name}/{stem}.jpg"
 
     levels = [0] * len(items)
-    for level in (1, 2):
-        names = [base(item, levels[i]) for i, item in enumerate(items)]
+    for level in (1, 2, 3):
+        names = [base(item, levels[i]).lower() for i, item in enumerate(items)]  # case-insensitive disks too
         counts: dict[str, int] = {}
         for name in names:
-            counts[name.lower()] = counts.get(name.lower(), 0) + 1  # case-insensitive file systems too
+            counts[name] = counts.get(name, 0) + 1
         for i, name in enumerate(names):
-            if counts[name.lower()] > 1:
+            if counts[name] > 1:
                 levels[i] = level
-    jobs = []
-    for i, (source, label, preset, request, row) in enumerate(items):
-        jobs.append(BatchJob(source, label, preset, request, outdir / base(items[i], levels[i]), row))
-    return jobs
+    return [
+        BatchJob(source, label, preset, request, outdir / base(items[i], levels[i]), row)
+        for i, (source, label, preset, request, row) in enumerate(items)
+    ]
 
 
 # ---- the manifest -----------------------------------------------------------------------------------------
