@@ -214,3 +214,42 @@ def test_sigint_mid_batch_leaves_no_partial_file_and_the_rerun_resumes(
     code, summary = _run(capsys, str(photos), "-o", str(out), "--preset", "amazon")
     assert code == 0 and summary["skipped"] == len(written) and summary["done"] == 12 - len(written)
     assert os.path.isfile(out / "contact.jpg")
+
+
+@pytest.mark.slow
+def test_progress_with_eta_goes_to_a_terminal_stderr_only(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    import pty
+
+    photos = tmp_path / "photos"
+    for i in range(3):
+        _cutout(photos / f"p{i}.png", ("bottle", "cup", "box")[i])
+    command = [sys.executable, "-m", "productshot", "batch", str(photos), "-o", str(tmp_path / "out")]
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [*command, "--preset", "naver", "--json"],
+            env=cli_env,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            timeout=300,
+        )
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal's other end is closed: everything was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+        if follower != -1:
+            os.close(follower)
+    terminal = b"".join(chunks).decode()
+    assert proc.returncode == 0
+    assert "[1/3] p0.png" in terminal and "[3/3] p2.png" in terminal and "s left" in terminal
+    summary = json.loads(proc.stdout)  # stdout: the summary alone, no progress mixed in
+    assert summary["done"] == 3
