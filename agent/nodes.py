@@ -176,23 +176,13 @@ class Nodes:
         if plan.get("action") == "check_listing":
             source = turn.image or state.last_listing or turn.previous or state.last_result
             data = (await self.toolbox.call("check_listing", {"image": source, "preset": preset})).require()
-            outcome = {"checked": source, "backend": data.get("backend"), "seconds": data.get("seconds")}
         else:
             source = turn.image or last_input or turn.previous or state.last_result
             data = (
                 await self.toolbox.call("make_listing_image", {"image": source, "preset": preset})
             ).require()
-            outcome = result_fields(data)
-            outcome["needs_review"] = list(data.get("needs_review") or [])
-        outcome.update(
-            plan=plan,
-            preset=preset,
-            ok=bool(data.get("ok")),
-            failed=[
-                r["name"]
-                for r in data.get("rules", [])
-                if r.get("level") == "required" and r.get("ok") is False
-            ],
+        outcome = listing_outcome(
+            data, plan, checked=source if plan.get("action") == "check_listing" else None
         )
         return {"outcome": outcome}
 
@@ -326,6 +316,12 @@ class Nodes:
                 passed = _passed_after(passed, [i for i in ids if i], split=bool(data.get("split")))
             elif name == "generate_background" and "asset_id" in data:
                 recipes[str(data["asset_id"])] = Recipe.from_data({**args, **data}).to_dict()
+            elif name in ("make_listing_image", "check_listing"):
+                action = "listing" if name == "make_listing_image" else "check_listing"
+                plan = {"action": action, "preset": data.get("preset")}
+                outcome = listing_outcome(
+                    data, plan, checked=str(args.get("image")) if action != "listing" else None
+                )
             elif name in _IMAGE_TOOLS and "asset_id" in data:
                 outcome = result_fields(data)
                 if entry:
@@ -361,6 +357,27 @@ def system_prompt(language: str, facts: Mapping[str, Any]) -> str:
 def result_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     """What a result keeps in the state: ids, path, bbox, position, scale, steps, backend, seconds ..."""
     return {key: data[key] for key in _RESULT_FIELDS if key in data}
+
+
+def listing_outcome(
+    data: Mapping[str, Any], plan: Mapping[str, Any], *, checked: str | None = None
+) -> dict[str, Any]:
+    """What a listing turn keeps: the image's fields (when one was made) or what was checked, the preset,
+    whether it passes, its failed required rules and what to review."""
+    outcome: dict[str, Any] = (
+        {"checked": checked, "backend": data.get("backend"), "seconds": data.get("seconds")}
+        if checked is not None
+        else {**result_fields(data), "needs_review": list(data.get("needs_review") or [])}
+    )
+    outcome.update(
+        plan=dict(plan),
+        preset=str(data.get("preset") or plan.get("preset")),
+        ok=bool(data.get("ok")),
+        failed=[
+            r["name"] for r in data.get("rules", []) if r.get("level") == "required" and r.get("ok") is False
+        ],
+    )
+    return outcome
 
 
 def remember(results: Sequence[str], asset_id: str) -> list[str]:
@@ -472,4 +489,11 @@ def _model_failure(exc: Exception, chat_model: Any) -> LLMError | None:
     return None
 
 
-__all__ = ["Nodes", "close_dangling_calls", "recent_turns", "remember", "result_fields"]
+__all__ = [
+    "Nodes",
+    "close_dangling_calls",
+    "listing_outcome",
+    "recent_turns",
+    "remember",
+    "result_fields",
+]

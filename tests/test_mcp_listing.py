@@ -58,6 +58,15 @@ def test_make_listing_image_then_check_it(settings: Settings, tmp_path: Path) ->
             failed = {r["name"] for r in amazon["rules"] if r["level"] == "required" and r["ok"] is False}
             assert amazon["ok"] is False and "format" in failed
 
+            scene = ok(
+                await client.call_tool(
+                    "make_listing_image",
+                    {"image": str(photo), "preset": "lifestyle", "request": "on white marble"},
+                )
+            )
+            assert scene["ok"] is True and (scene["width"], scene["height"]) == (1200, 1200)
+            assert scene["measured_on"] is not None and scene["upscale"] is None
+
             bad = await client.call_tool("make_listing_image", {"image": str(photo), "preset": "lifestyle"})
             assert bad.isError and "scene shot" in error_text(bad)
             unknown = await client.call_tool("check_listing", {"image": str(photo), "preset": "etsy"})
