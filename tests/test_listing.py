@@ -267,6 +267,17 @@ def test_measures_follow_the_written_definitions() -> None:
     assert empty.fill == 0.0 and empty.centre_offset is None
 
 
+def test_a_sellers_ordinary_jpeg_is_measured_on_pixels() -> None:
+    """JPEG ringing and chroma bleed around a dark product are not mistaken for a light product's edge."""
+    for size, quality in ((500, 75), (1000, 85)):
+        pixels = np.full((size, size, 3), 255, dtype=np.uint8)
+        pixels[size // 10 : -size // 10, size // 4 : -size // 4] = (150, 20, 30)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality, subsampling="4:2:0")
+        m = check_listing_bytes(buffer.getvalue(), get_preset("coupang")).measures
+        assert m.basis == "pixels" and m.fill == pytest.approx(0.8, abs=0.04), (size, m)
+
+
 def test_unmeasurable_rules_report_null() -> None:
     check = check_listing_bytes(_listing_like(), get_preset("coupang"))
     for name in ("no_text", "no_logos", "no_border"):

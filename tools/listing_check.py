@@ -238,7 +238,8 @@ def _faint_beyond(pixels: np.ndarray, dark_box: tuple[int, int, int, int] | None
     height, width = pixels.shape[:2]
     if dark_box is None:
         return _bbox(faint(pixels), min_count=3) is not None
-    reach_x, reach_y = int(FAINT_REACH * width), int(FAINT_REACH * height)
+    # At least two 8-pixel JPEG blocks: chroma ringing around a dark edge is not a light product.
+    reach_x, reach_y = max(int(FAINT_REACH * width), 16), max(int(FAINT_REACH * height), 16)
     x0, y0, x1, y1 = dark_box
     top, bottom = max(0, y0 - reach_y - 1), min(height, y1 + reach_y + 1)
     left, right = max(0, x0 - reach_x - 1), min(width, x1 + reach_x + 1)
