@@ -168,6 +168,11 @@ class Pipeline:
             raise BadRequestError(
                 f"previous: asset {previous} is a {prev_asset.kind}, not a product shot result"
             )
+        if prev_asset is not None and "cutout_id" not in prev_asset.params:
+            raise BadRequestError(
+                f"previous: asset {previous} is not a product shot made here (a listing image or an imported "
+                "file has no cutout and background to change); give the product photo instead"
+            )
         prev = dict(prev_asset.params) if prev_asset else None
         history = [_plan_from_params(prev)] if prev else []
         history = [h for h in history if h is not None]
