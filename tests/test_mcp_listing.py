@@ -67,7 +67,9 @@ def test_make_listing_image_then_check_it(settings: Settings, tmp_path: Path) ->
             assert scene["ok"] is True and (scene["width"], scene["height"]) == (1200, 1200)
             assert scene["measured_on"] is not None and scene["upscale"] is None
 
-            follow = await client.call_tool("place_product", {"request": "bigger", "previous": out["asset_id"]})
+            follow = await client.call_tool(
+                "place_product", {"request": "bigger", "previous": out["asset_id"]}
+            )
             assert follow.isError and "not a product shot made here" in error_text(follow)
 
             bad = await client.call_tool("make_listing_image", {"image": str(photo), "preset": "lifestyle"})
