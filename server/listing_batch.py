@@ -477,7 +477,8 @@ def write_contact_sheet(report: BatchReport, path: Path, *, columns: int = 6) ->
             if path.parent in Path(output).parents
             else output
         )
-        draw.text((x, y + _THUMB + 6), _fit(name, 32), fill=(20, 20, 20))
+        # Numbered like report.json's `outputs`, so a name in a script the font lacks can still be found.
+        draw.text((x, y + _THUMB + 6), _fit(f"{i + 1}. {name}", 32), fill=(20, 20, 20))
     return save_image_atomic(sheet, path)
 
 
