@@ -192,12 +192,11 @@ def run_batch_cmd(args: argparse.Namespace, settings: Settings) -> int:
         cutout_model=args.model or settings.cutout_model,
         max_pixels=settings.max_image_pixels,
     )
-    cutter: list[Any] = []
-
     def cut() -> Any:
-        cutter.append(_cutter(settings, args.model))
-        cutter[0].load()
-        return cutter[0].cut
+        """The cutout session for the whole batch: loaded once, when the first photo needs it."""
+        cutter = _cutter(settings, args.model)
+        cutter.load()
+        return cutter.cut
 
     report = run_batch(
         Path(args.input),
