@@ -192,6 +192,7 @@ def run_batch_cmd(args: argparse.Namespace, settings: Settings) -> int:
         cutout_model=args.model or settings.cutout_model,
         max_pixels=settings.max_image_pixels,
     )
+
     def cut() -> Any:
         """The cutout session for the whole batch: loaded once, when the first photo needs it."""
         cutter = _cutter(settings, args.model)
