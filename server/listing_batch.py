@@ -478,7 +478,7 @@ def write_contact_sheet(report: BatchReport, path: Path, *, columns: int = 6) ->
             else output
         )
         # Numbered like report.json's `outputs`, so a name in a script the font lacks can still be found.
-        draw.text((x, y + _THUMB + 6), _fit(f"{i + 1}. {name}", 32), fill=(20, 20, 20))
+        draw.text((x, y + _THUMB + 6), f"{i + 1}. {_fit(name, 28)}", fill=(20, 20, 20))
     return save_image_atomic(sheet, path)
 
 
