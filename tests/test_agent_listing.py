@@ -66,3 +66,36 @@ def test_listing_turns_in_a_conversation(tmp_path: Path) -> None:
         assert amazon.outcome is not None and amazon.outcome["ok"] is True
         with Image.open(amazon.path) as image:
             assert image.size == (2000, 2000)
+
+
+@pytest.mark.slow
+def test_the_llm_path_keeps_listing_tool_results(tmp_path: Path) -> None:
+    """A tool-calling model (scripted, over real HTTP) calls the listing tools; the turn keeps their results."""
+    from tests.support.agent_llm import ScriptedChat
+    from tests.support.openai_stub import OpenAIStub, Reply
+
+    settings = agent_settings(tmp_path)
+    cutout = write_cutout(tmp_path / "bottle.png")
+    with OpenAIStub() as stub:
+        chat = ScriptedChat(stub)
+        runtime = AgentRuntime(settings, chat_model=chat.model(), context=small_context())
+        with AgentHarness.open(runtime) as agent:
+            chat.say(
+                Reply.tool_call(
+                    "make_listing_image", {"image": str(cutout), "preset": "coupang"}, call_id="l1"
+                ),
+                Reply.text("Here is your Coupang image."),
+            )
+            made = agent.run("쿠팡 대표이미지로 만들어줘", thread="llm", image=str(cutout))
+            assert made.outcome is not None and made.outcome["preset"] == "coupang" and made.outcome["ok"]
+            assert made.path is not None and made.path.suffix == ".jpg" and made.path.is_file()
+            assert made.reply.startswith("Here is your Coupang image.")
+            chat.say(
+                Reply.tool_call("check_listing", {"image": made.asset_id, "preset": "amazon"}, call_id="c1"),
+                Reply.text("It meets Amazon's measurable rules too."),
+            )
+            checked = agent.run("check this for Amazon", thread="llm")
+            assert checked.outcome is not None and checked.outcome["checked"] == made.asset_id
+            # 1000 px is exactly Amazon's zoom minimum, and the image is white and 90% filled.
+            assert checked.outcome["ok"] is True and checked.outcome["failed"] == []
+            assert checked.asset_id is None and checked.reply.startswith("It meets Amazon's")
