@@ -43,6 +43,7 @@ class WebServer:
         if not 0 <= port <= 65535:
             raise BadRequestError(f"--port must be within 0..65535, got {port}")
         self.policy = GuardPolicy.for_bind(host, settings.web_token, allow_hosts)  # refuses before binding
+        self.settings = settings
         self.host = host
         self._socket = _bind(host, port)
         self.port = int(self._socket.getsockname()[1])
