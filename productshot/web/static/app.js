@@ -67,7 +67,7 @@
 
   function addLog(who, text, extra) {
     const item = document.createElement("li");
-    item.className = who;
+    item.className = "from-" + who;
     const name = document.createElement("span");
     name.className = "who";
     name.textContent = who === "you" ? L.you : L.studio;
@@ -208,11 +208,20 @@
       renderHistory();
     }
     $("warning").hidden = !result.cutout_doubtful;
-    const steps = (result.steps || []).map((s) => {
-      const label = L["step_" + s.name] || s.name;
-      return `${label} · ${s.backend || ""} · ${Number(s.seconds || 0).toFixed(1)}s`;
+    const done = $("done-steps");
+    done.textContent = "";
+    (result.steps || []).forEach((s) => {
+      const chip = document.createElement("li");
+      chip.dataset.step = s.name;
+      const name = document.createElement("span");
+      name.textContent = L["step_" + s.name] || s.name;
+      const backend = document.createElement("b");
+      backend.textContent = s.backend || "";
+      const time = document.createElement("small");
+      time.textContent = `${Number(s.seconds || 0).toFixed(1)}s`;
+      chip.append(name, backend, time);
+      done.append(chip);
     });
-    $("done-steps").textContent = steps.join("   ");
     addLog("studio", result.reply || "");
   }
 
