@@ -41,30 +41,30 @@ def main(out: Path) -> int:
         settings = Settings.from_mapping(env, home=home)
         photo = Path(folder) / "coffee.jpg"
         load_sample("coffee").convert("RGB").save(photo, quality=92)
-        with WebServer(settings, port=0, runtime=lambda: AgentRuntime.from_settings(settings)) as server:
-            with sync_playwright() as playwright:
-                browser = launch(playwright)
-                page = browser.new_page(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
-                page.goto(server.url)
-                page.set_input_files("input[type=file]", str(photo))
-                page.wait_for_function("() => !!document.getElementById('preview').dataset.asset")
-                for text in (REQUEST, FOLLOW_UP):
-                    before = page.evaluate("() => document.getElementById('result').dataset.asset || ''")
-                    page.locator("textarea").fill(text)
-                    page.locator("textarea").press("Enter")
-                    page.wait_for_function(
-                        "(prev) => { const img = document.getElementById('result');"
-                        " return img.dataset.asset && img.dataset.asset !== prev && img.complete"
-                        " && !document.getElementById('send').disabled; }",
-                        arg=before,
-                        timeout=SHOT_TIMEOUT_MS,
-                    )
+        server = WebServer(settings, port=0, runtime=lambda: AgentRuntime.from_settings(settings))
+        with server, sync_playwright() as playwright:
+            browser = launch(playwright)
+            page = browser.new_page(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
+            page.goto(server.url)
+            page.set_input_files("input[type=file]", str(photo))
+            page.wait_for_function("() => !!document.getElementById('preview').dataset.asset")
+            for text in (REQUEST, FOLLOW_UP):
+                before = page.evaluate("() => document.getElementById('result').dataset.asset || ''")
+                page.locator("textarea").fill(text)
+                page.locator("textarea").press("Enter")
                 page.wait_for_function(
-                    "() => [...document.querySelectorAll('#history img')].every((i) => i.complete)"
+                    "(prev) => { const img = document.getElementById('result');"
+                    " return img.dataset.asset && img.dataset.asset !== prev && img.complete"
+                    " && !document.getElementById('send').disabled; }",
+                    arg=before,
+                    timeout=SHOT_TIMEOUT_MS,
                 )
-                out.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(out), full_page=True)
-                browser.close()
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#history img')].every((i) => i.complete)"
+            )
+            out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(out), full_page=True)
+            browser.close()
     print(f"web_screenshot: wrote {out}")
     return 0
 
