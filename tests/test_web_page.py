@@ -245,6 +245,12 @@ def test_oversized_upload_and_text_file_refused_with_a_message(
             message = page.locator("#error").inner_text()
             assert message.startswith(headline) and "Traceback" not in message
             assert page.locator("#preview").get_attribute("data-asset") is None
+        # Without a declared length (chunked), the server stops reading at the limit.
+        chunks = iter([big.read_bytes()[:100_000]] * 4)
+        streamed = httpx.post(
+            f"{studio.url}api/uploads", content=chunks, headers={"content-type": "image/png"}
+        )
+        assert streamed.status_code == 413 and streamed.json()["error"] == "too_large"
         # Sending without a photo is refused in the page, before any turn starts.
         page.locator("textarea").fill("on white marble")
         page.locator("textarea").press("Enter")

@@ -19,6 +19,7 @@ from productshot.errors import BadImageError, BadRequestError
 from productshot.prompts import load_template
 from productshot.settings import Settings
 from productshot.store import AssetStore
+from productshot.web.app import result_payload
 from productshot.web.guard import TOKEN_COOKIE, GuardPolicy, WebGuard, WebTokenRequiredError
 from productshot.web.labels import LANGUAGES, page_labels, pick_language
 from productshot.web.uploads import (
@@ -139,3 +140,24 @@ def test_labels_follow_the_browser_language_and_match_across_languages() -> None
     korean = page_labels("ko", {"max_mb": "40"})
     assert korean["send"] == "사진 만들기" and "40 MB" in korean["drop_types"]
     assert "${thread}" in korean["thread_hint"]  # the page fills the thread in
+
+
+def test_result_payload_hides_server_paths_and_flags_a_doubtful_cutout() -> None:
+    path = "/home/seller/.local/share/productshot/assets/ab/abcdef.png"
+    turn = {
+        "thread": "t-1",
+        "asset_id": "a0000000000000001",
+        "path": path,
+        "guard": [],
+        "reply": f"Done: bottom left.\nThe cutout may be unreliable: thin edges.\nSaved to {path}",
+        "notes": [{"code": "cutout_doubtful", "params": {"reason": "thin edges"}, "text": "…"}],
+    }
+    payload = result_payload(turn)
+    assert "path" not in payload and "guard" not in payload
+    assert payload["reply"] == "Done: bottom left.\nThe cutout may be unreliable: thin edges."
+    assert payload["url"] == "/api/threads/t-1/results/a0000000000000001"
+    assert payload["cutout_doubtful"] is True
+    assert (
+        result_payload({**turn, "notes": [{"code": "scene_default", "params": {}}]})["cutout_doubtful"]
+        is False
+    )

@@ -222,7 +222,7 @@ async def _run_turn(studio: _Studio, job: TurnJob, text: str, image: str | None)
     try:
         async with studio.slots:
             result = await studio.runtime.run(text, thread=job.thread, image=image, on_progress=job.listen)
-        job.finish(_result_payload(result.to_dict()))
+        job.finish(result_payload(result.to_dict()))
     except ProductshotError as exc:
         job.fail(exc.code, str(exc))
     except anyio.get_cancelled_exc_class():
@@ -233,7 +233,7 @@ async def _run_turn(studio: _Studio, job: TurnJob, text: str, image: str | None)
         job.fail("error", "unexpected failure; see the server log")
 
 
-def _result_payload(result: dict[str, Any]) -> dict[str, Any]:
+def result_payload(result: dict[str, Any]) -> dict[str, Any]:
     """What the page gets of a turn: no server paths; URLs to the image within its own thread."""
     payload = {key: value for key, value in result.items() if key not in {"path", "guard"}}
     # The reply's "saved to <server path>" line means nothing in a browser (the page offers downloads).
@@ -249,9 +249,8 @@ def _result_payload(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_doubtful(note: object) -> bool:
-    if isinstance(note, dict):
-        return note.get("code") == "cutout_doubtful"
-    return "cutout may be unreliable" in str(note).lower()
+    """A structured note (tools.notes: `{code, params, text}`) saying the cutout may be wrong."""
+    return isinstance(note, dict) and note.get("code") == "cutout_doubtful"
 
 
 def result_url(thread: str, asset_id: str) -> str:
@@ -291,4 +290,4 @@ def _convert(data: bytes, pil_format: str, settings: Settings) -> bytes:
     return encode_image(image, pil_format)
 
 
-__all__ = ["StudioOptions", "TurnRequest", "create_app", "result_url"]
+__all__ = ["StudioOptions", "TurnRequest", "create_app", "result_payload", "result_url"]
