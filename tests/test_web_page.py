@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,6 +32,7 @@ from tests.support.agent_harness import (
     write_cutout,
 )
 from tests.support.browser import chromium_missing, launch
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -284,3 +287,48 @@ def test_non_local_bind_without_token_refused(cli_env: dict[str, str]) -> None:
     )
     assert proc.returncode == 2
     assert "PRODUCTSHOT_WEB_TOKEN" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_serves_the_page_behind_its_token_and_stops_on_ctrl_c(
+    browser: Any, cli_env: dict[str, str]
+) -> None:
+    token = "tok-" + "x" * 28
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "productshot", "web", "--port", "0"],
+        env={**cli_env, "PRODUCTSHOT_WEB_TOKEN": token},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        found = re.search(r"open (http://127\.0\.0\.1:\d+/)\?token=", line)
+        assert found, line
+        url = found.group(1)
+
+        def healthy() -> bool:
+            try:
+                got = httpx.get(f"{url}healthz", headers={"authorization": f"bearer {token}"})
+            except httpx.TransportError:
+                return False
+            return got.status_code == 200
+
+        wait_until(healthy, what="productshot web answering", timeout=120, every=0.2)
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            refused = page.goto(url)
+            assert refused is not None and refused.status == 401
+            landed = page.goto(f"{url}?token={token}")
+            assert landed is not None and landed.status == 200 and page.url == url
+            page.wait_for_function("() => document.getElementById('thread').textContent.startsWith('t-')")
+            assert page.locator("input[type=file]").count() == 1 and page.locator("textarea").count() == 1
+        finally:
+            context.close()
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: uvicorn shuts down, then the CLI's interrupted code
+        _, rest = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and "Traceback" not in rest, rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
