@@ -161,3 +161,34 @@ def test_result_payload_hides_server_paths_and_flags_a_doubtful_cutout() -> None
         result_payload({**turn, "notes": [{"code": "scene_default", "params": {}}]})["cutout_doubtful"]
         is False
     )
+
+
+def test_a_long_poll_answers_when_the_job_moves_not_at_its_timeout() -> None:
+    import time
+
+    import anyio
+
+    from productshot.agent.toolbox import ProgressEvent
+    from productshot.web.jobs import TurnJobs
+
+    async def scenario() -> tuple[float, dict[str, object], float]:
+        job = TurnJobs(capacity=1).create("t-1")
+        started = time.monotonic()
+        async with anyio.create_task_group() as group:
+
+            async def later() -> None:
+                await anyio.sleep(0.05)
+                job.listen(ProgressEvent(tool="place_product", message="cutout: cutting the product out"))
+
+            group.start_soon(later)
+            await job.wait_after(0, timeout=20)
+        woke = time.monotonic() - started
+        view = job.view(0)
+        job.finish({"asset_id": "a1"})
+        quiet = time.monotonic()
+        await job.wait_after(1, timeout=20)  # a finished job answers at once
+        return woke, view, time.monotonic() - quiet
+
+    woke, view, finished = asyncio.run(scenario())
+    assert woke < 5 and finished < 1
+    assert view["next"] == 1 and view["events"][0]["step"] == "cutout"  # type: ignore[index]

@@ -3,7 +3,7 @@
 Everything the page does goes through ONE `AgentRuntime` (one MCP session, threads in the SQLite
 checkpointer), the same the CLI and the Slack bot use, opened in the app's lifespan on the server's event
 loop. Each browser tab is its own thread, so tabs never see each other's results, and a thread started here
-goes on with `productshot run --thread ID`. Turns run as jobs the page polls (`jobs.py`); results are
+goes on with `productshot run --thread ID`. Turns run as jobs the page long-polls (`jobs.py`); results are
 served only to the thread that made them. Errors come back as `{"error": code, "message": ...}`; nothing
 here ever sends a stack trace.
 """
@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 2
 MAX_REQUEST_CHARS = 2_000
+MAX_WAIT_S = 25.0  # a long poll answers at the latest after this, well inside proxies' idle timeouts
 _CSP = (
     "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -195,8 +196,12 @@ def create_app(
         return job.view()
 
     @app.get("/api/jobs/{job_id}")
-    async def job_view(job_id: str, request: Request, after: int = 0) -> dict[str, Any]:
-        return _studio(request).jobs.get(job_id).view(after)
+    async def job_view(
+        job_id: str, request: Request, after: int = 0, wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_S)
+    ) -> dict[str, Any]:
+        job = _studio(request).jobs.get(job_id)
+        await job.wait_after(after, wait)
+        return job.view(after)
 
     @app.get("/api/threads/{thread}/results/{asset_id}")
     async def result_file(

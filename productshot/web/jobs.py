@@ -1,7 +1,8 @@
 """Turns the page started, as jobs it polls: status, progress events so far, and the result or the error.
 
 A browser cannot hold one request open for a whole shot reliably, so a turn runs as a job on the server's
-event loop and the page polls `GET /api/jobs/{id}?after=N` for what happened since. The table is bounded:
+event loop and the page long-polls `GET /api/jobs/{id}?after=N&wait=S`: the answer comes as soon as
+something happened after event N (or the job ended), or after S seconds with nothing new. The table is bounded:
 at most `capacity` turns unfinished at once (past that the studio says it is busy), and finished jobs are
 forgotten oldest first past `keep`.
 """
@@ -14,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import anyio
 
 from productshot.agent.toolbox import ProgressEvent
 from productshot.errors import NotFoundError, ProductshotError
@@ -42,6 +45,7 @@ class TurnJob:
     result: dict[str, Any] | None = None
     error: dict[str, str] | None = None
     started: float = field(default_factory=time.monotonic)
+    _waiters: list[anyio.Event] = field(default_factory=list, repr=False)
 
     def listen(self, event: ProgressEvent) -> None:
         """The runtime's progress listener for this turn: keep what the page shows."""
@@ -57,14 +61,33 @@ class TurnJob:
                 "total": event.total,
             }
         )
+        self._wake()
 
     def finish(self, result: Mapping[str, Any]) -> None:
         self.result = dict(result)
         self.status = "done"
+        self._wake()
 
     def fail(self, code: str, message: str) -> None:
         self.error = {"code": code, "message": message}
         self.status = "failed"
+        self._wake()
+
+    async def wait_after(self, after: int, timeout: float) -> None:
+        """Return once there is an event past `after` or the job ended, or after `timeout` seconds."""
+        if self.status != "running" or len(self.events) > after or timeout <= 0:
+            return
+        changed = anyio.Event()
+        self._waiters.append(changed)
+        with anyio.move_on_after(timeout):
+            await changed.wait()
+        if changed in self._waiters:
+            self._waiters.remove(changed)
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for changed in waiters:
+            changed.set()
 
     def view(self, after: int = 0) -> dict[str, Any]:
         """What the page needs since event `after`: status, new events, the next cursor, result or error."""

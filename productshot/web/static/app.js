@@ -153,8 +153,8 @@
       resetSteps();
       let cursor = 0;
       while (job.status === "running") {
-        await new Promise((resolve) => setTimeout(resolve, 350));
-        job = await call("GET", `/api/jobs/${job.job}?after=${cursor}`);
+        // A long poll: the server answers as soon as something new happened (or after 20 s).
+        job = await call("GET", `/api/jobs/${job.job}?after=${cursor}&wait=20`);
         job.events.forEach(showEvent);
         cursor = job.next;
       }
