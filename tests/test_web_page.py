@@ -258,6 +258,17 @@ def test_oversized_upload_and_text_file_refused_with_a_message(
         page.locator("textarea").fill("on white marble")
         page.locator("textarea").press("Enter")
         assert "Add a product photo first" in page.locator("#error").inner_text()
+        # A request the pipeline refuses comes back as a message, not a trace.
+        _upload(page, write_cutout(files / "ok.png", size=(120, 160)))
+        _wait_upload(page)
+        page.locator("textarea").fill("put it at x=2.5,y=0.5 on white marble")
+        page.locator("textarea").press("Enter")
+        page.wait_for_function(
+            "() => document.getElementById('error').dataset.code === 'bad_position'", timeout=SHOT_TIMEOUT_MS
+        )
+        message = page.locator("#error").inner_text()
+        assert message.startswith("That position is not on the picture.") and "off the canvas" in message
+        assert "Traceback" not in page.content()
     finally:
         context.close()
 

@@ -69,7 +69,7 @@ class TurnJob:
         self._wake()
 
     def fail(self, code: str, message: str) -> None:
-        self.error = {"code": code, "message": message}
+        self.error = {"error": code, "message": message}  # the same shape as an HTTP error body
         self.status = "failed"
         self._wake()
 
