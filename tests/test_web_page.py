@@ -185,6 +185,20 @@ def test_korean_browser_gets_korean_page_and_reply(studio: WebServer, browser: A
         assert placement_problems(tuple(shot["bbox"]), "bottom-right", CANVAS) == []
         assert _log(page)[-1].startswith("완성했어요")
         assert "상품 배치하기" in page.locator("#done-steps").inner_text()
+        # A reload keeps the tab's conversation; "new conversation" starts another, empty one.
+        page.reload()
+        page.wait_for_function(
+            "(asset) => document.getElementById('result').dataset.asset === asset", arg=shot["asset"]
+        )
+        assert page.locator("#thread").inner_text() == shot["thread"]
+        assert page.locator("#history img").count() == 1
+        page.click("#new-thread")
+        page.wait_for_function(
+            "(old) => { const t = document.getElementById('thread').textContent;"
+            " return t.startsWith('t-') && t !== old; }",
+            arg=shot["thread"],
+        )
+        assert page.locator("#history img").count() == 0 and page.locator("#result").is_hidden()
     finally:
         context.close()
 
