@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import anyio
 from anyio.abc import TaskGroup
@@ -133,7 +134,7 @@ def create_app(
     async def page(request: Request) -> HTMLResponse:
         language = pick_language(request.headers.get("accept-language"))
         labels = page_labels(language, {"max_mb": f"{settings.max_upload_bytes / 1_048_576:.0f}"})
-        config = {"language": language, "labels": labels, "maxUploadBytes": settings.max_upload_bytes}
+        config = {"language": language, "labels": labels}
         # JSON inside <script type="application/json">: escape "<" so no text can close the element.
         blob = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c")
         html = _static_text("index.html")
@@ -174,7 +175,7 @@ def create_app(
             data.extend(chunk)
             if len(data) > limit:
                 raise UploadTooLargeError(too_large_message(None, limit))
-        name = request.headers.get("x-filename", "")
+        name = unquote(request.headers.get("x-filename", ""))  # the page sends it URI-encoded
         stored = await anyio.to_thread.run_sync(
             lambda: store_upload(bytes(data), settings, studio.store, filename=name)
         )
