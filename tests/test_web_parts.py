@@ -71,6 +71,10 @@ def test_non_local_bind_needs_a_token() -> None:
     policy = GuardPolicy.for_bind("192.168.1.20", TOKEN, ["studio.lan"])
     assert policy.host_allowed("192.168.1.20:8770") and policy.host_allowed("STUDIO.LAN")
     assert not policy.host_allowed("other.lan")
+    anywhere = GuardPolicy.for_bind("0.0.0.0", TOKEN)
+    assert anywhere.host_allowed("whatever.lan:8770")
+    assert anywhere.origin_allowed("http://whatever.lan:8770", "whatever.lan:8770")
+    assert not anywhere.origin_allowed("http://attacker.example", "whatever.lan:8770")
     with pytest.raises(BadRequestError, match="--allow-host"):
         GuardPolicy.for_bind("127.0.0.1", None, ["http://x/y"])
 

@@ -71,15 +71,18 @@ class GuardPolicy:
             return True
         return _strip_port(host_header.strip().lower()) in self.allowed_hosts
 
-    def origin_allowed(self, origin: str) -> bool:
-        """Same-site only: the Origin's scheme://host (any port) must be an allowed one."""
+    def origin_allowed(self, origin: str, host_header: str = "") -> bool:
+        """Same-site only: the Origin's scheme://host (any port) must be an allowed one; with any host
+        allowed (a wildcard bind), the Origin must name the very host the request was sent to."""
         text = origin.strip().lower()
         if "://" not in text:
             return False
         scheme, _, rest = text.partition("://")
+        if scheme not in ("http", "https"):
+            return False
         if self.any_host:
-            return scheme in ("http", "https")
-        return f"{scheme}://{_strip_port(rest)}" in self.allowed_origins
+            return bool(host_header) and rest.rstrip("/") == host_header.strip().lower()
+        return f"{scheme}://{_strip_port(rest.rstrip('/'))}" in self.allowed_origins
 
 
 def _check_host_name(entry: str) -> str:
@@ -111,7 +114,7 @@ class WebGuard:
             await _refuse(send, 421, "wrong_host", "this address is not one the studio answers to")
             return
         origin = headers.get("origin")
-        if origin is not None and not self.policy.origin_allowed(origin):
+        if origin is not None and not self.policy.origin_allowed(origin, headers.get("host", "")):
             await _refuse(send, 403, "cross_site", "requests from other sites are refused")
             return
         token = self.policy.token
