@@ -132,6 +132,9 @@ def test_photo_request_result_followup_undo_download(
         png = page.request.get(studio.url.rstrip("/") + first["src"]).body()
         inside, outside = _redness_inside_and_outside(png, first["bbox"])
         assert inside > outside + 40  # the red product is where the page says it is
+        # The steps the server announced while the shot ran, in order, as the progress list showed them.
+        shown = page.eval_on_selector_all("#steps li", "items => items.map((li) => li.dataset.step)")
+        assert shown[0] == "plan" and shown[-1] == "composite" and "generate" in shown, shown
         steps = page.locator("#done-steps").inner_text()
         assert "Cutting the product out" in steps and "Placing the product" in steps
         assert "/assets/" not in page.locator("#log").inner_text()  # no server path in the chat

@@ -196,3 +196,23 @@ def test_a_long_poll_answers_when_the_job_moves_not_at_its_timeout() -> None:
     woke, view, finished = asyncio.run(scenario())
     assert woke < 5 and finished < 1
     assert view["next"] == 1 and view["events"][0]["step"] == "cutout"  # type: ignore[index]
+
+
+def test_the_studio_is_busy_past_its_capacity_and_forgets_old_jobs() -> None:
+    from productshot.errors import NotFoundError
+    from productshot.web.jobs import StudioBusyError, TurnJobs
+
+    jobs = TurnJobs(capacity=2, keep=3)
+    first, second = jobs.create("t-1"), jobs.create("t-2")
+    with pytest.raises(StudioBusyError, match="try again"):
+        jobs.create("t-3")
+    first.fail("bad_image", "the file cannot be read as a photo")
+    assert first.view()["error"] == {"error": "bad_image", "message": "the file cannot be read as a photo"}
+    made = [jobs.create("t-4")]
+    second.finish({"asset_id": "a1"})
+    for index in range(3):
+        made[-1].finish({})
+        made.append(jobs.create(f"t-{5 + index}"))
+    with pytest.raises(NotFoundError):
+        jobs.get(first.id)  # the oldest finished job is forgotten past `keep`
+    assert jobs.get(made[-1].id).status == "running"
