@@ -91,6 +91,7 @@ class Settings:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     mcp_token: str | None = None
+    web_token: str | None = None
     slack_bot_token: str | None = None
     slack_app_token: str | None = None
     slack_signing_secret: str | None = None
@@ -182,6 +183,7 @@ class Settings:
             max_image_pixels=_int(env, "PRODUCTSHOT_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS),
             max_upload_bytes=_int(env, "PRODUCTSHOT_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
             mcp_token=env.get("PRODUCTSHOT_MCP_TOKEN") or None,
+            web_token=env.get("PRODUCTSHOT_WEB_TOKEN") or None,
             slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
             slack_app_token=env.get("SLACK_APP_TOKEN") or None,
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,

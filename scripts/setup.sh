@@ -40,4 +40,16 @@ if [ -f package.json ] && command -v npm >/dev/null 2>&1; then
   echo "==> installing the MCP Inspector CLI (npm)"
   npm ci --silent --no-audit --no-fund >/dev/null 2>&1 || npm install --silent --no-audit --no-fund
 fi
-echo "==> ready: .venv/bin/productshot --help"
+# The web page's browser tests drive Debian's chromium through Playwright (never `playwright install`,
+# which downloads a browser); without it they skip and say why.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing chromium for the web page's browser tests (apt-get)"
+    if ! { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; then
+      echo "==> note: chromium could not be installed; the browser tests will skip (apt-get install -y chromium)"
+    fi
+  else
+    echo "==> note: the web page's browser tests need Chromium: run 'sudo apt-get update && sudo apt-get install -y chromium'"
+  fi
+fi
+echo "==> ready: .venv/bin/productshot --help   (the studio page: .venv/bin/productshot web)"
