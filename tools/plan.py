@@ -14,19 +14,21 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from productshot.errors import BadRequestError, PositionError
-from productshot.prompts import load_template
-from productshot.prompts.lexicon import load_lexicon, normalise_text
+from productshot.prompts import load_template, read_toml
+from productshot.prompts.lexicon import display_word, find_words, language_of, load_lexicon, normalise_text
 from productshot.settings import Settings
+from productshot.tools.notes import Note, note, notes_from_dicts, notes_to_dicts
 from productshot.tools.position_words import MOVE_STEPS, Move, find_move, find_position
-from productshot.tools.positions import parse_position
+from productshot.tools.positions import Position, parse_position
 
 MAX_REQUEST_CHARS = 2000
-ACTIONS: tuple[str, ...] = ("place", "move", "resize", "new_scene", "regenerate", "undo")
+ACTIONS: tuple[str, ...] = ("place", "move", "resize", "new_scene", "regenerate", "undo", "help")
 DEFAULT_SCENE = "studio"
 RULES_BACKEND = "rules"
 
@@ -58,7 +60,7 @@ class Plan:
     product: str | None = None
     language: str = "en"
     backend: str = RULES_BACKEND
-    notes: tuple[str, ...] = field(default=(), compare=False)
+    notes: tuple[Note, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -81,7 +83,7 @@ class Plan:
             "product": self.product,
             "language": self.language,
             "backend": self.backend,
-            "notes": list(self.notes),
+            "notes": notes_to_dicts(self.notes, self.language),
         }
 
     @classmethod
@@ -101,7 +103,7 @@ class Plan:
                 product=str(data["product"]) if data.get("product") else None,
                 language=str(data.get("language") or "en"),
                 backend=str(data.get("backend") or RULES_BACKEND),
-                notes=tuple(str(n) for n in data.get("notes") or ()),
+                notes=notes_from_dicts(n for n in data.get("notes") or () if isinstance(n, Mapping | Note)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadRequestError(f"plan: cannot rebuild from {dict(data)!r}: {exc}") from exc
@@ -147,7 +149,7 @@ def clean_request(request: object, *, name: str = "request") -> str:
 
 def request_language(text: str) -> str:
     """'ko' when the text holds Hangul, else 'en' (the rules read these two)."""
-    return "ko" if re.search(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]", text) else "en"
+    return language_of(text)
 
 
 # ---- scene words ---------------------------------------------------------------------------------------
@@ -171,7 +173,7 @@ class SceneWords:
         scenes = load_lexicon("scenes")
         labels = [scenes.get(key).fields["label"] for key in self.scenes[:3]]
         if self.colour and labels:
-            labels[0] = f"{self.colour} {labels[0]}"
+            labels[0] = f"{display_word('colours', self.colour, 'en')} {labels[0]}"
         return " ".join(labels)
 
 
@@ -190,9 +192,12 @@ _FREE_STOP = frozenset(
 def read_scene(text: str) -> SceneWords:
     """The scene, styles and colour a request names, from prompts/words (English and Korean)."""
     folded = normalise_text(text)
-    scene_hits = load_lexicon("scenes").find(folded)
-    colour_hits = load_lexicon("colours").find(folded)
-    styles = load_lexicon("styles").keys_in(folded)
+    hits = find_words(folded, ("scenes", "styles", "colours"))
+    scene_hits = [h for h in hits if h.lexicon == "scenes"]
+    colour_hits = [h for h in hits if h.lexicon == "colours"]
+    scene_lexicon = load_lexicon("scenes")
+    implied = [scene_lexicon.get(h.key).fields.get("style") for h in hits if h.lexicon == "scenes"]
+    styles = tuple(dict.fromkeys([*(h.key for h in hits if h.lexicon == "styles"), *(s for s in implied if s)]))
     scenes = list(dict.fromkeys(h.key for h in scene_hits if h.key != "backdrop"))
     colour = None
     for hit in colour_hits:
@@ -232,6 +237,48 @@ def find_product(text: str) -> str | None:
     """The product a request names, as the English noun of prompts/words/products ("가방" -> "bag")."""
     hits = load_lexicon("products").find(text)
     return hits[0].key if hits else None
+
+
+# ---- bare coordinates --------------------------------------------------------------------------------------
+_NUM = r"[-+]?\d+(?:\.\d+)?"
+# "at 30%, 80%" (fractions of the canvas) and "at (300, 500)" / "at 300px, 500px" (pixels of the canvas).
+_PERCENT_PAIR = re.compile(rf"(?P<x>{_NUM})\s*%\s*(?:[,;/x]|and|by)?\s*(?P<y>{_NUM})\s*%")
+_PIXEL_PAIR = re.compile(
+    rf"\(\s*(?P<x>{_NUM})\s*(?:px)?\s*[,;]\s*(?P<y>{_NUM})\s*(?:px)?\s*\)"
+    rf"|(?<![\w.])(?P<px>{_NUM})\s*px\s*(?:[,;]|and)?\s*(?P<py>{_NUM})\s*px"
+)
+# Numbers that look like a place but are not a readable pair: "at 30%", "at (300)", "at 30%, 800".
+_LONE_NUMBER = re.compile(rf"\b(?:at|to|@)\s*\(?\s*{_NUM}\s*(?:%|px)?(?:\s*[,;]\s*{_NUM}\s*(?:%|px)?)?\s*\)?|\(\s*{_NUM}[^)]*\)")
+
+
+def _read_position(text: str) -> tuple[Position | None, tuple[Note, ...]]:
+    """The place a request names (anchor, x=/y=, or a bare pair of numbers), and notes on what was unreadable."""
+    folded = unicodedata.normalize("NFKC", text).lower()
+    try:
+        position = find_position(text)
+    except PositionError as exc:
+        return None, (note("position_unread", words=text[:60], reason=str(exc)),)
+    if position is not None and not position.is_anchor:
+        return position, ()
+    pair = _PERCENT_PAIR.search(folded)
+    pixels = _PIXEL_PAIR.search(folded)
+    try:
+        if pair is not None:
+            return parse_position(f"x={pair['x']}%,y={pair['y']}%"), ()
+        if pixels is not None:
+            x, y = pixels["x"] or pixels["px"], pixels["y"] or pixels["py"]
+            exact = parse_position(f"x={x}px,y={y}px")
+            if exact.x is not None and exact.y is not None and (exact.x < 0 or exact.y < 0):
+                raise PositionError(f"pixels ({x}, {y}) must not be negative")
+            return exact, ()
+    except PositionError as exc:
+        found = (pair or pixels)[0]  # type: ignore[index]
+        return position, (note("position_unread", words=found.strip(), reason=str(exc)),)
+    lone = _LONE_NUMBER.search(folded)
+    if lone is not None and position is None:
+        reason = "give two numbers, e.g. 'at 30%, 80%' (fractions of the canvas) or 'at (300, 500)' (pixels)"
+        return None, (note("position_unread", words=lone[0].strip(), reason=reason),)
+    return position, ()
 
 
 # ---- size words ------------------------------------------------------------------------------------------
@@ -338,33 +385,32 @@ def _as_relative(size: _Size) -> _Size:
 
 
 # ---- actions ---------------------------------------------------------------------------------------------
-_UNDO = re.compile(
-    r"\bundo\b|\bgo back\b|\brevert\b|\btake (?:that|it) back\b|\broll ?back\b"
-    r"|\b(?:the )?previous (?:one|version|image|result|shot)\b|\bback to (?:the )?(?:previous|last|original|earlier)\b"
-    r"|되돌려|되돌리|되돌아|실행\s*취소|취소해|^취소|이전\s*(?:으로|것|거|걸로|버전|상태)|원래대로|원상\s*복구|전으로\s*돌"
-)
-_REGENERATE = re.compile(
-    r"\btry again\b|\bagain\b|\bregenerate\b|\bre-?do\b|\bre-?roll\b|\bone more\b|\bmore options\b"
-    r"|\banother (?:one|version|take|variation|try|shot|image|background|option)\b"
-    r"|\b(?:different|new) (?:version|variation|take|one|seed)\b"
-    r"|다시\s*(?:만들|생성|해|그려|뽑|시도)|재생성|다른\s*(?:버전|걸로|거|것|시안)|한\s*번\s*더|새로\s*(?:만들|생성|뽑)"
-)
-_SCENE_CHANGE = re.compile(
-    r"\b(?:change|swap|switch|replace|different|new|another)\b[^.]*\b(?:background|backdrop|scene|setting)\b"
-    r"|배경\S*\s*(?:\S+\s*)?(?:바꿔|바꾸|변경|교체)"
-)
-_KEEP_SCENE = re.compile(r"\bsame\b|\bkeep (?:the )?(?:scene|background)\b|같은|그대로|똑같")
+@cache
+def _follow_up_patterns() -> dict[str, re.Pattern[str]]:
+    """The follow-up phrases of prompts/words/followups.toml, one compiled pattern per kind."""
+    patterns = read_toml("words", "followups").get("patterns") or {}
+    kinds = ("help", "undo", "different_scene", "scene_change", "regenerate", "keep_scene")
+    missing = [k for k in kinds if not patterns.get(k)]
+    if missing:
+        raise ValueError(f"prompts/words/followups.toml: [patterns] lacks {', '.join(missing)}")
+    return {kind: re.compile("|".join(f"(?:{p})" for p in patterns[kind])) for kind in kinds}
+
+
+def _says(kind: str, folded: str) -> bool:
+    return bool(_follow_up_patterns()[kind].search(folded))
 
 
 def _action(
     follow_up: bool, folded: str, new_scene: bool, styles: bool, moved: bool, sized: bool
-) -> tuple[str, tuple[str, ...]]:
-    if _UNDO.search(folded):
-        return "undo", () if follow_up else ("no earlier result to undo",)
-    if new_scene or (follow_up and styles) or _SCENE_CHANGE.search(folded):
+) -> tuple[str, tuple[Note, ...]]:
+    if _says("help", folded) and not (new_scene or moved or sized):
+        return "help", ()
+    if _says("undo", folded):
+        return "undo", () if follow_up else (note("undo_nothing"),)
+    if new_scene or (follow_up and styles) or _says("scene_change", folded) or _says("different_scene", folded):
         return ("new_scene" if follow_up else "place"), ()
-    if _REGENERATE.search(folded):
-        return "regenerate", () if follow_up else ("no earlier result: generating a first one",)
+    if _says("regenerate", folded):
+        return "regenerate", () if follow_up else (note("regenerate_first"),)
     if moved:
         return "move", ()
     if sized:
@@ -377,6 +423,32 @@ def _action(
     return "place", ()
 
 
+def _light_keys(styles: Sequence[str]) -> set[str]:
+    lexicon = load_lexicon("styles")
+    return {s for s in styles if s in {e.key for e in lexicon.entries} and lexicon.get(s).fields.get("kind") == "light"}
+
+
+def _merge_styles(before: Sequence[str], new: Sequence[str]) -> tuple[str, ...]:
+    """Earlier styles plus the new ones; a new light ("at sunset") replaces the earlier light ("night")."""
+    drop = _light_keys(before) if _light_keys(new) else set()
+    return tuple(dict.fromkeys([*(s for s in before if s not in drop), *new]))
+
+
+def _different_scene(before: Plan) -> tuple[str, Note]:
+    """The next studio family after the one `before` rendered (the family list wraps round), and the note."""
+    from productshot.tools.studio_scenes import FAMILIES, family_label, find_scene
+
+    rendered = find_scene(" ".join([before.scene, *before.style])).family
+    names = [f.name for f in FAMILIES if f.name != "studio"]
+    index = names.index(rendered) if rendered in names else -1
+    chosen = names[(index + 1) % len(names)]
+    language = before.language
+    changed = note(
+        "scene_changed", before=family_label(rendered, language), used=family_label(chosen, language)
+    )
+    return family_label(chosen, "en"), changed
+
+
 class RulesPlanner:
     """The embedded planner: English and Korean word lists and patterns, no network, no model."""
 
@@ -386,13 +458,14 @@ class RulesPlanner:
         """Read one request; `history` (oldest first) makes it a follow-up of the last plan."""
         text = clean_request(request)
         folded = normalise_text(text)
+        language = request_language(text)
         previous = history[-1] if history else None
         words = read_scene(text)
-        position = find_position(text)
+        position, position_notes = _read_position(text)
         move = find_move(text)
         size, said = _read_size(folded)
         product = find_product(text)
-        notes: list[str] = []
+        notes: list[Note] = list(position_notes)
 
         scene_named = words.found
         if previous is not None and said == "absolute" and not scene_named and position is None:
@@ -414,13 +487,18 @@ class RulesPlanner:
         elif previous is not None:
             before = history[-2] if action == "undo" and len(history) >= 2 else previous
             scene = before.scene
-            if action == "new_scene" or not style:
-                style = tuple(dict.fromkeys(before.style + style))
+            if action == "new_scene" and _says("different_scene", folded) and not _says("keep_scene", folded):
+                scene, changed = _different_scene(replace(before, language=language))
+                notes.append(changed)
+                style = _merge_styles((), style)
+            elif action == "new_scene" or not style:
+                style = _merge_styles(before.style, style)
         else:
             scene = DEFAULT_SCENE
-            notes.append(f"no scene given: using the default {DEFAULT_SCENE} backdrop")
+            if action != "help":
+                notes.append(note("scene_default", scene=display_word("scenes", DEFAULT_SCENE, language)))
         if words.free:
-            notes.append(f"scene not in the word list: using the request's words {words.free!r}")
+            notes.append(note("scene_free", words=words.free))
         if product is None and previous is not None:
             product = previous.product
         return Plan(
@@ -432,7 +510,7 @@ class RulesPlanner:
             move=move,
             style=style,
             product=product,
-            language=request_language(text),
+            language=language,
             backend=RULES_BACKEND,
             notes=tuple(notes),
         )
@@ -496,7 +574,7 @@ def _check_answer(answer: PlanAnswer) -> list[str]:
     return problems
 
 
-def _plan_from_answer(answer: PlanAnswer, text: str, backend: str, notes: tuple[str, ...]) -> Plan:
+def _plan_from_answer(answer: PlanAnswer, text: str, backend: str, notes: tuple[Note, ...]) -> Plan:
     move = None
     if answer.move_directions:
         step = MOVE_STEPS[answer.move_amount or "medium"]
@@ -560,10 +638,10 @@ class LLMPlanner:
         ]
         answer = ask_validated(self.chat_model, PlanAnswer, messages, _check_answer, method=self.method)
         if answer.value is not None:
-            notes = tuple(f"LLM answer retried: {p}" for p in answer.problems)
+            notes = tuple(note("planner_retried", problem=p) for p in answer.problems)
             return _plan_from_answer(answer.value, text, self.backend, notes)
         fallback = self.fallback.plan(text, history)
-        reason = f"LLM planner ({self.backend}) failed: {answer.failure}; used the rules planner"
+        reason = note("planner_failed", model=self.backend, reason=str(answer.failure))
         return replace(fallback, notes=(reason, *fallback.notes))
 
 
