@@ -158,7 +158,9 @@ def find_words(text: str, names: Sequence[str]) -> list[WordHit]:
     """
     folded = normalise_text(text)
     found = [
-        WordHit(name, h.key, h.start, h.end, h.word) for name in names for h in load_lexicon(name).find(folded)
+        WordHit(name, h.key, h.start, h.end, h.word)
+        for name in names
+        for h in load_lexicon(name).find(folded)
     ]
     order = {name: i for i, name in enumerate(names)}
     found.sort(key=lambda h: (-(h.end - h.start), h.start, order[h.lexicon]))
@@ -181,6 +183,31 @@ def display_word(name: str, key: str, language: str) -> str:
     if language == "ko":
         return entry.fields.get("label_ko") or (entry.ko[0] if entry.ko else english)
     return english
+
+
+def display_phrase(text: str, language: str, names: Sequence[str] = ("scenes", "styles", "colours")) -> str:
+    """`text` with every listed word replaced by its display words in `language` ("sunset beach" → "노을 해변").
+
+    English text is returned as given; in Korean, words of no list stay as they are.
+    """
+    if language != "ko":
+        return text
+    folded = normalise_text(text)
+    parts: list[str] = []
+    last = 0
+    for hit in find_words(folded, names):
+        parts.append(folded[last : hit.start])
+        parts.append(display_word(hit.lexicon, hit.key, language))
+        last = hit.end
+    parts.append(folded[last:])
+    return re.sub(r"\s+", " ", "".join(parts)).strip()
+
+
+def style_words(styles: Sequence[str], language: str = "en") -> list[str]:
+    """Style keys as display words ("soft_light" → "soft light" / "은은한 조명"); unknown words as given."""
+    lexicon = load_lexicon("styles")
+    keys = {entry.key for entry in lexicon.entries}
+    return [display_word("styles", s, language) if s in keys else s for s in styles]
 
 
 @cache
@@ -232,9 +259,11 @@ __all__ = [
     "LexiconEntry",
     "LexiconHit",
     "WordHit",
+    "display_phrase",
     "display_word",
     "find_words",
     "language_of",
     "load_lexicon",
     "normalise_text",
+    "style_words",
 ]

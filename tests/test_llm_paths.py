@@ -20,6 +20,7 @@ from productshot.errors import BadRequestError, LLMError
 from productshot.prompts import load_template
 from productshot.settings import Settings
 from productshot.tools.llm import make_chat_model
+from productshot.tools.plan import _scene_families_text
 from productshot.tools.plan import LLMPlanner, Plan, RulesPlanner
 from productshot.tools.position_words import MOVE_STEPS, Move
 from productshot.tools.prompt import product_nouns, sanitize_facts, write_prompt
@@ -321,7 +322,7 @@ def test_llm_planner_uses_a_good_answer_and_sends_history_as_data(
         backend="stub-model",
     )
     (body,) = stub.chat_requests
-    assert body["messages"][0]["content"] == load_template("planner").render("system")
+    assert body["messages"][0]["content"] == load_template("planner").render("system", {"scenes": _scene_families_text()})
     history = json.loads(
         body["messages"][1]["content"].split("oldest first):\n", 1)[1].split("\n\nRequest", 1)[0]
     )

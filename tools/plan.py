@@ -197,7 +197,9 @@ def read_scene(text: str) -> SceneWords:
     colour_hits = [h for h in hits if h.lexicon == "colours"]
     scene_lexicon = load_lexicon("scenes")
     implied = [scene_lexicon.get(h.key).fields.get("style") for h in hits if h.lexicon == "scenes"]
-    styles = tuple(dict.fromkeys([*(h.key for h in hits if h.lexicon == "styles"), *(s for s in implied if s)]))
+    styles = tuple(
+        dict.fromkeys([*(h.key for h in hits if h.lexicon == "styles"), *(s for s in implied if s)])
+    )
     scenes = list(dict.fromkeys(h.key for h in scene_hits if h.key != "backdrop"))
     colour = None
     for hit in colour_hits:
@@ -248,7 +250,9 @@ _PIXEL_PAIR = re.compile(
     rf"|(?<![\w.])(?P<px>{_NUM})\s*px\s*(?:[,;]|and)?\s*(?P<py>{_NUM})\s*px"
 )
 # Numbers that look like a place but are not a readable pair: "at 30%", "at (300)", "at 30%, 800".
-_LONE_NUMBER = re.compile(rf"\b(?:at|to|@)\s*\(?\s*{_NUM}\s*(?:%|px)?(?:\s*[,;]\s*{_NUM}\s*(?:%|px)?)?\s*\)?|\(\s*{_NUM}[^)]*\)")
+_LONE_NUMBER = re.compile(
+    rf"\b(?:at|to|@)\s*\(?\s*{_NUM}\s*(?:%|px)?(?:\s*[,;]\s*{_NUM}\s*(?:%|px)?)?\s*\)?|\(\s*{_NUM}[^)]*\)"
+)
 
 
 def _read_position(text: str) -> tuple[Position | None, tuple[Note, ...]]:
@@ -407,7 +411,12 @@ def _action(
         return "help", ()
     if _says("undo", folded):
         return "undo", () if follow_up else (note("undo_nothing"),)
-    if new_scene or (follow_up and styles) or _says("scene_change", folded) or _says("different_scene", folded):
+    if (
+        new_scene
+        or (follow_up and styles)
+        or _says("scene_change", folded)
+        or _says("different_scene", folded)
+    ):
         return ("new_scene" if follow_up else "place"), ()
     if _says("regenerate", folded):
         return "regenerate", () if follow_up else (note("regenerate_first"),)
@@ -425,7 +434,11 @@ def _action(
 
 def _light_keys(styles: Sequence[str]) -> set[str]:
     lexicon = load_lexicon("styles")
-    return {s for s in styles if s in {e.key for e in lexicon.entries} and lexicon.get(s).fields.get("kind") == "light"}
+    return {
+        s
+        for s in styles
+        if s in {e.key for e in lexicon.entries} and lexicon.get(s).fields.get("kind") == "light"
+    }
 
 
 def _merge_styles(before: Sequence[str], new: Sequence[str]) -> tuple[str, ...]:
@@ -522,8 +535,8 @@ class PlanAnswer(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["place", "move", "resize", "new_scene", "regenerate", "undo"] = Field(
-        description="place, move, resize, new_scene, regenerate or undo"
+    action: Literal["place", "move", "resize", "new_scene", "regenerate", "undo", "help"] = Field(
+        description="place, move, resize, new_scene, regenerate, undo or help"
     )
     scene: str = Field(description="English backdrop words, e.g. 'simple beach'; never the product")
     position: str | None = Field(description="anchor such as bottom-left, or x=0.3,y=0.8; null if not said")
@@ -599,6 +612,13 @@ def _plan_from_answer(answer: PlanAnswer, text: str, backend: str, notes: tuple[
     )
 
 
+def _scene_families_text() -> str:
+    """One line per studio family with its English words, for the LLM planner's instructions."""
+    from productshot.tools.studio_scenes import family_words
+
+    return "\n".join(f"- {name}: {', '.join(words[:8])}" for name, words in family_words("en").items())
+
+
 class LLMPlanner:
     """Plans with a chat model's structured output; any failure falls back to the rules with the reason."""
 
@@ -628,7 +648,7 @@ class LLMPlanner:
             {k: v for k, v in p.to_dict().items() if k not in ("notes", "backend")} for p in history[-6:]
         ]
         messages = [
-            ("system", template.render("system")),
+            ("system", template.render("system", {"scenes": _scene_families_text()})),
             (
                 "user",
                 template.render(

@@ -15,7 +15,14 @@ from types import MappingProxyType
 from typing import Any
 
 from productshot.prompts import read_toml
-from productshot.prompts.lexicon import display_word, find_words, language_of, load_lexicon, normalise_text
+from productshot.prompts.lexicon import (
+    display_phrase,
+    display_word,
+    find_words,
+    language_of,
+    load_lexicon,
+    normalise_text,
+)
 from productshot.tools.notes import Note, note
 
 RGB = tuple[float, float, float]
@@ -229,8 +236,8 @@ def find_scene(words: str) -> SceneMatch:
 
     The family is the most specific one named (any named place or surface beats the generic studio sweep),
     the earliest in the text on a tie. With no family word, a style may choose (sunset → beach, pastel →
-    pastel paper); else the white studio sweep. Scene words no family paints, and with nothing recognised
-    at all any other non-filler words ("volcano"), are `unmatched`: the family is a fallback.
+    pastel paper); else the white studio sweep. Scene words no family paints, and with no scene word
+    recognised any other non-filler words ("volcano"), are `unmatched`: the family is a fallback.
     """
     hits = find_words(words, WORD_LISTS)
     families: list[tuple[int, str]] = []
@@ -259,8 +266,8 @@ def find_scene(words: str) -> SceneMatch:
         chosen = max(families, key=lambda row: (_FAMILY_BY_NAME[row[1]].priority, -row[0]))[1]
     else:
         chosen = defaults[0] if defaults else DEFAULT_FAMILY
-    if not hits:
-        unmatched.extend(_leftover_words(words, []))
+    if not any(hit.lexicon == "scenes" for hit in hits):
+        unmatched.extend(_leftover_words(words, [(hit.start, hit.end) for hit in hits]))
     return SceneMatch(
         family=chosen,
         modifiers=tuple(dict.fromkeys(modifiers)),
@@ -278,7 +285,8 @@ def fallback_note(match: SceneMatch, language: str | None = None) -> Note | None
     if not match.unmatched:
         return None
     lang = language or language_of(" ".join(match.unmatched))
-    return note("scene_fallback", asked=", ".join(match.unmatched), used=family_label(match.family, lang))
+    asked = ", ".join(dict.fromkeys(display_phrase(word, lang) for word in match.unmatched))
+    return note("scene_fallback", asked=asked, used=family_label(match.family, lang))
 
 
 def family_row(name: str) -> SceneFamily:
