@@ -155,7 +155,9 @@ def test_exact_point_near_the_edge_is_shifted_onto_the_canvas_and_recorded() -> 
     x0, y0, x1, y1 = measured_bbox(result.image)
     assert x0 >= 0 and y0 >= 0 and x1 <= 1024 and y1 <= 768
     assert x1 == 1024  # pushed left just enough
-    assert any(n.code == "composite_shifted" and "left" in n.text() and "down" in n.text() for n in result.notes)
+    assert any(
+        n.code == "composite_shifted" and "left" in n.text() and "down" in n.text() for n in result.notes
+    )
     used = parse_position(result.position)
     px, py = used.point_px(1024, 768)
     assert abs(px - (x0 + x1) / 2) <= 1.0 and abs(py - y1) <= 1.0

@@ -247,7 +247,10 @@ def test_server_failures_end_in_the_template_writer(
     stub.script(reply)
     spec = write_prompt("흰 대리석 위에 향수를 가운데에", position="center", chat_model=chat(llm_settings))
     assert spec.backend == "template" and spec.prompt.startswith("a smooth white marble surface, ")
-    assert spec.notes[0].text().startswith("The prompt-writing model (stub-model) failed: ") and reason in spec.notes[0].text()
+    assert (
+        spec.notes[0].text().startswith("The prompt-writing model (stub-model) failed: ")
+        and reason in spec.notes[0].text()
+    )
     assert len(stub.chat_requests) == 1
 
 
@@ -322,7 +325,9 @@ def test_llm_planner_uses_a_good_answer_and_sends_history_as_data(
         backend="stub-model",
     )
     (body,) = stub.chat_requests
-    assert body["messages"][0]["content"] == load_template("planner").render("system", {"scenes": _scene_families_text()})
+    assert body["messages"][0]["content"] == load_template("planner").render(
+        "system", {"scenes": _scene_families_text()}
+    )
     history = json.loads(
         body["messages"][1]["content"].split("oldest first):\n", 1)[1].split("\n\nRequest", 1)[0]
     )

@@ -262,7 +262,11 @@ def test_prompts_folder_templates_are_named_and_versioned() -> None:
 
 def test_prompt_spec_to_dict() -> None:
     spec = PromptSpec(
-        prompt="p", negative_prompt="n", backend="template", template_version="t@1", notes=(note("prompt_reinforced"),)
+        prompt="p",
+        negative_prompt="n",
+        backend="template",
+        template_version="t@1",
+        notes=(note("prompt_reinforced"),),
     )
     assert spec.to_dict() == {
         "prompt": "p",

@@ -462,6 +462,12 @@ def _different_scene(before: Plan) -> tuple[str, Note]:
     return family_label(chosen, "en"), changed
 
 
+def asks_for_help(request: str) -> bool:
+    """True when a request asks what the studio can do ("what can you do?", "뭐 할 수 있어?", "help")."""
+    folded = normalise_text(clean_request(request))
+    return _says("help", folded) and not read_scene(folded).found
+
+
 class RulesPlanner:
     """The embedded planner: English and Korean word lists and patterns, no network, no model."""
 
@@ -688,6 +694,7 @@ __all__ = [
     "Planner",
     "RulesPlanner",
     "SceneWords",
+    "asks_for_help",
     "clean_request",
     "find_product",
     "make_planner",

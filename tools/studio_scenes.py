@@ -289,6 +289,11 @@ def fallback_note(match: SceneMatch, language: str | None = None) -> Note | None
     return note("scene_fallback", asked=asked, used=family_label(match.family, lang))
 
 
+def scene_family_names() -> tuple[str, ...]:
+    """The names of every family, in table order."""
+    return tuple(_FAMILY_BY_NAME)
+
+
 def family_row(name: str) -> SceneFamily:
     """The family row of this name (KeyError for an unknown name: callers pass names from FAMILIES)."""
     return _FAMILY_BY_NAME[name]
