@@ -9,9 +9,8 @@ error and the conversation goes on with a new server; turns of two threads run a
 
 from __future__ import annotations
 
-import re
-
 import functools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 from PIL import Image
 
 from productshot.agent.errors import ToolServerError
+from productshot.agent.replies import replies
 from productshot.agent.runtime import AgentRuntime, TurnResult
 from productshot.agent.toolbox import ProgressEvent
 from productshot.errors import BadImageError, BadRequestError
@@ -328,3 +328,13 @@ def test_two_turns_of_one_thread_sent_at_once_run_in_order(studio: Studio) -> No
     assert shot.bbox and moved.bbox and centre(moved.bbox)[0] > centre(shot.bbox)[0]
     assert moved.outcome is not None and moved.outcome["reused"] == ["cutout", "background"]
     assert studio.agent.thread("in-order").results[-2:] == (shot.asset_id, moved.asset_id)
+
+
+@pytest.mark.parametrize(("question", "language"), [("what can you do?", "en"), ("뭐 할 수 있어?", "ko")])
+def test_a_question_gets_the_help_answer_without_a_photo(
+    studio: Studio, question: str, language: str
+) -> None:
+    answer = studio.agent.run(question, thread=f"help-{language}")
+    assert answer.outcome is None and answer.asset_id is None
+    assert answer.reply == replies(language).text("help")
+    assert "error" not in answer.reply.lower() and answer.reply.count("\n- ") >= 3

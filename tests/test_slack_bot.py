@@ -319,6 +319,18 @@ def test_a_mention_without_a_photo_asks_for_one(bot: SlackService, slack: SlackS
     assert "attach a product photo" in _notice(slack, "C0SHOTS", ts)
 
 
+@pytest.mark.parametrize(
+    ("question", "example"), [("what can you do?", "white marble"), ("뭐 할 수 있어?", "대리석")]
+)
+def test_a_question_without_a_photo_gets_the_help_answer(
+    bot: SlackService, slack: SlackStandIn, question: str, example: str
+) -> None:
+    payload, ts = user_message(slack, question, user="U0ERIN")
+    assert post(bot, slack, payload).status == 200
+    answer = _notice(slack, "C0SHOTS", ts)
+    assert example in answer and "nothing to change" not in answer
+
+
 def test_a_file_that_is_not_an_image_is_refused_by_name(bot: SlackService, slack: SlackStandIn) -> None:
     file_id = slack.add_file("specs.pdf", b"%PDF-1.7\n" + b"0" * 500, "application/pdf")
     payload, ts = user_message(slack, "on a beach", files=(file_id,), user="U0ERIN")

@@ -432,6 +432,20 @@ def _action(
     return "place", ()
 
 
+def _style_family(styles: Sequence[str]) -> str | None:
+    """The family the first style with one picks when no scene is named (styles.toml `family`)."""
+    lexicon = load_lexicon("styles")
+    known = {e.key for e in lexicon.entries}
+    return next(
+        (
+            lexicon.get(s).fields["family"]
+            for s in styles
+            if s in known and lexicon.get(s).fields.get("family")
+        ),
+        None,
+    )
+
+
 def _light_keys(styles: Sequence[str]) -> set[str]:
     lexicon = load_lexicon("styles")
     return {
@@ -513,9 +527,10 @@ class RulesPlanner:
             elif action == "new_scene" or not style:
                 style = _merge_styles(before.style, style)
         else:
-            scene = DEFAULT_SCENE
+            chosen = _style_family(style) or DEFAULT_SCENE  # "at sunset" alone: a beach at sunset
+            scene = display_word("scenes", chosen, "en")
             if action != "help":
-                notes.append(note("scene_default", scene=display_word("scenes", DEFAULT_SCENE, language)))
+                notes.append(note("scene_default", scene=display_word("scenes", chosen, language)))
         if words.free:
             notes.append(note("scene_free", words=words.free))
         if product is None and previous is not None:
