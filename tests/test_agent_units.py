@@ -18,12 +18,12 @@ from productshot.agent.errors import ToolServerError
 from productshot.agent.images import INBOX, image_reference
 from productshot.agent.nodes import close_dangling_calls, recent_turns, remember
 from productshot.agent.replies import LANGUAGES, describe_result, position_words, replies
-from productshot.tools.notes import note, note_codes
 from productshot.agent.runtime import TurnResult
 from productshot.agent.threads import check_thread_id, new_thread_id
 from productshot.errors import BadImageError, BadRequestError, PathNotAllowedError
 from productshot.prompts import load_template
 from productshot.settings import Settings
+from productshot.tools.notes import note, note_codes
 from tests.support.agent_harness import agent_settings, write_cutout
 from tests.support.worker_proc import free_port
 

@@ -20,8 +20,7 @@ from productshot.errors import BadRequestError, LLMError
 from productshot.prompts import load_template
 from productshot.settings import Settings
 from productshot.tools.llm import make_chat_model
-from productshot.tools.plan import _scene_families_text
-from productshot.tools.plan import LLMPlanner, Plan, RulesPlanner
+from productshot.tools.plan import LLMPlanner, Plan, RulesPlanner, _scene_families_text
 from productshot.tools.position_words import MOVE_STEPS, Move
 from productshot.tools.prompt import product_nouns, sanitize_facts, write_prompt
 from tests.support.openai_stub import OpenAIStub, Reply

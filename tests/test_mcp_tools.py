@@ -14,8 +14,8 @@ from PIL import Image, ImageDraw
 from pydantic import AnyUrl
 
 from productshot.settings import Settings
-from productshot.tools.studio import scene_families
 from productshot.store import AssetStore
+from productshot.tools.studio import scene_families
 from tests.support.mcp_client import ProgressLog, image_of, links_of, memory_session, ok, text_of
 
 # The contract's argument names (architecture page), per tool.

@@ -27,8 +27,8 @@ from productshot.tools.studio_scenes import (
     RGB,
     SceneFamily,
     colour_row,
-    family_row,
     fallback_note,
+    family_row,
     find_scene,
 )
 
