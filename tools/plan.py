@@ -286,31 +286,53 @@ def _read_position(text: str) -> tuple[Position | None, tuple[Note, ...]]:
 
 
 # ---- size words ------------------------------------------------------------------------------------------
-_EN_SIZE_UP = re.compile(
-    r"\b(?:bigger|larger|enlarge[sd]?|grow|scale (?:it )?up|increase (?:the |its )?size|upsize|zoom in)\b"
-)
-_EN_SIZE_DOWN = re.compile(
-    r"\b(?:smaller|tinier|shrink|shrunk|scale (?:it )?down|(?:reduce|decrease) (?:the |its )?size|downsize|"
-    r"zoom out)\b"
-)
-_EN_DOUBLE = re.compile(r"\btwice (?:as (?:big|large)|the size)\b|\bdouble (?:the |its )?size\b")
-_EN_HALF = re.compile(r"\bhalf (?:the|its) size\b|\bhalf as (?:big|large)\b")
-_EN_SIZE_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\b(?:tiny|very small|really small)\b"), "tiny"),
-    (re.compile(r"\b(?:huge|very (?:large|big)|really big|enormous|fill(?:s|ing)? the frame)\b"), "huge"),
-    (re.compile(r"\bsmall\b"), "small"),
-    (re.compile(r"\b(?:medium|medium sized|mid sized)\b"), "medium"),
-    (re.compile(r"\b(?:large|big)\b"), "large"),
-)
-_EN_SMALL_AMOUNT = frozenset({"slightly", "little", "bit", "tad", "touch", "somewhat", "marginally"})
-_EN_LARGE_AMOUNT = frozenset({"much", "lot", "lots", "way", "far", "significantly", "considerably"})
-_KO_SIZE_UP = re.compile(r"(?:더\s*)?(?:키워|키우|확대|늘려|늘리)|더\s*크(?:게|기)?")
-_KO_SIZE_DOWN = re.compile(r"(?:더\s*)?(?:줄여|줄이|축소)|더\s*작(?:게|기)?")
-_KO_PLAIN = re.compile(r"(?P<word>크게|작게|커다랗게|조그맣게|큼직하게)")
-_KO_DOUBLE = re.compile(r"두\s*배|2\s*배")
-_KO_HALF = re.compile(r"절반|반으로")
-_KO_SMALL_AMOUNT = ("조금", "살짝", "약간", "좀")
-_KO_LARGE_AMOUNT = ("훨씬", "많이", "아주", "매우", "엄청", "확", "꽤")
+@dataclass(frozen=True)
+class _SizeWords:
+    """The size vocabulary of prompts/words/sizes.toml, compiled."""
+
+    up_en: re.Pattern[str]
+    down_en: re.Pattern[str]
+    double: re.Pattern[str]
+    half: re.Pattern[str]
+    up_ko: re.Pattern[str]
+    down_ko: re.Pattern[str]
+    plain_ko: re.Pattern[str]
+    plain_up_ko: frozenset[str]
+    medium_ko: re.Pattern[str]
+    absolute_en: tuple[tuple[re.Pattern[str], str], ...]
+    small_amount_en: frozenset[str]
+    large_amount_en: frozenset[str]
+    small_amount_ko: tuple[str, ...]
+    large_amount_ko: tuple[str, ...]
+
+
+@cache
+def _size_words() -> _SizeWords:
+    data = read_toml("words", "sizes")
+
+    def rx(*names: str) -> re.Pattern[str]:
+        return re.compile("|".join(f"(?:{p})" for name in names for p in data[name]))
+
+    plain = sorted(data["plain_ko"], key=len, reverse=True)
+    return _SizeWords(
+        up_en=rx("up_en"),
+        down_en=rx("down_en"),
+        double=rx("double_en", "double_ko"),
+        half=rx("half_en", "half_ko"),
+        up_ko=rx("up_ko"),
+        down_ko=rx("down_ko"),
+        plain_ko=re.compile(rf"(?P<word>{'|'.join(re.escape(w) for w in plain)})"),
+        plain_up_ko=frozenset(data["plain_up_ko"]),
+        medium_ko=rx("medium_ko"),
+        absolute_en=tuple(
+            (re.compile("|".join(f"(?:{p})" for p in patterns)), word)
+            for word, patterns in data["absolute_en"].items()
+        ),
+        small_amount_en=frozenset(data["small_amount_en"]),
+        large_amount_en=frozenset(data["large_amount_en"]),
+        small_amount_ko=tuple(data["small_amount_ko"]),
+        large_amount_ko=tuple(data["large_amount_ko"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -323,18 +345,18 @@ def _en_amount(folded: str, start: int, end: int) -> str:
     before = re.split(r"[,.;!?]", folded[:start])[-1].split()[-3:]
     after = re.split(r"[,.;!?]", folded[end:])[0].split()[:3]
     words = set(before + after)
-    if words & _EN_LARGE_AMOUNT:
+    if words & _size_words().large_amount_en:
         return "large"
-    if words & _EN_SMALL_AMOUNT:
+    if words & _size_words().small_amount_en:
         return "small"
     return "medium"
 
 
 def _ko_amount(folded: str, start: int) -> str:
     before = re.split(r"[,.;!?]", folded[:start])[-1].split()[-2:]
-    if any(w.startswith(_KO_LARGE_AMOUNT) for w in before):
+    if any(w.startswith(_size_words().large_amount_ko) for w in before):
         return "large"
-    if any(w.startswith(_KO_SMALL_AMOUNT) for w in before):
+    if any(w.startswith(_size_words().small_amount_ko) for w in before):
         return "small"
     return "medium"
 
@@ -349,30 +371,31 @@ def _is_noun_adjective(folded: str, end: int) -> bool:
 
 def _read_size(folded: str) -> tuple[_Size, str | None]:
     """(size, how it was said) where how is 'relative', 'absolute' or None."""
-    if _EN_DOUBLE.search(folded) or _KO_DOUBLE.search(folded):
+    words = _size_words()
+    if words.double.search(folded):
         return _Size(factor=2.0), "relative"
-    if _EN_HALF.search(folded) or _KO_HALF.search(folded):
+    if words.half.search(folded):
         return _Size(factor=0.5), "relative"
-    for pattern, direction in ((_EN_SIZE_UP, "up"), (_EN_SIZE_DOWN, "down")):
+    for pattern, direction in ((words.up_en, "up"), (words.down_en, "down")):
         match = pattern.search(folded)
         if match:
             amount = _en_amount(folded, match.start(), match.end())
             return _Size(factor=SCALE_FACTORS[(direction, amount)]), "relative"
-    for pattern, direction in ((_KO_SIZE_UP, "up"), (_KO_SIZE_DOWN, "down")):
+    for pattern, direction in ((words.up_ko, "up"), (words.down_ko, "down")):
         match = pattern.search(folded)
         if match:
             return _Size(factor=SCALE_FACTORS[(direction, _ko_amount(folded, match.start()))]), "relative"
-    plain = _KO_PLAIN.search(folded)
+    plain = words.plain_ko.search(folded)
     if plain:
-        up = plain["word"] in ("크게", "커다랗게", "큼직하게")
+        up = plain["word"] in words.plain_up_ko
         amount = _ko_amount(folded, plain.start())
         if re.search(r"훨씬\s*$", folded[: plain.start()]):  # 훨씬 작게: much smaller than now
             return _Size(factor=SCALE_FACTORS[("up" if up else "down", "large")]), "relative"
         word = ("huge" if up else "tiny") if amount == "large" else ("large" if up else "small")
         return _Size(scale=SCALE_WORDS[word]), "absolute"
-    if re.search(r"(?:중간|적당한|보통)\s*(?:크기|사이즈)", folded):
+    if words.medium_ko.search(folded):
         return _Size(scale=SCALE_WORDS["medium"]), "absolute"
-    for pattern, word in _EN_SIZE_WORDS:
+    for pattern, word in words.absolute_en:
         for match in pattern.finditer(folded):
             if not _is_noun_adjective(folded, match.end()):
                 return _Size(scale=SCALE_WORDS[word]), "absolute"
