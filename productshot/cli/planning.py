@@ -70,7 +70,7 @@ def plan_handler(args: argparse.Namespace, settings: Settings) -> int:
     lines.append(f"product:  {plan.product or '(not named)'}")
     lines.append(f"backend:  {plan.backend}")
     lines.extend(output.note_lines(plan.notes, plan.language))
-    output.emit(args, payload, "\n".join(lines))
+    output.emit(args, payload, "\n".join(lines), language=plan.language)
     return 0
 
 
