@@ -187,6 +187,12 @@ class Pipeline:
         run.record("plan", plan.backend, time.perf_counter() - t0)
         run.notes.extend(plan.notes)
 
+        if plan.action == "help":
+            raise BadRequestError(
+                "request: this asks what the studio can do, not for a shot; say what to make, e.g. "
+                "'put this bag on white marble, bottom-left' or '이 가방을 해변 배경 왼쪽 아래에 놓아줘' "
+                "(list_scenes lists the scenes)"
+            )
         if plan.action == "undo":
             return self._undo(prev_asset, plan, run, started)
         if prev is None and plan.action != "place" and image is None and image_asset is None:

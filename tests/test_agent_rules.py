@@ -161,6 +161,7 @@ def test_new_background_follow_ups_keep_the_cutout_and_the_place(studio: Studio)
     assert first_o["position"] == another_o["position"] == sunset_o["position"] == "bottom-right"
     # "another background" is a different family, said in the reply; "same, but at sunset" keeps it.
     assert first_o["scene"] == "marble" and another_o["scene"] not in ("marble", "studio")
+    assert first.to_dict()["scene"] == "marble" and first.to_dict()["scene_requested"] == "white marble"
     changed = [n for n in another_o["notes"] if n["code"] == "scene_changed"]
     assert changed and changed[0]["text"] in another.reply
     assert sunset_o["scene"] == another_o["scene"] and "sunset" in sunset_o["plan"]["style"]

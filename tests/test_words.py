@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from productshot.agent.replies import describe_result
+from productshot.errors import BadRequestError
 from productshot.prompts.lexicon import display_word, find_words, load_lexicon
 from productshot.server.pipeline import Pipeline, PlaceOptions
 from productshot.server.services import LocalServices
@@ -222,6 +223,12 @@ def test_pipeline_scene_is_the_family_rendered(
         reply = describe_result(data, language, action="place")
         assert family_label(result.scene, language) in reply.splitlines()[0]
         assert next(n["text"] for n in data["notes"] if n["code"] == "scene_fallback") in reply
+
+
+def test_place_product_refuses_a_help_question_with_examples(settings: Settings, cutout_png: str) -> None:
+    pipeline = Pipeline(AssetStore.open(settings), LocalServices(settings), RulesPlanner())
+    with pytest.raises(BadRequestError, match="white marble"):
+        pipeline.place_product("what can you do?", image=load_image(cutout_png))
 
 
 def test_cli_backdrop_json_says_the_family_and_its_notes(cli_env: dict[str, str], tmp_path) -> None:
