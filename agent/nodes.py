@@ -18,12 +18,13 @@ from langgraph.runtime import Runtime
 from productshot.agent.context import AgentContext
 from productshot.agent.guard import DEFAULT_CANVAS, Recipe, SplitGuard
 from productshot.agent.images import image_reference
-from productshot.agent.replies import describe_nothing, describe_result, language_name
+from productshot.agent.replies import describe_help, describe_nothing, describe_result, language_name
 from productshot.agent.state import AgentState, Turn
 from productshot.agent.toolbox import Toolbox, content_text
 from productshot.errors import BadImageError, BadRequestError, LLMError
 from productshot.prompts import load_template
 from productshot.settings import Settings
+from productshot.tools.notes import note
 from productshot.tools.plan import Plan, RulesPlanner, clean_request, request_language
 
 # What a result keeps in the state (the tools' structured content minus long texts).
@@ -37,6 +38,7 @@ _RESULT_FIELDS = (
     "position",
     "scale",
     "scene",
+    "scene_requested",
     "seed",
     "steps",
     "reused",
@@ -109,7 +111,9 @@ class Nodes:
         model_text = _last_model_text(state.messages) if llm else ""
         outcome = state.outcome
         update: dict[str, Any] = {}
-        if outcome is None:
+        if outcome is None and state.turn_plan is not None and state.turn_plan.get("action") == "help":
+            text = await anyio.to_thread.run_sync(lambda: describe_help(turn.language))
+        elif outcome is None:
             text = await anyio.to_thread.run_sync(lambda: describe_nothing(turn.language, model_text))
         else:
             plan = outcome.get("plan") if isinstance(outcome.get("plan"), Mapping) else None
@@ -138,6 +142,8 @@ class Nodes:
         """Plan the request with the rules planner (the thread's earlier plans make it a follow-up)."""
         turn = state.current()
         previous = turn.previous or (None if turn.image else state.last_result)
+        if _asks_for_help(turn.request):
+            return {"turn_plan": {"action": "help", "language": turn.language}}
         if turn.image is None and previous is None and state.last_listing is None:
             raise BadImageError(
                 "image: no product photo attached and no earlier result in this conversation to change; "
@@ -157,8 +163,10 @@ class Nodes:
 
     def route_plan(self, state: AgentState) -> str:
         """`place` to call the tool, `listing` for a marketplace image or check, or `reply` when the plan
-        needs no new image (undo of the first shot)."""
+        needs no new image (undo of the first shot, help)."""
         if state.outcome is not None:
+            return "reply"
+        if state.turn_plan is not None and state.turn_plan.get("action") == "help":
             return "reply"
         action = (state.turn_plan or {}).get("action")
         return "listing" if action in LISTING_ACTIONS else "place"
@@ -327,6 +335,7 @@ class Nodes:
                 if entry:
                     outcome["split_regenerated"] = int(entry.get("regenerated") or 0)
                     outcome["split_kept"] = bool(entry.get("kept_split"))
+                    outcome["notes"] = [*(outcome.get("notes") or []), *_guard_notes(entry)]
         for bad in last.invalid_tool_calls:
             replies.append(
                 ToolMessage(
@@ -341,6 +350,21 @@ class Nodes:
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------
+def _guard_notes(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The split guard's work as notes: backgrounds regenerated, or a split one kept."""
+    if entry.get("kept_split"):
+        return [note("split_kept").to_dict()]
+    regenerated = int(entry.get("regenerated") or 0)
+    return [note("split_regenerated", count=regenerated).to_dict()] if regenerated else []
+
+
+def _asks_for_help(request: str) -> bool:
+    """True for "what can you do?" / "뭐 할 수 있어?": the rules planner's `help` action, no image needed."""
+    from productshot.tools.plan import asks_for_help
+
+    return asks_for_help(request)
+
+
 def system_prompt(language: str, facts: Mapping[str, Any]) -> str:
     """The LLM path's system prompt: how to use the tools, in which language to answer, this turn's ids."""
     from productshot.tools.llm import json_data

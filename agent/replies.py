@@ -1,16 +1,17 @@
 """The agent's words to the seller, in the seller's language, from templates in prompts/templates/agent.
 
-`replies_<language>.toml` holds one part per action (place, move, resize, ...), notes (a default scene, a
-regenerated split background) and anchor names; a language without a file falls back to English. Only the
-words live in the files; which parts a reply uses is decided here from the result's own fields.
+`replies_<language>.toml` holds one part per action (place, move, resize, ...), the help answer and anchor
+names; a language without a file falls back to English. Every note of a result is said too, rendered in the
+reply's language from its code (prompts/templates/notes_*.toml), and scenes are named in that language.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from productshot.prompts import Template, load_template
+from productshot.tools.notes import Note, render_notes
 
 LANGUAGES = ("en", "ko")
 FALLBACK_LANGUAGE = "en"
@@ -49,12 +50,12 @@ def position_words(position: str, language: str) -> str:
 def describe_result(
     outcome: Mapping[str, Any], language: str, *, action: str | None, model_text: str = ""
 ) -> str:
-    """The reply for a finished turn: what was done (or the model's own words), notes, and the file."""
+    """The reply for a finished turn: what was done (or the model's own words), every note, and the file."""
     template = replies(language)
     values = {
         "position": position_words(str(outcome.get("position", "")), language),
         "scale": f"{float(outcome.get('scale') or 0):.2f}",
-        "scene": _scene_words(outcome),
+        "scene": scene_words(outcome, language),
         "path": str(outcome.get("path", "")),
         **_listing_values(template, outcome),
     }
@@ -65,7 +66,8 @@ def describe_result(
         lines.append(template.render(action, values))
     else:
         lines.append(template.render("composed", values))
-    lines.extend(_notes(template, outcome, values))
+    lines.extend(_notes(outcome, language))
+    lines.extend(_listing_review(template, outcome))
     if action == "check_listing":
         return "\n".join(lines)  # nothing was made, so nothing was saved
     lines.append(template.render("saved", values))
@@ -77,29 +79,50 @@ def describe_nothing(language: str, model_text: str = "") -> str:
     return model_text.strip() or replies(language).text("no_result")
 
 
+def describe_help(language: str) -> str:
+    """A short answer to "what can you do?" / "뭐 할 수 있어?", with example requests."""
+    return replies(language).text("help")
+
+
 def follow_up_hint(language: str) -> str:
     return replies(language).text("follow_up")
 
 
-def _scene_words(outcome: Mapping[str, Any]) -> str:
-    """The scene with its mood words first ("sunset beach"), as the plan understood them."""
+def scene_words(outcome: Mapping[str, Any], language: str) -> str:
+    """The scene shown, in `language`, its mood words first ("minimal beach", "미니멀 해변").
+
+    A studio family is named by its own words ("wood" → "wooden table" / "나무 테이블") with the moods the
+    studio shows; scene words a diffusion model painted are translated word by word where the lists know them.
+    """
+    from productshot.prompts.lexicon import display_phrase, load_lexicon, style_words
+    from productshot.tools.studio_scenes import family_label, scene_family_names
+
     plan = outcome.get("plan")
-    style = [str(s) for s in plan.get("style", ())] if isinstance(plan, Mapping) else []
+    styles = [str(s) for s in plan.get("style", ())] if isinstance(plan, Mapping) else []
     scene = str(outcome.get("scene") or "")
-    return " ".join(dict.fromkeys([*(s for s in style if s not in scene), scene])).strip()
+    if scene in scene_family_names():
+        lexicon = load_lexicon("styles")
+        known = {entry.key for entry in lexicon.entries}
+        styles = [s for s in styles if s in known and lexicon.get(s).fields.get("studio")]
+        shown = family_label(scene, language)
+    else:
+        shown = display_phrase(scene, language)
+    moods = [m for m in style_words(styles, language) if m not in shown]
+    return " ".join(dict.fromkeys([*moods, shown])).strip()
 
 
-def _notes(template: Template, outcome: Mapping[str, Any], values: Mapping[str, str]) -> list[str]:
-    notes: list[str] = []
+def _notes(outcome: Mapping[str, Any], language: str) -> list[str]:
+    """Every note of the result (the plan's included), in `language`, each once."""
+    items = [n for n in outcome.get("notes") or () if isinstance(n, Mapping | Note)]
     plan = outcome.get("plan")
-    plan_notes: Sequence[str] = plan.get("notes", ()) if isinstance(plan, Mapping) else ()
-    if any(str(note).startswith("no scene given") for note in [*plan_notes, *outcome.get("notes", ())]):
-        notes.append(template.render("default_scene", values))
-    regenerated = int(outcome.get("split_regenerated") or _split_retries(outcome.get("steps") or ()))
-    if regenerated:
-        notes.append(template.render("split_fixed", {"count": str(regenerated)}))
-    if outcome.get("split_kept"):
-        notes.append(template.text("split_kept"))
+    if isinstance(plan, Mapping):
+        items.extend(n for n in plan.get("notes") or () if isinstance(n, Mapping | Note))
+    return render_notes(items, language)
+
+
+def _listing_review(template: Template, outcome: Mapping[str, Any]) -> list[str]:
+    """What a listing result asks the seller to look at, and the rules no pixel test can measure."""
+    notes: list[str] = []
     review = [template.text(f"review_{reason}") for reason in outcome.get("needs_review") or ()]
     if review:
         notes.append(template.render("listing_review", {"review": "; ".join(review)}))
@@ -124,20 +147,16 @@ def _listing_values(template: Template, outcome: Mapping[str, Any]) -> dict[str,
     }
 
 
-def _split_retries(steps: Sequence[Mapping[str, Any]]) -> int:
-    """How many backgrounds the pipeline threw away as split: every split check but a final passing one."""
-    checks = [step for step in steps if step.get("name") == "check_split"]
-    return sum(1 for step in checks if str(step.get("detail", "")).startswith("split"))
-
-
 __all__ = [
     "ACTION_PARTS",
     "LANGUAGES",
     "LANGUAGE_NAMES",
+    "describe_help",
     "describe_nothing",
     "describe_result",
     "follow_up_hint",
     "language_name",
     "position_words",
     "replies",
+    "scene_words",
 ]

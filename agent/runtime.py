@@ -106,6 +106,7 @@ class TurnResult:
             "position": out.get("position"),
             "scale": out.get("scale"),
             "scene": out.get("scene"),
+            "scene_requested": out.get("scene_requested"),
             "width": out.get("width"),
             "height": out.get("height"),
             "reused": list(out.get("reused") or []),

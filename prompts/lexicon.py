@@ -11,23 +11,29 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 
 from productshot.prompts import read_toml
 
-# Particles after a Korean noun (optionally plural 들, optionally a location noun first: 해변가에, 숲속에).
-_KO_PARTICLE = (
-    r"(?:들)?(?:에서|에다|에는|에도|에선|으로|로|에|을|를|이|가|은|는|의|와|과|도|만|처럼|같은|같이|"
-    r"이랑|랑|하고|부터|까지|이나|나|쯤)?"
-)
-_KO_NOUN_TAIL = rf"(?:속|안|옆|앞|위|밖|가|쪽)?{_KO_PARTICLE}"
-# Endings that make an adjective or a manner of a noun: 미니멀한, 노을진, 파스텔톤, 흰색의.
-_KO_ADJ_TAIL = (
-    rf"(?:(?:한|하게|하고|하며|해|스러운|스럽게|스런|적인|적으로|풍|톤|느낌|감성|빛|색|진|인){_KO_PARTICLE})?"
-)
+
+@cache
+def _korean_tails() -> tuple[str, str]:
+    """(noun tail, adjective tail) regex fragments, from prompts/words/korean.toml."""
+    data = read_toml("words", "korean")
+
+    def alt(name: str) -> str:
+        items = data.get(name)
+        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+            raise ValueError(f"prompts/words/korean.toml: {name} must be a list of non-empty strings")
+        return "|".join(re.escape(i) for i in sorted(set(items), key=len, reverse=True))
+
+    particle = rf"(?:들)?(?:{alt('particles')})?"
+    noun_tail = rf"(?:{alt('noun_tails')})?{particle}"
+    adjective_tail = rf"(?:(?:{alt('adjective_endings')}){particle})?"
+    return noun_tail, adjective_tail
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,8 @@ def _matcher(words: list[str], adjectives: bool) -> re.Pattern[str]:
     korean = [w for w in words if re.search(r"[가-힣]", w)]
     single = [w for w in korean if len(w.replace(" ", "")) == 1]
     longer = [w for w in korean if len(w.replace(" ", "")) > 1]
-    tail = rf"(?:{_KO_ADJ_TAIL}|{_KO_NOUN_TAIL})" if adjectives else _KO_NOUN_TAIL
+    noun_tail, adjective_tail = _korean_tails()
+    tail = rf"(?:{adjective_tail}|{noun_tail})" if adjectives else noun_tail
     branches = []
     if english:
         branches.append(rf"(?<!\w)(?P<en>{_alternation(english)})(?:s|es)?(?!\w)")
@@ -132,6 +139,77 @@ class Lexicon:
         return tuple(dict.fromkeys(h.key for h in self.find(text)))
 
 
+@dataclass(frozen=True)
+class WordHit:
+    """One word found by `find_words`: which list, which entry, where (in the normalised text)."""
+
+    lexicon: str
+    key: str
+    start: int
+    end: int
+    word: str
+
+
+def find_words(text: str, names: Sequence[str]) -> list[WordHit]:
+    """The words of several lists in one text, overlaps resolved across the lists, in reading order.
+
+    Where two words overlap the longer one wins, then the earlier one, then the earlier list: "snow white"
+    is a colour, not snow; "golden hour" is a light, not gold; "night city" is a scene, not night.
+    """
+    folded = normalise_text(text)
+    found = [
+        WordHit(name, h.key, h.start, h.end, h.word)
+        for name in names
+        for h in load_lexicon(name).find(folded)
+    ]
+    order = {name: i for i, name in enumerate(names)}
+    found.sort(key=lambda h: (-(h.end - h.start), h.start, order[h.lexicon]))
+    kept: list[WordHit] = []
+    for hit in found:
+        if all(hit.end <= k.start or k.end <= hit.start for k in kept):
+            kept.append(hit)
+    return sorted(kept, key=lambda h: h.start)
+
+
+def language_of(text: str) -> str:
+    """'ko' when the text holds Hangul, else 'en' (the two languages the word lists read)."""
+    return "ko" if re.search(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]", text) else "en"
+
+
+def display_word(name: str, key: str, language: str) -> str:
+    """How a reply names one entry: its `label` (English) or `label_ko` (Korean, else its first Korean word)."""
+    entry = load_lexicon(name).get(key)
+    english = entry.fields.get("label") or key.replace("_", " ")
+    if language == "ko":
+        return entry.fields.get("label_ko") or (entry.ko[0] if entry.ko else english)
+    return english
+
+
+def display_phrase(text: str, language: str, names: Sequence[str] = ("scenes", "styles", "colours")) -> str:
+    """`text` with every listed word replaced by its display words in `language` ("sunset beach" → "노을 해변").
+
+    English text is returned as given; in Korean, words of no list stay as they are.
+    """
+    if language != "ko":
+        return text
+    folded = normalise_text(text)
+    parts: list[str] = []
+    last = 0
+    for hit in find_words(folded, names):
+        parts.append(folded[last : hit.start])
+        parts.append(display_word(hit.lexicon, hit.key, language))
+        last = hit.end
+    parts.append(folded[last:])
+    return re.sub(r"\s+", " ", "".join(parts)).strip()
+
+
+def style_words(styles: Sequence[str], language: str = "en") -> list[str]:
+    """Style keys as display words ("soft_light" → "soft light" / "은은한 조명"); unknown words as given."""
+    lexicon = load_lexicon("styles")
+    keys = {entry.key for entry in lexicon.entries}
+    return [display_word("styles", s, language) if s in keys else s for s in styles]
+
+
 @cache
 def load_lexicon(name: str) -> Lexicon:
     """Load `prompts/words/NAME.toml`: `version`, optional `adjectives`, one `[entry.KEY]` per entry (cached)."""
@@ -176,4 +254,16 @@ def load_lexicon(name: str) -> Lexicon:
     )
 
 
-__all__ = ["Lexicon", "LexiconEntry", "LexiconHit", "load_lexicon", "normalise_text"]
+__all__ = [
+    "Lexicon",
+    "LexiconEntry",
+    "LexiconHit",
+    "WordHit",
+    "display_phrase",
+    "display_word",
+    "find_words",
+    "language_of",
+    "load_lexicon",
+    "normalise_text",
+    "style_words",
+]

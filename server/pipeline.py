@@ -18,9 +18,11 @@ from typing import Any
 from PIL import Image
 
 from productshot.errors import BadRequestError
+from productshot.prompts.lexicon import style_words
 from productshot.server.services import GenerateAsk, ModelServices
 from productshot.store import Asset, AssetStore
 from productshot.tools.imageio import LoadedImage, load_image
+from productshot.tools.notes import Note, note, notes_to_dicts
 
 DEFAULT_SIZE = (1024, 768)
 DEFAULT_POSITION = "bottom"
@@ -66,7 +68,7 @@ class PlaceResult:
     bbox: tuple[int, int, int, int]
     position: str
     scale: float
-    scene: str
+    scene: str  # the scene rendered: the studio's family, or the words a diffusion model was given
     seed: int
     prompt: str
     negative_prompt: str
@@ -77,7 +79,8 @@ class PlaceResult:
     cutout_id: str
     background_id: str
     seconds: float
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
+    scene_requested: str = ""  # the scene words asked for (the plan's)
 
     @property
     def backend(self) -> str:
@@ -96,6 +99,7 @@ class PlaceResult:
             "position": self.position,
             "scale": round(self.scale, 4),
             "scene": self.scene,
+            "scene_requested": self.scene_requested,
             "seed": self.seed,
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
@@ -109,8 +113,13 @@ class PlaceResult:
             "height": self.image.height,
             "backend": self.backend,
             "seconds": round(self.seconds, 3),
-            "notes": list(self.notes),
+            "notes": notes_to_dicts(self.notes, self.language),
         }
+
+    @property
+    def language(self) -> str:
+        """The request's language (the plan's), which the notes' texts are rendered in."""
+        return str(self.plan.get("language") or "en")
 
 
 @dataclass
@@ -119,7 +128,7 @@ class _Run:
 
     on_step: StepFn | None
     steps: list[Step] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
 
     def record(self, name: str, backend: str, seconds: float, detail: str = "") -> None:
@@ -183,6 +192,12 @@ class Pipeline:
         run.record("plan", plan.backend, time.perf_counter() - t0)
         run.notes.extend(plan.notes)
 
+        if plan.action == "help":
+            raise BadRequestError(
+                "request: this asks what the studio can do, not for a shot; say what to make, e.g. "
+                "'put this bag on white marble, bottom-left' or '이 가방을 해변 배경 왼쪽 아래에 놓아줘' "
+                "(list_scenes lists the scenes)"
+            )
         if plan.action == "undo":
             return self._undo(prev_asset, plan, run, started)
         if prev is None and plan.action != "place" and image is None and image_asset is None:
@@ -213,7 +228,7 @@ class Pipeline:
         if prev is not None and plan.action == "place" and image is None and image_asset is None:
             needs_background = _plan_changes_scene(plan, prev)
         if needs_background:
-            background_asset, bg_image, seed, prompt, negative = self._background(
+            background_asset, bg_image, seed, prompt, negative, rendered = self._background(
                 request, plan, scene, width, height, opts, prev, position, run, on_progress
             )
         else:
@@ -221,6 +236,7 @@ class Pipeline:
             bg_image = _open_rgb(background_asset)
             seed = int(prev["seed"])  # type: ignore[index]
             prompt, negative = str(prev.get("prompt", "")), str(prev.get("negative_prompt", ""))  # type: ignore[union-attr]
+            rendered = str(prev.get("scene", scene))  # type: ignore[union-attr]
             run.reused.append("background")
 
         # ---- composite and store -----------------------------------------------------------------
@@ -239,7 +255,8 @@ class Pipeline:
             "position": result.position,
             "scale": result.scale,
             "bbox": list(result.bbox),
-            "scene": scene,
+            "scene": rendered,
+            "scene_requested": scene,
             "seed": seed,
             "prompt": prompt,
             "negative_prompt": negative,
@@ -265,7 +282,8 @@ class Pipeline:
             bbox=result.bbox,
             position=result.position,
             scale=result.scale,
-            scene=scene,
+            scene=rendered,
+            scene_requested=scene,
             seed=seed,
             prompt=prompt,
             negative_prompt=negative,
@@ -318,14 +336,16 @@ class Pipeline:
         position: str,
         run: _Run,
         on_progress: Callable[[int, int], None] | None,
-    ) -> tuple[Asset, Image.Image, int, str, str]:
+    ) -> tuple[Asset, Image.Image, int, str, str, str]:
+        """Write the prompt, generate until one background is not split; returns the scene rendered too
+        (the studio's family, with a scene_fallback note when the words name none; else the words)."""
         from productshot.tools.prompt import reinforce_single_scene, write_prompt
         from productshot.tools.split import check_split
 
         facts: dict[str, Any] = dict(opts.product_facts or {})
         if plan.product and "name" not in facts:
             facts["name"] = plan.product
-        prompt_request = " ".join([scene, *plan.style]).strip()
+        prompt_request = " ".join([scene, *style_words(plan.style)]).strip()
         run.start("prompt")
         t0 = time.perf_counter()
         spec = write_prompt(prompt_request, facts, position, chat_model=self.chat_model)
@@ -339,15 +359,13 @@ class Pipeline:
             seed = (int(prev["seed"]) + 1 + rng.randrange(1 << 30)) % (1 << 31)
         else:
             seed = rng.randrange(1 << 31)
-        studio_words = " ".join([scene, *plan.style]).strip()
+        studio_words = " ".join([scene, *style_words(plan.style)]).strip()
         best: tuple[float, Any, Any] | None = None
         attempts = opts.max_split_retries + 2  # first try, new seeds, then one reinforced prompt
         for attempt in range(attempts):
             if attempt == attempts - 1:
                 spec = reinforce_single_scene(spec)
-                run.notes.append(
-                    "background kept splitting into two scenes: reinforced the single-scene prompt"
-                )
+                run.notes.append(note("prompt_reinforced"))
             ask = GenerateAsk(
                 prompt=spec.prompt,
                 negative_prompt=spec.negative_prompt,
@@ -375,18 +393,21 @@ class Pipeline:
                 break
             seed = (generated.seed + 7919 * (attempt + 1)) % (1 << 31)
         else:
-            run.notes.append(
-                f"every background try showed two stacked scenes; kept the least split one (score {best[0]:.2f})"  # type: ignore[index]
-            )
+            run.notes.append(note("split_kept", score=round(best[0], 2)))  # type: ignore[index]
         assert best is not None
         generated = best[1]
+        regenerated = sum(1 for s in run.steps if s.name == "check_split" and s.detail.startswith("split"))
+        if regenerated and not best[2].split:
+            run.notes.append(note("split_regenerated", count=regenerated))
+        rendered = self._rendered_scene(generated.backend, studio_words, scene, plan, run)
         background_asset = self.store.put_image(
             generated.image,
             kind="background",
             params={
                 "prompt": spec.prompt,
                 "negative_prompt": spec.negative_prompt,
-                "scene": scene,
+                "scene": rendered,
+                "scene_requested": scene,
                 "seed": generated.seed,
                 "model": opts.model,
                 "template_version": spec.template_version,
@@ -400,7 +421,22 @@ class Pipeline:
             generated.seed,
             spec.prompt,
             spec.negative_prompt,
+            rendered,
         )
+
+    @staticmethod
+    def _rendered_scene(backend: str, words: str, scene: str, plan: Any, run: _Run) -> str:
+        """The studio's family for these words (noting a fallback), or the words a diffusion model painted."""
+        from productshot.tools.studio import BACKEND as STUDIO
+        from productshot.tools.studio_scenes import fallback_note, find_scene
+
+        if backend != STUDIO:
+            return scene
+        match = find_scene(words)
+        fallback = fallback_note(match, str(getattr(plan, "language", "") or "en"))
+        if fallback is not None:
+            run.notes.append(fallback)
+        return match.family
 
     def _undo(self, prev_asset: Asset | None, plan: Any, run: _Run, started: float) -> PlaceResult:
         if prev_asset is None or not prev_asset.params.get("previous"):
@@ -416,6 +452,7 @@ class Pipeline:
             position=str(p["position"]),
             scale=float(p["scale"]),
             scene=str(p["scene"]),
+            scene_requested=str(p.get("scene_requested", p["scene"])),
             seed=int(p["seed"]),
             prompt=str(p.get("prompt", "")),
             negative_prompt=str(p.get("negative_prompt", "")),
@@ -446,8 +483,8 @@ class Pipeline:
         if plan.scene:
             return str(plan.scene)
         if prev is not None:
-            return str(prev["scene"])
-        run.notes.append(f"no scene given: using a {DEFAULT_SCENE} backdrop")
+            return str(prev.get("scene_requested", prev["scene"]))
+        run.notes.append(note("scene_default", scene=DEFAULT_SCENE))
         return DEFAULT_SCENE
 
     @staticmethod
@@ -483,7 +520,8 @@ class Pipeline:
 
 
 def _plan_changes_scene(plan: Any, prev: Mapping[str, Any]) -> bool:
-    return (bool(plan.scene) and plan.scene != prev.get("scene")) or bool(plan.style)
+    asked_before = prev.get("scene_requested", prev.get("scene"))
+    return (bool(plan.scene) and plan.scene != asked_before) or bool(plan.style)
 
 
 def _plan_from_params(params: Mapping[str, Any] | None) -> Any:

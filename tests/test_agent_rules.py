@@ -10,6 +10,7 @@ error and the conversation goes on with a new server; turns of two threads run a
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from PIL import Image
 
 from productshot.agent.errors import ToolServerError
+from productshot.agent.replies import replies
 from productshot.agent.runtime import AgentRuntime, TurnResult
 from productshot.agent.toolbox import ProgressEvent
 from productshot.errors import BadImageError, BadRequestError
@@ -157,8 +159,27 @@ def test_new_background_follow_ups_keep_the_cutout_and_the_place(studio: Studio)
     assert len({o["background_id"] for o in (first_o, another_o, sunset_o)}) == 3
     assert another_o["reused"] == sunset_o["reused"] == ["cutout"]
     assert first_o["position"] == another_o["position"] == sunset_o["position"] == "bottom-right"
-    assert "marble" in str(another_o["scene"]) and "sunset" in sunset_o["plan"]["style"]
+    # "another background" is a different family, said in the reply; "same, but at sunset" keeps it.
+    assert first_o["scene"] == "marble" and another_o["scene"] not in ("marble", "studio")
+    assert first.to_dict()["scene"] == "marble" and first.to_dict()["scene_requested"] == "white marble"
+    changed = [n for n in another_o["notes"] if n["code"] == "scene_changed"]
+    assert changed and changed[0]["text"] in another.reply
+    assert sunset_o["scene"] == another_o["scene"] and "sunset" in sunset_o["plan"]["style"]
     assert "sunset" in sunset.reply
+
+
+def test_another_one_rerolls_the_same_family_and_different_background_changes_it_in_korean(
+    studio: Studio,
+) -> None:
+    first = studio.agent.run("해변 배경 오른쪽 아래에 놓아줘", thread="ko-bg", image=str(studio.cutout))
+    again = studio.agent.run("하나 더", thread="ko-bg")
+    other = studio.agent.run("다른 배경", thread="ko-bg")
+    assert first.outcome and again.outcome and other.outcome
+    assert first.outcome["scene"] == again.outcome["scene"] == "beach"
+    assert again.outcome["seed"] != first.outcome["seed"]
+    assert again.outcome["background_id"] != first.outcome["background_id"]
+    assert other.outcome["scene"] != "beach"
+    assert "해변 대신" in other.reply and re.search(r"[\uac00-\ud7a3]", other.reply)
 
 
 def test_no_image_is_a_named_error_before_any_tool_runs(studio: Studio) -> None:
@@ -189,7 +210,7 @@ def test_request_without_a_scene_gets_the_default_backdrop_and_says_so(studio: S
     result = studio.agent.run("put it at the bottom right", thread="no-scene", image=str(studio.cutout))
     assert result.outcome is not None and result.bbox is not None
     assert result.outcome["scene"] == "studio"
-    assert "did not name a scene" in result.reply and "studio" in result.reply
+    assert "No scene was named" in result.reply and "studio" in result.reply
     assert placement_problems(result.bbox, "bottom-right", (512, 384)) == []
 
 
@@ -308,3 +329,13 @@ def test_two_turns_of_one_thread_sent_at_once_run_in_order(studio: Studio) -> No
     assert shot.bbox and moved.bbox and centre(moved.bbox)[0] > centre(shot.bbox)[0]
     assert moved.outcome is not None and moved.outcome["reused"] == ["cutout", "background"]
     assert studio.agent.thread("in-order").results[-2:] == (shot.asset_id, moved.asset_id)
+
+
+@pytest.mark.parametrize(("question", "language"), [("what can you do?", "en"), ("뭐 할 수 있어?", "ko")])
+def test_a_question_gets_the_help_answer_without_a_photo(
+    studio: Studio, question: str, language: str
+) -> None:
+    answer = studio.agent.run(question, thread=f"help-{language}")
+    assert answer.outcome is None and answer.asset_id is None
+    assert answer.reply == replies(language).text("help")
+    assert "error" not in answer.reply.lower() and answer.reply.count("\n- ") >= 3

@@ -23,6 +23,7 @@ from productshot.agent.threads import check_thread_id, new_thread_id
 from productshot.errors import BadImageError, BadRequestError, PathNotAllowedError
 from productshot.prompts import load_template
 from productshot.settings import Settings
+from productshot.tools.notes import note, note_codes
 from tests.support.agent_harness import agent_settings, write_cutout
 from tests.support.worker_proc import free_port
 
@@ -36,7 +37,7 @@ def test_every_language_has_the_same_reply_parts_and_placeholders() -> None:
     english = replies("en")
     for language in LANGUAGES:
         other = replies(language)
-        assert other.ref == f"agent/replies_{language}@1"
+        assert other.ref == f"agent/replies_{language}@2"
         assert set(other.parts) == set(english.parts), language
         for part, text in english.parts.items():
             assert _placeholders(other.text(part)) == _placeholders(text), (language, part)
@@ -52,21 +53,33 @@ def test_korean_reply_speaks_korean_and_names_the_anchor_in_korean() -> None:
         "plan": {
             "action": "place",
             "style": ["sunset"],
-            "notes": ["no scene given: using the default studio backdrop"],
+            "notes": [note("scene_default", scene="studio").to_dict()],
         },
-        "steps": [
-            {"name": "check_split", "detail": "split at y=384 (score 0.81)"},
-            {"name": "check_split", "detail": "ok (score 0.02)"},
-        ],
+        "notes": [note("split_regenerated", count=1).to_dict()],
     }
     text = describe_result(outcome, "ko", action="place")
-    assert text.splitlines()[0] == "완성했어요: 제품을 sunset beach 배경의 왼쪽 아래에 놓았어요 (크기 0.55)."
+    assert text.splitlines()[0] == "완성했어요: 제품을 노을 해변 배경의 왼쪽 아래에 놓았어요 (크기 0.55)."
     assert "1번 다시 생성" in text and "기본" in text and text.endswith("저장 위치: /tmp/shot.png")
     assert re.search(r"[\uac00-\ud7a3]", text)
     english = describe_result(outcome, "en", action="place")
-    assert "the bottom left" in english and "1 regenerated" in english
+    assert "sunset beach" in english and "the bottom left" in english and "1 regenerated" in english
     assert position_words("x=0.30,y=0.80", "ko") == "x=0.30,y=0.80"
     assert describe_result(outcome, "fr", action="move").startswith("Moved it to the bottom left")  # fallback
+
+
+def test_every_note_reaches_the_reply_in_the_user_s_language() -> None:
+    notes = [note(code, **_params(code)) for code in note_codes()]
+    outcome = {"position": "bottom", "scale": 0.5, "scene": "studio", "path": "/tmp/a.png"}
+    outcome["notes"] = [n.to_dict() for n in notes]
+    for language in ("en", "ko"):
+        text = describe_result(outcome, language, action="place")
+        for made in notes:
+            assert made.text(language) in text, (language, made.code)
+
+
+def _params(code: str) -> dict[str, str]:
+    english = load_template("notes_en").text(code)
+    return {name: f"v{i}" for i, name in enumerate(sorted(set(re.findall(r"\$\{(\w+)\}", english))))}
 
 
 def test_the_model_s_own_words_lead_the_reply() -> None:

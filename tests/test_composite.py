@@ -155,7 +155,9 @@ def test_exact_point_near_the_edge_is_shifted_onto_the_canvas_and_recorded() -> 
     x0, y0, x1, y1 = measured_bbox(result.image)
     assert x0 >= 0 and y0 >= 0 and x1 <= 1024 and y1 <= 768
     assert x1 == 1024  # pushed left just enough
-    assert any("shifted" in note and "left" in note and "down" in note for note in result.notes)
+    assert any(
+        n.code == "composite_shifted" and "left" in n.text() and "down" in n.text() for n in result.notes
+    )
     used = parse_position(result.position)
     px, py = used.point_px(1024, 768)
     assert abs(px - (x0 + x1) / 2) <= 1.0 and abs(py - y1) <= 1.0
@@ -176,7 +178,7 @@ def test_a_product_too_wide_for_the_canvas_is_shrunk_to_fit() -> None:
     assert abs(y1 - (1024 - margin)) <= 1
     assert result.scale < 1.0
     assert result.scale == pytest.approx((x1 - x0) / 768, abs=0.01)
-    assert any("shrunk" in note for note in result.notes)
+    assert any(n.code == "composite_shrunk" for n in result.notes)
 
 
 def test_place_box_geometry() -> None:
@@ -271,11 +273,11 @@ def test_other_cutout_modes_are_accepted() -> None:
 
 def test_an_opaque_rectangle_or_transparent_background_is_noted() -> None:
     opaque = Image.new("RGBA", (200, 100), (*PRODUCT, 255))
-    assert any("cut it out" in note for note in composite(plain((400, 300)), opaque).notes)
+    assert any(n.code == "composite_no_alpha" for n in composite(plain((400, 300)), opaque).notes)
     see_through = Image.new("RGBA", (400, 300), (0, 0, 0, 0))
     result = composite(see_through, cutout(), shadow=False)
     assert result.image.mode == "RGB" and result.image.getpixel((0, 0)) == (255, 255, 255)
-    assert any("flattened" in note for note in result.notes)
+    assert any(n.code == "composite_flattened" for n in result.notes)
 
 
 # ---------------------------------------------------------------- inputs are never touched
@@ -439,7 +441,7 @@ def test_shadows_are_clipped_to_the_canvas() -> None:
 
 def test_light_is_noted_when_shadows_are_off() -> None:
     result = composite(plain((400, 300)), cutout(), shadow=False, light="left")
-    assert any("light" in note for note in result.notes)
+    assert any(n.code == "composite_light_ignored" for n in result.notes)
 
 
 # ---------------------------------------------------------------- edge quality

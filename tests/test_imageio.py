@@ -27,6 +27,7 @@ from productshot.tools.imageio import (
     load_image,
     save_image_atomic,
 )
+from productshot.tools.notes import note
 from productshot.tools.paths import resolve_allowed_path
 from productshot.tools.samples import SAMPLES, load_sample, sample_path
 from tests.support.imagegen import (
@@ -230,7 +231,7 @@ def test_sixteen_bit_greyscale_png(inputs: Path) -> None:
     assert _opened(path).mode == "I;16"
     loaded = _load_unchanged(path)
     assert loaded.image.mode == "RGB"
-    assert "16-bit → 8-bit" in loaded.notes and "greyscale → RGB" in loaded.notes
+    assert "16-bit → 8-bit" in _changes(loaded) and "greyscale → RGB" in _changes(loaded)
     got = np.asarray(loaded.image)
     assert np.array_equal(got[..., 0], got[..., 2])
     assert np.abs(got[..., 0].astype(int) - np.rint(ramp / 257.0)).max() <= 1
@@ -240,14 +241,14 @@ def test_sixteen_bit_rgb_and_rgba_png(inputs: Path) -> None:
     rgb16 = np.zeros((24, 40, 3), dtype=np.uint16)
     rgb16[..., 0], rgb16[..., 1], rgb16[..., 2] = 0xC8FF, 0x3200, 0x1E80  # ≈ (200, 50, 30) in 8 bits
     loaded = _load_unchanged(_write(inputs, "rgb16.png", png_bytes(rgb16, color_type=2)))
-    assert loaded.image.mode == "RGB" and "16-bit → 8-bit" in loaded.notes
+    assert loaded.image.mode == "RGB" and "16-bit → 8-bit" in _changes(loaded)
     assert np.abs(np.asarray(loaded.image).astype(int) - [200, 50, 30]).max() <= 1
 
     rgba16 = np.zeros((24, 40, 4), dtype=np.uint16)
     rgba16[..., :3] = [0x1000, 0x8000, 0xF000]
     rgba16[:, 20:, 3] = 0xFFFF  # left half transparent
     loaded = _load_unchanged(_write(inputs, "rgba16.png", png_bytes(rgba16, color_type=6)))
-    assert loaded.image.mode == "RGBA" and loaded.has_alpha and "16-bit → 8-bit" in loaded.notes
+    assert loaded.image.mode == "RGBA" and loaded.has_alpha and "16-bit → 8-bit" in _changes(loaded)
     alpha = np.asarray(loaded.image.getchannel("A"))
     assert alpha[:, :20].max() == 0 and alpha[:, 20:].min() == 255
     assert np.abs(np.asarray(loaded.image)[0, 30, :3].astype(int) - [16, 128, 240]).max() <= 1
@@ -259,7 +260,7 @@ def test_thirty_two_bit_integer_greyscale_keeps_its_range(inputs: Path) -> None:
     buffer = io.BytesIO()
     Image.fromarray(eight).save(buffer, "TIFF")
     loaded = _load_unchanged(_write(inputs, "eight.tif", buffer.getvalue()))
-    assert "32-bit → 8-bit" in loaded.notes
+    assert "32-bit → 8-bit" in _changes(loaded)
     assert np.array_equal(np.asarray(loaded.image)[..., 0], eight.astype(np.uint8))
 
     buffer = io.BytesIO()
@@ -273,7 +274,7 @@ def test_cmyk_jpeg_keeps_its_colours(inputs: Path) -> None:
     path = _write(inputs, "print.jpg", _jpeg(photo.convert("CMYK"), quality=95))
     assert _opened(path).mode == "CMYK"
     loaded = _load_unchanged(path)
-    assert loaded.image.mode == "RGB" and "CMYK → RGB" in loaded.notes
+    assert loaded.image.mode == "RGB" and "CMYK → RGB" in _changes(loaded)
     want = np.asarray(photo, dtype=np.float32).reshape(-1, 3).mean(axis=0)
     got = np.asarray(loaded.image, dtype=np.float32).reshape(-1, 3).mean(axis=0)
     assert np.abs(got - want).max() < 4.0, (got, want)
@@ -284,7 +285,7 @@ def test_embedded_icc_profile_is_converted_to_srgb(inputs: Path) -> None:
     swapped = rgb_icc_profile(SRGB_GREEN, SRGB_RED, SRGB_BLUE, description="Swapped RG")
     stored = Image.new("RGB", (40, 30), (220, 30, 30))
     loaded = _load_unchanged(_write(inputs, "swapped.png", _png(stored, icc_profile=swapped)))
-    assert any("Swapped RG" in note and "sRGB" in note for note in loaded.notes)
+    assert any("Swapped RG" in n.text() and "sRGB" in n.text() for n in loaded.notes)
     r, g, b = (int(v) for v in np.asarray(loaded.image)[15, 20])
     assert g > 180 and r < 80 and b < 80, (r, g, b)
 
@@ -297,13 +298,13 @@ def test_embedded_icc_profile_is_converted_to_srgb(inputs: Path) -> None:
 def test_greyscale_and_greyscale_with_alpha(inputs: Path) -> None:
     grey = Image.fromarray(np.tile(np.arange(0, 256, 4, dtype=np.uint8), (20, 1)), mode="L")
     loaded = _load_unchanged(_write(inputs, "grey.png", _png(grey)))
-    assert loaded.image.mode == "RGB" and loaded.notes == ("greyscale → RGB",)
+    assert loaded.image.mode == "RGB" and _changes(loaded) == ["greyscale → RGB"]
     assert loaded.image.getpixel((10, 5)) == (40, 40, 40)
 
     la = Image.merge("LA", (grey, Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (20, 1)))))
     loaded = _load_unchanged(_write(inputs, "grey-alpha.png", _png(la)))
     assert loaded.image.mode == "RGBA" and loaded.has_alpha
-    assert loaded.notes == ("greyscale+alpha → RGBA",)
+    assert _changes(loaded) == ["greyscale+alpha → RGBA"]
     assert loaded.image.getpixel((10, 5)) == (40, 40, 40, 40)
 
 
@@ -314,13 +315,13 @@ def test_palette_png_with_transparency_becomes_rgba(inputs: Path) -> None:
     palette.paste(0, (30, 0, 40, 30))
     path = _write(inputs, "palette.png", _png(palette, transparency=0))
     loaded = _load_unchanged(path)
-    assert loaded.image.mode == "RGBA" and loaded.has_alpha and "palette → RGBA" in loaded.notes
+    assert loaded.image.mode == "RGBA" and loaded.has_alpha and "palette → RGBA" in _changes(loaded)
     assert loaded.image.getpixel((5, 5)) == (10, 120, 220, 255)
     assert loaded.image.getpixel((25, 5)) == (200, 30, 40, 255)
     assert loaded.image.getpixel((35, 5))[3] == 0
 
     opaque = _load_unchanged(_write(inputs, "palette-opaque.png", _png(palette)))
-    assert opaque.image.mode == "RGB" and opaque.notes == ("palette → RGB",)
+    assert opaque.image.mode == "RGB" and _changes(opaque) == ["palette → RGB"]
 
 
 def test_webp_lossy_and_lossless_with_alpha(inputs: Path) -> None:
@@ -367,8 +368,8 @@ def test_exif_orientation_is_applied(inputs: Path, orientation: int, marker_at: 
     loaded = _load_unchanged(path)
     expected_size = (60, 90) if orientation in (5, 6, 7, 8) else (90, 60)
     assert loaded.image.size == expected_size
-    verb = "rotated" if orientation in (3, 6, 8) else "flipped"
-    assert f"{verb} upright (EXIF {orientation})" in loaded.notes
+    code = "image_rotated" if orientation in (3, 6, 8) else "image_flipped"
+    assert note(code, orientation=orientation) in loaded.notes
     w, h = loaded.image.size
     r, g, b = loaded.image.getpixel((int(marker_at[0] * w), int(marker_at[1] * h)))
     assert r > 180 and g < 80, f"marker not at {marker_at}: {(r, g, b)}"
@@ -379,7 +380,7 @@ def test_animated_gif_gives_its_first_frame(inputs: Path) -> None:
     buffer = io.BytesIO()
     frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=80, loop=0)
     loaded = _load_unchanged(_write(inputs, "spin.gif", buffer.getvalue()))
-    assert loaded.format == "GIF" and "first frame of 3" in loaded.notes
+    assert loaded.format == "GIF" and note("image_first_frame", frames=3) in loaded.notes
     r, g, b = loaded.image.convert("RGB").getpixel((20, 15))
     assert r > 200 and g < 40 and b < 40
 
@@ -396,7 +397,7 @@ def test_fully_opaque_alpha_is_dropped(inputs: Path) -> None:
     photo = _photo().convert("RGBA")
     loaded = _load_unchanged(_write(inputs, "opaque.png", _png(photo)))
     assert loaded.image.mode == "RGB" and not loaded.has_alpha
-    assert loaded.notes == ("fully opaque alpha dropped",)
+    assert loaded.notes == (note("image_alpha_dropped"),)
     assert not is_cutout(photo)
 
 
@@ -425,7 +426,7 @@ def test_sample_source_through_load_image() -> None:
     loaded = load_image("sample:coffee")
     assert loaded.source == "sample:coffee" and loaded.format == "PNG" and loaded.image.size == (600, 400)
     rocket = load_image("sample:rocket")
-    assert rocket.format == "JPEG" and any("sRGB" in note for note in rocket.notes)
+    assert rocket.format == "JPEG" and any("sRGB" in n.text() for n in rocket.notes)
 
 
 def test_unknown_sample_lists_valid_names() -> None:
@@ -611,3 +612,8 @@ def test_imports_stay_light() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[] []", result.stdout + result.stderr
+
+
+def _changes(loaded: LoadedImage) -> list[str]:
+    """The conversions a load made, as the `change` of its image_converted notes."""
+    return [str(n.params["change"]) for n in loaded.notes if n.code == "image_converted"]

@@ -20,7 +20,7 @@ from productshot.errors import BadRequestError, LLMError
 from productshot.prompts import load_template
 from productshot.settings import Settings
 from productshot.tools.llm import make_chat_model
-from productshot.tools.plan import LLMPlanner, Plan, RulesPlanner
+from productshot.tools.plan import LLMPlanner, Plan, RulesPlanner, _scene_families_text
 from productshot.tools.position_words import MOVE_STEPS, Move
 from productshot.tools.prompt import product_nouns, sanitize_facts, write_prompt
 from tests.support.openai_stub import OpenAIStub, Reply
@@ -212,7 +212,8 @@ def test_bad_answers_are_retried_once_then_replaced(
     assert spec.backend == "template" and spec.template_version == "diffusion_prompt@1"
     assert spec.prompt.startswith("a sandy beach with calm sea, ")
     assert any(
-        "answer rejected twice" in n and reason in n and "used the template writer" in n for n in spec.notes
+        "answer rejected twice" in n and reason in n and "template writer was used" in n
+        for n in [x.text() for x in spec.notes]
     )
     first, second = stub.chat_requests
     retry = second["messages"][-1]["content"]
@@ -225,7 +226,7 @@ def test_a_bad_answer_fixed_on_retry_is_used(llm_settings: Settings, stub: OpenA
     stub.script(Reply.text("Sure! Here is a lovely prompt: a beach."), Reply.json(DRAFT))
     spec = write_prompt("해변, 왼쪽 아래", position="bottom-left", chat_model=chat(llm_settings))
     assert spec.prompt == GOOD and spec.backend == "stub-model"
-    assert any("not valid JSON" in n for n in spec.notes)
+    assert any("not valid JSON" in n for n in [x.text() for x in spec.notes])
     assert len(stub.chat_requests) == 2
 
 
@@ -245,7 +246,10 @@ def test_server_failures_end_in_the_template_writer(
     stub.script(reply)
     spec = write_prompt("흰 대리석 위에 향수를 가운데에", position="center", chat_model=chat(llm_settings))
     assert spec.backend == "template" and spec.prompt.startswith("a smooth white marble surface, ")
-    assert spec.notes[0].startswith("LLM prompt writer (stub-model) failed: ") and reason in spec.notes[0]
+    assert (
+        spec.notes[0].text().startswith("The prompt-writing model (stub-model) failed: ")
+        and reason in spec.notes[0].text()
+    )
     assert len(stub.chat_requests) == 1
 
 
@@ -261,14 +265,14 @@ def test_429_that_persists_ends_in_the_template_writer(llm_settings: Settings, s
     stub.script(*[Reply.error(429, "rate limited", retry_after_ms=50)] * 2)
     spec = write_prompt("해변", position="bottom-left", chat_model=chat(llm_settings, max_retries=1))
     assert spec.backend == "template"
-    assert "HTTP 429: rate limited by the LLM server (after 1 retries)" in spec.notes[0]
+    assert "HTTP 429: rate limited by the LLM server (after 1 retries)" in spec.notes[0].text()
     assert len(stub.chat_requests) == 2
 
 
 def test_a_timeout_ends_in_the_template_writer(llm_settings: Settings, stub: OpenAIStub) -> None:
     stub.script(Reply.json(DRAFT).delayed(3.0))
     spec = write_prompt("해변", position="bottom-left", chat_model=chat(llm_settings, timeout_s=0.5))
-    assert spec.backend == "template" and "timed out after 0.5 s" in spec.notes[0]
+    assert spec.backend == "template" and "timed out after 0.5 s" in spec.notes[0].text()
 
 
 def test_an_unreachable_server_ends_in_the_template_writer(settings: Settings) -> None:
@@ -279,7 +283,7 @@ def test_an_unreachable_server_ends_in_the_template_writer(settings: Settings) -
         settings.with_overrides(openai_api_key="sk-test", openai_base_url=url), timeout_s=2, max_retries=0
     )
     spec = write_prompt("해변", chat_model=model)
-    assert spec.backend == "template" and "cannot reach the LLM server" in spec.notes[0]
+    assert spec.backend == "template" and "cannot reach the LLM server" in spec.notes[0].text()
 
 
 def test_make_chat_model_needs_a_key_and_sane_limits(settings: Settings, llm_settings: Settings) -> None:
@@ -320,7 +324,9 @@ def test_llm_planner_uses_a_good_answer_and_sends_history_as_data(
         backend="stub-model",
     )
     (body,) = stub.chat_requests
-    assert body["messages"][0]["content"] == load_template("planner").render("system")
+    assert body["messages"][0]["content"] == load_template("planner").render(
+        "system", {"scenes": _scene_families_text()}
+    )
     history = json.loads(
         body["messages"][1]["content"].split("oldest first):\n", 1)[1].split("\n\nRequest", 1)[0]
     )
@@ -331,7 +337,7 @@ def test_llm_planner_retries_an_impossible_position(llm_settings: Settings, stub
     stub.script(Reply.json({**PLAN, "position": "x=1.7,y=0.2"}), Reply.json(PLAN))
     plan = LLMPlanner(chat(llm_settings)).plan("put this bag on a simple beach scene, bottom-left")
     assert (plan.position, plan.backend) == ("bottom-left", "stub-model")
-    assert any("off the canvas" in n for n in plan.notes)
+    assert any("off the canvas" in n.text() for n in plan.notes)
     assert "off the canvas" in stub.chat_requests[1]["messages"][-1]["content"]
 
 
@@ -347,8 +353,8 @@ def test_llm_planner_falls_back_to_the_rules_with_the_reason(
     assert plan == RulesPlanner().plan(request)  # notes are not compared
     assert plan.backend == "rules"
     assert (
-        plan.notes[0].startswith("LLM planner (stub-model) failed: ")
-        and "used the rules planner" in plan.notes[0]
+        plan.notes[0].text().startswith("The planning model (stub-model) failed: ")
+        and "rules planner was used" in plan.notes[0].text()
     )
 
 

@@ -74,6 +74,7 @@ def test_inspector_lists_the_tools_and_calls_place_product(tmp_path: Path, setti
         "check_split",
         "place_product",
         "list_models",
+        "list_scenes",
     }
     for tool in tools.values():
         assert tool["inputSchema"]["type"] == "object" and tool["outputSchema"]["type"] == "object"

@@ -65,7 +65,8 @@ def test_whole_result_for_a_6000x4000_image_stays_under_1_mib(mode: str, setting
         resource_uri=f"productshot://assets/{asset.id}",
         width=6000,
         height=4000,
-        notes=["a note " * 200],  # a long text part leaves less room for the preview
+        # a long text part leaves less room for the preview
+        notes=[{"code": "cutout_doubtful", "params": {"reason": "a note " * 200}, "text": "a note " * 200}],
         bbox=[1, 2, 3, 4],
         position="bottom",
         scale=0.55,

@@ -15,6 +15,7 @@ from pydantic import AnyUrl
 
 from productshot.settings import Settings
 from productshot.store import AssetStore
+from productshot.tools.studio import scene_families
 from tests.support.mcp_client import ProgressLog, image_of, links_of, memory_session, ok, text_of
 
 # The contract's argument names (architecture page), per tool.
@@ -38,6 +39,7 @@ CONTRACT_INPUTS: dict[str, set[str]] = {
     "list_models": set(),
     "make_listing_image": {"image", "preset", "request", "save_to"},
     "check_listing": {"image", "preset"},
+    "list_scenes": set(),
 }
 CONTRACT_OUTPUTS: dict[str, set[str]] = {
     "write_prompt": {"prompt", "negative_prompt", "template_version"},
@@ -49,6 +51,7 @@ CONTRACT_OUTPUTS: dict[str, set[str]] = {
     "list_models": {"generators", "cutout_models"},
     "make_listing_image": {"asset_id", "path", "resource_uri", "preset", "ok", "rules", "needs_review"},
     "check_listing": {"ok", "preset", "rules"},
+    "list_scenes": {"families", "unpainted_scenes", "styles", "colours"},
 }
 
 
@@ -68,7 +71,7 @@ def _in_region(bbox: list[int], size: tuple[int, int], horizontal: str, vertical
         )
 
 
-def test_tools_list_shows_the_seven_contracts_with_schemas(settings: Settings) -> None:
+def test_tools_list_shows_the_eight_contracts_with_schemas(settings: Settings) -> None:
     async def scenario() -> None:
         async with memory_session(settings) as client:
             tools = {tool.name: tool for tool in (await client.list_tools()).tools}
@@ -241,6 +244,43 @@ def test_list_models_reports_generators_cutouts_and_the_worker(settings: Setting
             assert models["auto_generator"] == "studio" and "studio" in models["auto_reason"]
             assert models["worker"]["running"] is False and models["worker"]["url"] == settings.worker_url
             assert "studio" in text_of(result)
+
+    _run(scenario)
+
+
+def test_list_scenes_gives_every_family_with_english_and_korean_words(settings: Settings) -> None:
+    async def scenario() -> None:
+        async with memory_session(settings) as client:
+            result = await client.call_tool("list_scenes", {})
+            scenes = ok(result)
+            families = {f["name"]: f for f in scenes["families"]}
+            assert set(families) == set(scene_families())
+            for family in families.values():
+                assert family["en"] and family["ko"] and family["label_ko"], family
+            assert "해변" in families["beach"]["ko"] and families["beach"]["label_ko"] == "해변"
+            assert "underwater" in {s["name"] for s in scenes["unpainted_scenes"]}
+            assert {"sunset", "minimal"} <= {s["name"] for s in scenes["styles"]}
+            assert scenes["notes"] == [] and "beach (해변)" in text_of(result)
+
+    _run(scenario)
+
+
+def test_generate_background_names_the_family_it_painted_and_notes_a_fallback(settings: Settings) -> None:
+    async def scenario() -> None:
+        async with memory_session(settings) as client:
+            beach = ok(
+                await client.call_tool(
+                    "generate_background", {"prompt": "a calm beach", "width": 128, "height": 96}
+                )
+            )
+            assert beach["scene"] == "beach" and beach["notes"] == []
+            asked = {"prompt": "underwater", "width": 128, "height": 96}
+            under = ok(await client.call_tool("generate_background", asked))
+            assert under["scene"] == "studio"
+            assert [n["code"] for n in under["notes"]] == ["scene_fallback"]
+            assert (
+                under["notes"][0]["params"]["asked"] == "underwater" and "studio" in under["notes"][0]["text"]
+            )
 
     _run(scenario)
 

@@ -20,6 +20,7 @@ from pydantic import AnyUrl
 
 from productshot.settings import Settings
 from productshot.store import AssetStore
+from productshot.tools.studio_scenes import find_scene
 from tests.support.mcp_client import image_of, ok, text_of
 from tests.support.mcp_proc import HttpServer, http_server, http_session, server_env, stdio_session
 
@@ -62,7 +63,7 @@ def server(shared_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
 
 async def _place_and_follow_up(client: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     tools = {tool.name for tool in (await client.list_tools()).tools}
-    assert len(tools) == 7 and "place_product" in tools
+    assert len(tools) == 8 and {"place_product", "list_scenes"} <= tools
     first = await client.call_tool(
         "place_product",
         {"image": "sample:coffee", "request": "put this cup on a simple beach scene, bottom-left", "seed": 3},
@@ -171,7 +172,9 @@ def test_16_concurrent_place_product_calls_from_separate_sessions(
         assert _matches(bbox, size, horizontal, vertical), (
             f"{request!r}: bbox {bbox} is not {horizontal}/{vertical}"
         )
-        assert scene in results[index]["scene"], f"{request!r}: scene {results[index]['scene']!r}"
+        asked = results[index]["scene_requested"]
+        assert scene in asked, f"{request!r}: scene asked {asked!r}"
+        assert results[index]["scene"] == find_scene(asked).family  # the family the studio rendered
     assert len({r["asset_id"] for r in results.values()}) == 16
     with AssetStore.open(shared_settings) as store:
         for result in results.values():
@@ -238,4 +241,4 @@ def test_token_is_required_on_a_non_local_bind(tmp_path: Path, settings: Setting
             async with http_session(url, headers={"Authorization": f"Bearer {token}"}) as client:
                 return len((await client.list_tools()).tools)
 
-        assert anyio.run(scenario) == 7
+        assert anyio.run(scenario) == 8

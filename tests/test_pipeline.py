@@ -135,7 +135,7 @@ def test_request_without_scene_uses_default_and_says_so(pipeline: Pipeline, cuto
     result = pipeline.place_product(
         "put it in the bottom right", image=load_image(cutout_png), options=_opts()
     )
-    assert any("no scene" in n for n in result.notes)
+    assert any(n.code == "scene_default" for n in result.notes)
     assert result.position == "bottom-right"
 
 
@@ -177,7 +177,7 @@ def test_prompt_is_reinforced_after_three_new_seeds(settings: Settings, cutout_p
     assert len(services.asks) == 5
     assert services.asks[-1].prompt.startswith("one single continuous scene")
     assert not services.asks[0].prompt.startswith("one single continuous scene")
-    assert any("reinforced" in n for n in result.notes)
+    assert any(n.code == "prompt_reinforced" for n in result.notes)
     assert result.prompt.startswith("one single continuous scene")
 
 
@@ -186,7 +186,7 @@ def test_always_split_keeps_least_split_and_says_so(settings: Settings, cutout_p
     pipe = Pipeline(AssetStore.open(settings), services, RulesPlanner())
     result = pipe.place_product("simple beach, bottom-left", image=load_image(cutout_png), options=_opts())
     assert len(services.asks) == 5
-    assert any("least split" in n for n in result.notes)
+    assert any(n.code == "split_kept" for n in result.notes)
 
 
 def test_worker_path_matches_local_and_is_chosen_when_a_worker_answers(tmp_path, cutout_png: str) -> None:

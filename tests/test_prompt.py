@@ -14,6 +14,7 @@ import pytest
 from productshot.errors import BadRequestError, PositionError
 from productshot.prompts import load_template, template_names
 from productshot.prompts.lexicon import load_lexicon
+from productshot.tools.notes import note
 from productshot.tools.plan import MAX_REQUEST_CHARS
 from productshot.tools.prompt import (
     PromptSpec,
@@ -142,8 +143,8 @@ def test_template_writer_maps_many_english_and_korean_scene_words() -> None:
 def test_template_writer_notes_the_default_and_pixel_positions() -> None:
     spec = write_prompt("이 제품을 예쁘게", position="x=300px,y=620px")
     assert spec.prompt.startswith("a seamless studio backdrop, ")
-    assert any("default studio backdrop" in n for n in spec.notes)
-    assert any("pixel position" in n for n in spec.notes)
+    assert any(n.code == "scene_default" for n in spec.notes)
+    assert any(n.code == "position_pixels_unplaced" for n in spec.notes)
 
 
 def test_product_facts_are_data_and_never_reach_the_prompt() -> None:
@@ -228,7 +229,7 @@ def test_template_writer_shortens_until_the_tokenizer_accepts(char_clip_tokenize
         <= 160
         < len(char_clip_tokenizer(roomy.prompt)["input_ids"])
     )
-    assert any("shortened to pass the checks" in n for n in spec.notes)
+    assert any(n.code == "prompt_shortened" for n in spec.notes)
     with pytest.raises(BadRequestError, match="no prompt passes the checks"):
         write_prompt(request, tokenizer=char_clip_tokenizer)  # 77 characters: nothing fits
 
@@ -261,14 +262,18 @@ def test_prompts_folder_templates_are_named_and_versioned() -> None:
 
 def test_prompt_spec_to_dict() -> None:
     spec = PromptSpec(
-        prompt="p", negative_prompt="n", backend="template", template_version="t@1", notes=("x",)
+        prompt="p",
+        negative_prompt="n",
+        backend="template",
+        template_version="t@1",
+        notes=(note("prompt_reinforced"),),
     )
     assert spec.to_dict() == {
         "prompt": "p",
         "negative_prompt": "n",
         "backend": "template",
         "template_version": "t@1",
-        "notes": ["x"],
+        "notes": [{"code": "prompt_reinforced", "params": {}, "text": note("prompt_reinforced").text()}],
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -317,6 +318,21 @@ def test_a_mention_without_a_photo_asks_for_one(bot: SlackService, slack: SlackS
     payload, ts = user_message(slack, "put it on a beach", user="U0ERIN")
     assert post(bot, slack, payload).status == 200
     assert "attach a product photo" in _notice(slack, "C0SHOTS", ts)
+
+
+@pytest.mark.parametrize(
+    ("question", "example"), [("what can you do?", "white marble"), ("뭐 할 수 있어?", "대리석")]
+)
+def test_a_question_without_a_photo_gets_the_help_answer(
+    bot: SlackService, slack: SlackStandIn, question: str, example: str
+) -> None:
+    asker = (
+        "U0HELPKO" if re.search("[가-힣]", question) else "U0HELPEN"
+    )  # own users: the rate limit is per user
+    payload, ts = user_message(slack, question, user=asker)
+    assert post(bot, slack, payload).status == 200
+    answer = _notice(slack, "C0SHOTS", ts)
+    assert example in answer and "nothing to change" not in answer
 
 
 def test_a_file_that_is_not_an_image_is_refused_by_name(bot: SlackService, slack: SlackStandIn) -> None:

@@ -128,7 +128,7 @@ def test_split_detector_never_fires_on_a_backdrop(family: str) -> None:
         ("sand dunes at golden hour", "desert", ("sunset",)),
         ("studio shot on white marble", "marble", ("white",)),
         ("pink background", "studio", ("pink",)),
-        ("night city concrete", "concrete", ("night",)),
+        ("concrete at night", "concrete", ("night",)),
         ("pastel", "pastel", ("pastel",)),
         ("lawn in the park", "grass", ()),
         ("linen cloth", "linen", ()),

@@ -18,6 +18,7 @@ from PIL import Image
 
 from productshot.errors import BadImageError, BadRequestError
 from productshot.tools import shadow as shadows
+from productshot.tools.notes import Note, note
 from productshot.tools.positions import ANCHOR_ALIGN, Position, parse_position
 
 # The product's longest side as a fraction of the canvas short side. 0.55 makes the product the hero: about
@@ -46,7 +47,7 @@ class CompositeResult:
     shadow: bool
     backend: str
     seconds: float
-    notes: tuple[str, ...]
+    notes: tuple[Note, ...]
 
 
 def place_box(
@@ -91,7 +92,7 @@ def composite(
         "margin", DEFAULT_MARGIN if margin is None else margin, low=None, high=MAX_MARGIN
     )
     light_name = shadows.parse_light(light) if light is not None else None
-    notes: list[str] = []
+    notes: list[Note] = []
 
     canvas = _background_copy(background, notes)
     width, height = canvas.size
@@ -111,7 +112,7 @@ def composite(
     if shadow:
         _draw_shadows(canvas, alpha, (x0, y0), light_name)
     elif light_name is not None:
-        notes.append(f"light {light_name!r} ignored: shadows are off")
+        notes.append(note("composite_light_ignored", light=light_name))
     # "Over": where alpha is 0 the background stays exactly as it was.
     canvas.paste(placed, (x0, y0), placed)
 
@@ -146,7 +147,7 @@ def _check_fraction(name: str, value: float, *, low: float | None, high: float) 
     return float(value)
 
 
-def _background_copy(background: Image.Image, notes: list[str]) -> Image.Image:
+def _background_copy(background: Image.Image, notes: list[Note]) -> Image.Image:
     """An RGB copy of the background to draw on; a transparent background is flattened onto white."""
     if not isinstance(background, Image.Image):
         raise BadImageError(f"background must be an image, got {type(background).__name__}")
@@ -157,7 +158,7 @@ def _background_copy(background: Image.Image, notes: list[str]) -> Image.Image:
     if _has_alpha(background):
         rgba = background.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        notes.append("background had transparency; flattened onto white")
+        notes.append(note("composite_flattened"))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return background.convert("RGB")
 
@@ -166,7 +167,7 @@ def _has_alpha(image: Image.Image) -> bool:
     return "A" in image.getbands() or "a" in image.getbands() or "transparency" in image.info
 
 
-def _cutout(product: Image.Image, notes: list[str]) -> tuple[Image.Image, tuple[int, int, int, int]]:
+def _cutout(product: Image.Image, notes: list[Note]) -> tuple[Image.Image, tuple[int, int, int, int]]:
     """The product as RGBA and the bbox of its visible alpha; BadImageError when it is not a cutout."""
     if not isinstance(product, Image.Image):
         raise BadImageError(f"product must be an image, got {type(product).__name__}")
@@ -181,7 +182,7 @@ def _cutout(product: Image.Image, notes: list[str]) -> tuple[Image.Image, tuple[
     if box is None:
         raise BadImageError("product is fully transparent: its cutout has no visible pixels")
     if alpha.getextrema()[0] == 255:
-        notes.append("product has no transparent pixels, so it was placed as a rectangle; cut it out first")
+        notes.append(note("composite_no_alpha"))
     return rgba, box
 
 
@@ -190,7 +191,7 @@ def _fit_size(
     canvas: tuple[int, int],
     scale: float,
     margin_px: int,
-    notes: list[str],
+    notes: list[Note],
 ) -> tuple[tuple[int, int], float]:
     """Pixel size of the product at `scale`, shrunk to fit inside the margins; and the scale that gives."""
     bw, bh = alpha_box[2] - alpha_box[0], alpha_box[3] - alpha_box[1]
@@ -203,12 +204,9 @@ def _fit_size(
     if factor > fit:
         factor = fit
         used = max(bw, bh) * fit / short
-        notes.append(
-            f"scale {scale:g} does not fit this {width}x{height} canvas inside the margins; "
-            f"shrunk to {used:.3f}"
-        )
+        notes.append(note("composite_shrunk", scale=scale, width=width, height=height, used=round(used, 3)))
     if factor > _SOFT_UPSCALE:
-        notes.append(f"product enlarged {factor:.1f}x from its cutout and may look soft; use a larger cutout")
+        notes.append(note("composite_soft", factor=round(factor, 1)))
     size = (min(room_w, max(1, round(bw * factor))), min(room_h, max(1, round(bh * factor))))
     return size, used
 
@@ -218,7 +216,7 @@ def _keep_on_canvas(
     size: tuple[int, int],
     canvas: tuple[int, int],
     position: Position,
-    notes: list[str],
+    notes: list[Note],
 ) -> tuple[int, int, Position]:
     """Shift an exact placement so the product's box stays on the canvas; the position then names the point used."""
     (x0, y0), (w, h), (width, height) = corner, size, canvas
@@ -231,7 +229,7 @@ def _keep_on_canvas(
         moves.append(f"{abs(x - x0)} px {'right' if x > x0 else 'left'}")
     if y != y0:
         moves.append(f"{abs(y - y0)} px {'down' if y > y0 else 'up'}")
-    notes.append(f"shifted {' and '.join(moves)} to keep the product on the canvas")
+    notes.append(note("composite_shifted", moves=" and ".join(moves)))
     px, py = x + w / 2, float(y + h)
     if position.unit == "px":
         return x, y, Position(x=px, y=py, unit="px")

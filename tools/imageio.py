@@ -22,6 +22,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from productshot.errors import BadImageError, BadRequestError, NotFoundError
 from productshot.settings import DEFAULT_MAX_IMAGE_PIXELS
+from productshot.tools.notes import Note, note
 
 SAMPLE_PREFIX = "sample:"
 BYTES_SOURCE = "<bytes>"
@@ -43,6 +44,7 @@ _UPRIGHT = {
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
 _HEIF_SUFFIXES = (".heic", ".heif", ".heics", ".heifs", ".hif")
 # Errors Pillow's decoders raise on corrupt or truncated data.
+_SIXTEEN_BIT = note("image_converted", change="16-bit → 8-bit")
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, EOFError, IndexError, TypeError)
 
 
@@ -54,7 +56,7 @@ class LoadedImage:
     source: str
     format: str
     has_alpha: bool
-    notes: tuple[str, ...]
+    notes: tuple[Note, ...]
 
     @property
     def size(self) -> tuple[int, int]:
@@ -210,11 +212,11 @@ def _validate_and_normalise(
         raise BadImageError(
             f"image {label!r} is {width}×{height} pixels, too small: each side must be at least {min_side} px"
         )
-    notes: list[str] = []
+    notes: list[Note] = []
     frames = int(getattr(opened, "n_frames", 1))
     if frames > 1:
         opened.seek(0)
-        notes.append(f"first frame of {frames}")
+        notes.append(note("image_first_frame", frames=frames))
     sixteen_bit = _is_sixteen_bit(opened)  # before decoding, which drops the raw-mode tiles
     try:
         opened.load()
@@ -225,18 +227,18 @@ def _validate_and_normalise(
 
     image: Image.Image = opened
     if sixteen_bit:
-        notes.append("16-bit → 8-bit")
+        notes.append(_SIXTEEN_BIT)
     if icc_profile and image.mode in ("RGB", "RGBA", "CMYK"):
         image = _to_srgb(image, icc_profile, notes)
     image = _to_rgb_or_rgba(image, label, notes)
     if orientation in _UPRIGHT:
         image = image.transpose(_UPRIGHT[orientation])
-        verb = "rotated" if orientation in (3, 6, 8) else "flipped"
-        notes.append(f"{verb} upright (EXIF {orientation})")
+        code = "image_rotated" if orientation in (3, 6, 8) else "image_flipped"
+        notes.append(note(code, orientation=orientation))
     has_alpha = image.mode == "RGBA" and _lowest(image.getchannel("A")) < 255
     if image.mode == "RGBA" and not has_alpha:
         image = image.convert("RGB")
-        notes.append("fully opaque alpha dropped")
+        notes.append(note("image_alpha_dropped"))
     if isinstance(image, ImageFile.ImageFile):
         image = image.copy()  # detach from the file handle, which closes when we return
     return LoadedImage(image=image, source=label, format=fmt, has_alpha=has_alpha, notes=tuple(notes))
@@ -284,7 +286,7 @@ def _is_sixteen_bit(image: ImageFile.ImageFile) -> bool:
     return False
 
 
-def _to_rgb_or_rgba(image: Image.Image, label: str, notes: list[str]) -> Image.Image:
+def _to_rgb_or_rgba(image: Image.Image, label: str, notes: list[Note]) -> Image.Image:
     mode = image.mode
     has_transparency = "transparency" in image.info
     if mode == "RGBA" or (mode == "RGB" and not has_transparency):
@@ -310,39 +312,39 @@ def _to_rgb_or_rgba(image: Image.Image, label: str, notes: list[str]) -> Image.I
     }
     if mode not in conversions:
         raise BadImageError(f"image {label!r} uses colour mode {mode}, which cannot be converted to RGB")
-    target, note = conversions[mode]
+    target, change = conversions[mode]
     try:
         converted = image.convert(target)
     except _DECODE_ERRORS as exc:
         raise BadImageError(f"image {label!r}: converting colour mode {mode} failed: {exc}") from exc
-    notes.append(note)
+    notes.append(note("image_converted", change=change))
     return converted
 
 
-def _high_depth_to_rgb(image: Image.Image, notes: list[str]) -> Image.Image:
+def _high_depth_to_rgb(image: Image.Image, notes: list[Note]) -> Image.Image:
     """Scale 16-bit / 32-bit integer or float greyscale to 8 bits (by value range, not by clipping)."""
     import numpy as np
 
     values = np.asarray(image, dtype=np.float64)
     if image.mode == "F":
         scale = 255.0 if float(np.nanmax(values, initial=0.0)) <= 1.0 else 1.0
-        if "16-bit → 8-bit" not in notes:
-            notes.append("32-bit float → 8-bit")
+        if _SIXTEEN_BIT not in notes:
+            notes.append(note("image_converted", change="32-bit float → 8-bit"))
     elif image.mode.startswith("I;16"):
         scale = 255.0 / 65535.0
-        if "16-bit → 8-bit" not in notes:
-            notes.append("16-bit → 8-bit")
+        if _SIXTEEN_BIT not in notes:
+            notes.append(_SIXTEEN_BIT)
     else:
         # 32-bit integers: judge the range by the values (8-bit data in a wide container stays as is).
         peak = float(values.max(initial=0.0))
         scale = 1.0 if peak <= 255 else 255.0 / 65535.0 if peak <= 65535 else 255.0 / peak
-        notes.append("32-bit → 8-bit")
+        notes.append(note("image_converted", change="32-bit → 8-bit"))
     grey = np.clip(np.rint(np.nan_to_num(values) * scale), 0, 255).astype(np.uint8)
-    notes.append("greyscale → RGB")
+    notes.append(note("image_converted", change="greyscale → RGB"))
     return Image.fromarray(grey).convert("RGB")
 
 
-def _to_srgb(image: Image.Image, icc_profile: bytes, notes: list[str]) -> Image.Image:
+def _to_srgb(image: Image.Image, icc_profile: bytes, notes: list[Note]) -> Image.Image:
     """Convert from an embedded ICC profile to sRGB so colours look the same everywhere downstream.
 
     CMYK comes out as RGB; an unusable profile is noted and the naive conversion happens later instead.
@@ -353,7 +355,7 @@ def _to_srgb(image: Image.Image, icc_profile: bytes, notes: list[str]) -> Image.
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
         description = ImageCms.getProfileDescription(source) or ""
     except (ImageCms.PyCMSError, OSError, ValueError) as exc:
-        notes.append(f"unreadable ICC profile ignored ({exc})")
+        notes.append(note("image_icc_unreadable", reason=str(exc)))
         return image
     if "srgb" in description.lower():
         return image
@@ -365,15 +367,13 @@ def _to_srgb(image: Image.Image, icc_profile: bytes, notes: list[str]) -> Image.
             outputMode="RGB" if image.mode == "CMYK" else image.mode,
         )
     except (ImageCms.PyCMSError, OSError, ValueError) as exc:
-        notes.append(
-            f"ICC profile {description.strip()!r} could not be applied ({exc}); colours kept as stored"
-        )
+        notes.append(note("image_icc_failed", profile=repr(description.strip()), reason=str(exc)))
         return image
     if converted is None:  # profileToProfile returns None only with inPlace=True
         return image
     if image.mode == "CMYK":
-        notes.append("CMYK → RGB")
-    notes.append(f"ICC profile {description.strip()!r} → sRGB")
+        notes.append(note("image_converted", change="CMYK → RGB"))
+    notes.append(note("image_icc_converted", profile=repr(description.strip())))
     return converted
 
 

@@ -14,17 +14,19 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from productshot.errors import BadRequestError, PositionError
-from productshot.prompts import load_template
-from productshot.prompts.lexicon import load_lexicon, normalise_text
+from productshot.prompts import load_template, read_toml
+from productshot.prompts.lexicon import display_word, find_words, language_of, load_lexicon, normalise_text
 from productshot.settings import Settings
 from productshot.tools.listing_words import find_listing
+from productshot.tools.notes import Note, note, notes_from_dicts, notes_to_dicts
 from productshot.tools.position_words import MOVE_STEPS, Move, find_move, find_position
-from productshot.tools.positions import parse_position
+from productshot.tools.positions import Position, parse_position
 
 MAX_REQUEST_CHARS = 2000
 ACTIONS: tuple[str, ...] = (
@@ -36,6 +38,7 @@ ACTIONS: tuple[str, ...] = (
     "undo",
     "listing",
     "check_listing",
+    "help",
 )
 DEFAULT_SCENE = "studio"
 RULES_BACKEND = "rules"
@@ -68,7 +71,7 @@ class Plan:
     product: str | None = None
     language: str = "en"
     backend: str = RULES_BACKEND
-    notes: tuple[str, ...] = field(default=(), compare=False)
+    notes: tuple[Note, ...] = field(default=(), compare=False)
     preset: str | None = None  # the marketplace preset of a listing or check_listing action
 
     def __post_init__(self) -> None:
@@ -92,7 +95,7 @@ class Plan:
             "product": self.product,
             "language": self.language,
             "backend": self.backend,
-            "notes": list(self.notes),
+            "notes": notes_to_dicts(self.notes, self.language),
             "preset": self.preset,
         }
 
@@ -113,7 +116,7 @@ class Plan:
                 product=str(data["product"]) if data.get("product") else None,
                 language=str(data.get("language") or "en"),
                 backend=str(data.get("backend") or RULES_BACKEND),
-                notes=tuple(str(n) for n in data.get("notes") or ()),
+                notes=notes_from_dicts(n for n in data.get("notes") or () if isinstance(n, Mapping | Note)),
                 preset=str(data["preset"]) if data.get("preset") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -160,7 +163,7 @@ def clean_request(request: object, *, name: str = "request") -> str:
 
 def request_language(text: str) -> str:
     """'ko' when the text holds Hangul, else 'en' (the rules read these two)."""
-    return "ko" if re.search(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]", text) else "en"
+    return language_of(text)
 
 
 # ---- scene words ---------------------------------------------------------------------------------------
@@ -184,7 +187,7 @@ class SceneWords:
         scenes = load_lexicon("scenes")
         labels = [scenes.get(key).fields["label"] for key in self.scenes[:3]]
         if self.colour and labels:
-            labels[0] = f"{self.colour} {labels[0]}"
+            labels[0] = f"{display_word('colours', self.colour, 'en')} {labels[0]}"
         return " ".join(labels)
 
 
@@ -203,9 +206,14 @@ _FREE_STOP = frozenset(
 def read_scene(text: str) -> SceneWords:
     """The scene, styles and colour a request names, from prompts/words (English and Korean)."""
     folded = normalise_text(text)
-    scene_hits = load_lexicon("scenes").find(folded)
-    colour_hits = load_lexicon("colours").find(folded)
-    styles = load_lexicon("styles").keys_in(folded)
+    hits = find_words(folded, ("scenes", "styles", "colours"))
+    scene_hits = [h for h in hits if h.lexicon == "scenes"]
+    colour_hits = [h for h in hits if h.lexicon == "colours"]
+    scene_lexicon = load_lexicon("scenes")
+    implied = [scene_lexicon.get(h.key).fields.get("style") for h in hits if h.lexicon == "scenes"]
+    styles = tuple(
+        dict.fromkeys([*(h.key for h in hits if h.lexicon == "styles"), *(s for s in implied if s)])
+    )
     scenes = list(dict.fromkeys(h.key for h in scene_hits if h.key != "backdrop"))
     colour = None
     for hit in colour_hits:
@@ -247,32 +255,98 @@ def find_product(text: str) -> str | None:
     return hits[0].key if hits else None
 
 
+# ---- bare coordinates --------------------------------------------------------------------------------------
+_NUM = r"[-+]?\d+(?:\.\d+)?"
+# "at 30%, 80%" (fractions of the canvas) and "at (300, 500)" / "at 300px, 500px" (pixels of the canvas).
+_PERCENT_PAIR = re.compile(rf"(?P<x>{_NUM})\s*%\s*(?:[,;/x]|and|by)?\s*(?P<y>{_NUM})\s*%")
+_PIXEL_PAIR = re.compile(
+    rf"\(\s*(?P<x>{_NUM})\s*(?:px)?\s*[,;]\s*(?P<y>{_NUM})\s*(?:px)?\s*\)"
+    rf"|(?<![\w.])(?P<px>{_NUM})\s*px\s*(?:[,;]|and)?\s*(?P<py>{_NUM})\s*px"
+)
+# Numbers that look like a place but are not a readable pair: "at 30%", "at (300)", "at 30%, 800".
+_LONE_NUMBER = re.compile(
+    rf"\b(?:at|to|@)\s*\(?\s*{_NUM}\s*(?:%|px)?(?:\s*[,;]\s*{_NUM}\s*(?:%|px)?)?\s*\)?|\(\s*{_NUM}[^)]*\)"
+)
+
+
+def _read_position(text: str) -> tuple[Position | None, tuple[Note, ...]]:
+    """The place a request names (anchor, x=/y=, or a bare pair of numbers), and notes on what was unreadable."""
+    folded = unicodedata.normalize("NFKC", text).lower()
+    try:
+        position = find_position(text)
+    except PositionError as exc:
+        return None, (note("position_unread", words=text[:60], reason=str(exc)),)
+    if position is not None and not position.is_anchor:
+        return position, ()
+    pair = _PERCENT_PAIR.search(folded)
+    pixels = _PIXEL_PAIR.search(folded)
+    try:
+        if pair is not None:
+            return parse_position(f"x={pair['x']}%,y={pair['y']}%"), ()
+        if pixels is not None:
+            x, y = pixels["x"] or pixels["px"], pixels["y"] or pixels["py"]
+            exact = parse_position(f"x={x}px,y={y}px")
+            if exact.x is not None and exact.y is not None and (exact.x < 0 or exact.y < 0):
+                raise PositionError(f"pixels ({x}, {y}) must not be negative")
+            return exact, ()
+    except PositionError as exc:
+        found = (pair or pixels)[0]  # type: ignore[index]
+        return position, (note("position_unread", words=found.strip(), reason=str(exc)),)
+    lone = _LONE_NUMBER.search(folded)
+    if lone is not None and position is None:
+        reason = "give two numbers, e.g. 'at 30%, 80%' (fractions of the canvas) or 'at (300, 500)' (pixels)"
+        return None, (note("position_unread", words=lone[0].strip(), reason=reason),)
+    return position, ()
+
+
 # ---- size words ------------------------------------------------------------------------------------------
-_EN_SIZE_UP = re.compile(
-    r"\b(?:bigger|larger|enlarge[sd]?|grow|scale (?:it )?up|increase (?:the |its )?size|upsize|zoom in)\b"
-)
-_EN_SIZE_DOWN = re.compile(
-    r"\b(?:smaller|tinier|shrink|shrunk|scale (?:it )?down|(?:reduce|decrease) (?:the |its )?size|downsize|"
-    r"zoom out)\b"
-)
-_EN_DOUBLE = re.compile(r"\btwice (?:as (?:big|large)|the size)\b|\bdouble (?:the |its )?size\b")
-_EN_HALF = re.compile(r"\bhalf (?:the|its) size\b|\bhalf as (?:big|large)\b")
-_EN_SIZE_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\b(?:tiny|very small|really small)\b"), "tiny"),
-    (re.compile(r"\b(?:huge|very (?:large|big)|really big|enormous|fill(?:s|ing)? the frame)\b"), "huge"),
-    (re.compile(r"\bsmall\b"), "small"),
-    (re.compile(r"\b(?:medium|medium sized|mid sized)\b"), "medium"),
-    (re.compile(r"\b(?:large|big)\b"), "large"),
-)
-_EN_SMALL_AMOUNT = frozenset({"slightly", "little", "bit", "tad", "touch", "somewhat", "marginally"})
-_EN_LARGE_AMOUNT = frozenset({"much", "lot", "lots", "way", "far", "significantly", "considerably"})
-_KO_SIZE_UP = re.compile(r"(?:더\s*)?(?:키워|키우|확대|늘려|늘리)|더\s*크(?:게|기)?")
-_KO_SIZE_DOWN = re.compile(r"(?:더\s*)?(?:줄여|줄이|축소)|더\s*작(?:게|기)?")
-_KO_PLAIN = re.compile(r"(?P<word>크게|작게|커다랗게|조그맣게|큼직하게)")
-_KO_DOUBLE = re.compile(r"두\s*배|2\s*배")
-_KO_HALF = re.compile(r"절반|반으로")
-_KO_SMALL_AMOUNT = ("조금", "살짝", "약간", "좀")
-_KO_LARGE_AMOUNT = ("훨씬", "많이", "아주", "매우", "엄청", "확", "꽤")
+@dataclass(frozen=True)
+class _SizeWords:
+    """The size vocabulary of prompts/words/sizes.toml, compiled."""
+
+    up_en: re.Pattern[str]
+    down_en: re.Pattern[str]
+    double: re.Pattern[str]
+    half: re.Pattern[str]
+    up_ko: re.Pattern[str]
+    down_ko: re.Pattern[str]
+    plain_ko: re.Pattern[str]
+    plain_up_ko: frozenset[str]
+    medium_ko: re.Pattern[str]
+    absolute_en: tuple[tuple[re.Pattern[str], str], ...]
+    small_amount_en: frozenset[str]
+    large_amount_en: frozenset[str]
+    small_amount_ko: tuple[str, ...]
+    large_amount_ko: tuple[str, ...]
+
+
+@cache
+def _size_words() -> _SizeWords:
+    data = read_toml("words", "sizes")
+
+    def rx(*names: str) -> re.Pattern[str]:
+        return re.compile("|".join(f"(?:{p})" for name in names for p in data[name]))
+
+    plain = sorted(data["plain_ko"], key=len, reverse=True)
+    return _SizeWords(
+        up_en=rx("up_en"),
+        down_en=rx("down_en"),
+        double=rx("double_en", "double_ko"),
+        half=rx("half_en", "half_ko"),
+        up_ko=rx("up_ko"),
+        down_ko=rx("down_ko"),
+        plain_ko=re.compile(rf"(?P<word>{'|'.join(re.escape(w) for w in plain)})"),
+        plain_up_ko=frozenset(data["plain_up_ko"]),
+        medium_ko=rx("medium_ko"),
+        absolute_en=tuple(
+            (re.compile("|".join(f"(?:{p})" for p in patterns)), word)
+            for word, patterns in data["absolute_en"].items()
+        ),
+        small_amount_en=frozenset(data["small_amount_en"]),
+        large_amount_en=frozenset(data["large_amount_en"]),
+        small_amount_ko=tuple(data["small_amount_ko"]),
+        large_amount_ko=tuple(data["large_amount_ko"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -285,18 +359,18 @@ def _en_amount(folded: str, start: int, end: int) -> str:
     before = re.split(r"[,.;!?]", folded[:start])[-1].split()[-3:]
     after = re.split(r"[,.;!?]", folded[end:])[0].split()[:3]
     words = set(before + after)
-    if words & _EN_LARGE_AMOUNT:
+    if words & _size_words().large_amount_en:
         return "large"
-    if words & _EN_SMALL_AMOUNT:
+    if words & _size_words().small_amount_en:
         return "small"
     return "medium"
 
 
 def _ko_amount(folded: str, start: int) -> str:
     before = re.split(r"[,.;!?]", folded[:start])[-1].split()[-2:]
-    if any(w.startswith(_KO_LARGE_AMOUNT) for w in before):
+    if any(w.startswith(_size_words().large_amount_ko) for w in before):
         return "large"
-    if any(w.startswith(_KO_SMALL_AMOUNT) for w in before):
+    if any(w.startswith(_size_words().small_amount_ko) for w in before):
         return "small"
     return "medium"
 
@@ -311,30 +385,31 @@ def _is_noun_adjective(folded: str, end: int) -> bool:
 
 def _read_size(folded: str) -> tuple[_Size, str | None]:
     """(size, how it was said) where how is 'relative', 'absolute' or None."""
-    if _EN_DOUBLE.search(folded) or _KO_DOUBLE.search(folded):
+    words = _size_words()
+    if words.double.search(folded):
         return _Size(factor=2.0), "relative"
-    if _EN_HALF.search(folded) or _KO_HALF.search(folded):
+    if words.half.search(folded):
         return _Size(factor=0.5), "relative"
-    for pattern, direction in ((_EN_SIZE_UP, "up"), (_EN_SIZE_DOWN, "down")):
+    for pattern, direction in ((words.up_en, "up"), (words.down_en, "down")):
         match = pattern.search(folded)
         if match:
             amount = _en_amount(folded, match.start(), match.end())
             return _Size(factor=SCALE_FACTORS[(direction, amount)]), "relative"
-    for pattern, direction in ((_KO_SIZE_UP, "up"), (_KO_SIZE_DOWN, "down")):
+    for pattern, direction in ((words.up_ko, "up"), (words.down_ko, "down")):
         match = pattern.search(folded)
         if match:
             return _Size(factor=SCALE_FACTORS[(direction, _ko_amount(folded, match.start()))]), "relative"
-    plain = _KO_PLAIN.search(folded)
+    plain = words.plain_ko.search(folded)
     if plain:
-        up = plain["word"] in ("크게", "커다랗게", "큼직하게")
+        up = plain["word"] in words.plain_up_ko
         amount = _ko_amount(folded, plain.start())
         if re.search(r"훨씬\s*$", folded[: plain.start()]):  # 훨씬 작게: much smaller than now
             return _Size(factor=SCALE_FACTORS[("up" if up else "down", "large")]), "relative"
         word = ("huge" if up else "tiny") if amount == "large" else ("large" if up else "small")
         return _Size(scale=SCALE_WORDS[word]), "absolute"
-    if re.search(r"(?:중간|적당한|보통)\s*(?:크기|사이즈)", folded):
+    if words.medium_ko.search(folded):
         return _Size(scale=SCALE_WORDS["medium"]), "absolute"
-    for pattern, word in _EN_SIZE_WORDS:
+    for pattern, word in words.absolute_en:
         for match in pattern.finditer(folded):
             if not _is_noun_adjective(folded, match.end()):
                 return _Size(scale=SCALE_WORDS[word]), "absolute"
@@ -351,33 +426,37 @@ def _as_relative(size: _Size) -> _Size:
 
 
 # ---- actions ---------------------------------------------------------------------------------------------
-_UNDO = re.compile(
-    r"\bundo\b|\bgo back\b|\brevert\b|\btake (?:that|it) back\b|\broll ?back\b"
-    r"|\b(?:the )?previous (?:one|version|image|result|shot)\b|\bback to (?:the )?(?:previous|last|original|earlier)\b"
-    r"|되돌려|되돌리|되돌아|실행\s*취소|취소해|^취소|이전\s*(?:으로|것|거|걸로|버전|상태)|원래대로|원상\s*복구|전으로\s*돌"
-)
-_REGENERATE = re.compile(
-    r"\btry again\b|\bagain\b|\bregenerate\b|\bre-?do\b|\bre-?roll\b|\bone more\b|\bmore options\b"
-    r"|\banother (?:one|version|take|variation|try|shot|image|background|option)\b"
-    r"|\b(?:different|new) (?:version|variation|take|one|seed)\b"
-    r"|다시\s*(?:만들|생성|해|그려|뽑|시도)|재생성|다른\s*(?:버전|걸로|거|것|시안)|한\s*번\s*더|새로\s*(?:만들|생성|뽑)"
-)
-_SCENE_CHANGE = re.compile(
-    r"\b(?:change|swap|switch|replace|different|new|another)\b[^.]*\b(?:background|backdrop|scene|setting)\b"
-    r"|배경\S*\s*(?:\S+\s*)?(?:바꿔|바꾸|변경|교체)"
-)
-_KEEP_SCENE = re.compile(r"\bsame\b|\bkeep (?:the )?(?:scene|background)\b|같은|그대로|똑같")
+@cache
+def _follow_up_patterns() -> dict[str, re.Pattern[str]]:
+    """The follow-up phrases of prompts/words/followups.toml, one compiled pattern per kind."""
+    patterns = read_toml("words", "followups").get("patterns") or {}
+    kinds = ("help", "undo", "different_scene", "scene_change", "regenerate", "keep_scene")
+    missing = [k for k in kinds if not patterns.get(k)]
+    if missing:
+        raise ValueError(f"prompts/words/followups.toml: [patterns] lacks {', '.join(missing)}")
+    return {kind: re.compile("|".join(f"(?:{p})" for p in patterns[kind])) for kind in kinds}
+
+
+def _says(kind: str, folded: str) -> bool:
+    return bool(_follow_up_patterns()[kind].search(folded))
 
 
 def _action(
     follow_up: bool, folded: str, new_scene: bool, styles: bool, moved: bool, sized: bool
-) -> tuple[str, tuple[str, ...]]:
-    if _UNDO.search(folded):
-        return "undo", () if follow_up else ("no earlier result to undo",)
-    if new_scene or (follow_up and styles) or _SCENE_CHANGE.search(folded):
+) -> tuple[str, tuple[Note, ...]]:
+    if _says("help", folded) and not (new_scene or moved or sized):
+        return "help", ()
+    if _says("undo", folded):
+        return "undo", () if follow_up else (note("undo_nothing"),)
+    if (
+        new_scene
+        or (follow_up and styles)
+        or _says("scene_change", folded)
+        or _says("different_scene", folded)
+    ):
         return ("new_scene" if follow_up else "place"), ()
-    if _REGENERATE.search(folded):
-        return "regenerate", () if follow_up else ("no earlier result: generating a first one",)
+    if _says("regenerate", folded):
+        return "regenerate", () if follow_up else (note("regenerate_first"),)
     if moved:
         return "move", ()
     if sized:
@@ -390,6 +469,56 @@ def _action(
     return "place", ()
 
 
+def _style_family(styles: Sequence[str]) -> str | None:
+    """The family the first style with one picks when no scene is named (styles.toml `family`)."""
+    lexicon = load_lexicon("styles")
+    known = {e.key for e in lexicon.entries}
+    return next(
+        (
+            lexicon.get(s).fields["family"]
+            for s in styles
+            if s in known and lexicon.get(s).fields.get("family")
+        ),
+        None,
+    )
+
+
+def _light_keys(styles: Sequence[str]) -> set[str]:
+    lexicon = load_lexicon("styles")
+    return {
+        s
+        for s in styles
+        if s in {e.key for e in lexicon.entries} and lexicon.get(s).fields.get("kind") == "light"
+    }
+
+
+def _merge_styles(before: Sequence[str], new: Sequence[str]) -> tuple[str, ...]:
+    """Earlier styles plus the new ones; a new light ("at sunset") replaces the earlier light ("night")."""
+    drop = _light_keys(before) if _light_keys(new) else set()
+    return tuple(dict.fromkeys([*(s for s in before if s not in drop), *new]))
+
+
+def _different_scene(before: Plan) -> tuple[str, Note]:
+    """The next studio family after the one `before` rendered (the family list wraps round), and the note."""
+    from productshot.tools.studio_scenes import FAMILIES, family_label, find_scene
+
+    rendered = find_scene(" ".join([before.scene, *before.style])).family
+    names = [f.name for f in FAMILIES if f.name != "studio"]
+    index = names.index(rendered) if rendered in names else -1
+    chosen = names[(index + 1) % len(names)]
+    language = before.language
+    changed = note(
+        "scene_changed", before=family_label(rendered, language), used=family_label(chosen, language)
+    )
+    return family_label(chosen, "en"), changed
+
+
+def asks_for_help(request: str) -> bool:
+    """True when a request asks what the studio can do ("what can you do?", "뭐 할 수 있어?", "help")."""
+    folded = normalise_text(clean_request(request))
+    return _says("help", folded) and not read_scene(folded).found
+
+
 class RulesPlanner:
     """The embedded planner: English and Korean word lists and patterns, no network, no model."""
 
@@ -399,6 +528,7 @@ class RulesPlanner:
         """Read one request; `history` (oldest first) makes it a follow-up of the last plan."""
         text = clean_request(request)
         folded = normalise_text(text)
+        language = request_language(text)
         previous = history[-1] if history else None
         listing = find_listing(text)
         if listing is not None:  # "make Amazon-ready versions", "쿠팡 대표이미지", "check this for Naver"
@@ -407,15 +537,15 @@ class RulesPlanner:
                 action=listing.action,
                 scene=scene,
                 preset=listing.preset,
-                language=request_language(text),
+                language=language,
                 backend=RULES_BACKEND,
             )
         words = read_scene(text)
-        position = find_position(text)
+        position, position_notes = _read_position(text)
         move = find_move(text)
         size, said = _read_size(folded)
         product = find_product(text)
-        notes: list[str] = []
+        notes: list[Note] = list(position_notes)
 
         scene_named = words.found
         if previous is not None and said == "absolute" and not scene_named and position is None:
@@ -437,13 +567,19 @@ class RulesPlanner:
         elif previous is not None:
             before = history[-2] if action == "undo" and len(history) >= 2 else previous
             scene = before.scene
-            if action == "new_scene" or not style:
-                style = tuple(dict.fromkeys(before.style + style))
+            if action == "new_scene" and _says("different_scene", folded) and not _says("keep_scene", folded):
+                scene, changed = _different_scene(replace(before, language=language))
+                notes.append(changed)
+                style = _merge_styles((), style)
+            elif action == "new_scene" or not style:
+                style = _merge_styles(before.style, style)
         else:
-            scene = DEFAULT_SCENE
-            notes.append(f"no scene given: using the default {DEFAULT_SCENE} backdrop")
+            chosen = _style_family(style) or DEFAULT_SCENE  # "at sunset" alone: a beach at sunset
+            scene = display_word("scenes", chosen, "en")
+            if action != "help":
+                notes.append(note("scene_default", scene=display_word("scenes", chosen, language)))
         if words.free:
-            notes.append(f"scene not in the word list: using the request's words {words.free!r}")
+            notes.append(note("scene_free", words=words.free))
         if product is None and previous is not None:
             product = previous.product
         return Plan(
@@ -455,7 +591,7 @@ class RulesPlanner:
             move=move,
             style=style,
             product=product,
-            language=request_language(text),
+            language=language,
             backend=RULES_BACKEND,
             notes=tuple(notes),
         )
@@ -467,8 +603,8 @@ class PlanAnswer(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["place", "move", "resize", "new_scene", "regenerate", "undo"] = Field(
-        description="place, move, resize, new_scene, regenerate or undo"
+    action: Literal["place", "move", "resize", "new_scene", "regenerate", "undo", "help"] = Field(
+        description="place, move, resize, new_scene, regenerate, undo or help"
     )
     scene: str = Field(description="English backdrop words, e.g. 'simple beach'; never the product")
     position: str | None = Field(description="anchor such as bottom-left, or x=0.3,y=0.8; null if not said")
@@ -519,7 +655,7 @@ def _check_answer(answer: PlanAnswer) -> list[str]:
     return problems
 
 
-def _plan_from_answer(answer: PlanAnswer, text: str, backend: str, notes: tuple[str, ...]) -> Plan:
+def _plan_from_answer(answer: PlanAnswer, text: str, backend: str, notes: tuple[Note, ...]) -> Plan:
     move = None
     if answer.move_directions:
         step = MOVE_STEPS[answer.move_amount or "medium"]
@@ -542,6 +678,13 @@ def _plan_from_answer(answer: PlanAnswer, text: str, backend: str, notes: tuple[
         backend=backend,
         notes=notes,
     )
+
+
+def _scene_families_text() -> str:
+    """One line per studio family with its English words, for the LLM planner's instructions."""
+    from productshot.tools.studio_scenes import family_words
+
+    return "\n".join(f"- {name}: {', '.join(words[:8])}" for name, words in family_words("en").items())
 
 
 class LLMPlanner:
@@ -573,7 +716,7 @@ class LLMPlanner:
             {k: v for k, v in p.to_dict().items() if k not in ("notes", "backend")} for p in history[-6:]
         ]
         messages = [
-            ("system", template.render("system")),
+            ("system", template.render("system", {"scenes": _scene_families_text()})),
             (
                 "user",
                 template.render(
@@ -583,10 +726,10 @@ class LLMPlanner:
         ]
         answer = ask_validated(self.chat_model, PlanAnswer, messages, _check_answer, method=self.method)
         if answer.value is not None:
-            notes = tuple(f"LLM answer retried: {p}" for p in answer.problems)
+            notes = tuple(note("planner_retried", problem=p) for p in answer.problems)
             return _plan_from_answer(answer.value, text, self.backend, notes)
         fallback = self.fallback.plan(text, history)
-        reason = f"LLM planner ({self.backend}) failed: {answer.failure}; used the rules planner"
+        reason = note("planner_failed", model=self.backend, reason=str(answer.failure))
         return replace(fallback, notes=(reason, *fallback.notes))
 
 
@@ -613,6 +756,7 @@ __all__ = [
     "Planner",
     "RulesPlanner",
     "SceneWords",
+    "asks_for_help",
     "clean_request",
     "find_product",
     "make_planner",

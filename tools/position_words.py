@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from productshot.errors import PositionError
+from productshot.prompts import read_toml
 from productshot.tools.positions import Position, parse_exact
 
 # How far a relative move goes, as a fraction of the canvas side it moves along.
@@ -41,40 +42,43 @@ class Move:
         return {"dx": self.dx, "dy": self.dy}
 
 
-# ---- vocabulary ------------------------------------------------------------------------------------------
-_V_EN = {"top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom"}
-_H_KO = {
-    "왼쪽": "left",
-    "왼편": "left",
-    "좌측": "left",
-    "오른쪽": "right",
-    "오른편": "right",
-    "우측": "right",
-}
-_V_KO_FULL = {
-    "위쪽": "top",
-    "윗쪽": "top",
-    "상단": "top",
-    "윗부분": "top",
-    "아래쪽": "bottom",
-    "아랫쪽": "bottom",
-    "하단": "bottom",
-    "밑쪽": "bottom",
-    "아랫부분": "bottom",
-}
-_V_KO_BARE = {"위": "top", "아래": "bottom", "밑": "bottom"}
-_COMPACT_KO = {"좌상단": "top-left", "우상단": "top-right", "좌하단": "bottom-left", "우하단": "bottom-right"}
-_CENTER_EN = r"(?:dead\s+)?(?:center|centre|middle|centered|centred|central)"
-_CENTER_KO = r"(?:정중앙|한가운데|가운데|중앙|센터)"
+# ---- vocabulary (prompts/words/positions.toml) ----------------------------------------------------------
+_WORDS = read_toml("words", "positions")
+
+
+def _table(name: str) -> dict[str, str]:
+    table = _WORDS.get(name)
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise ValueError(f"prompts/words/positions.toml: [{name}] must map words to names")
+    return dict(table)
+
+
+def _list(name: str) -> list[str]:
+    items = _WORDS.get(name)
+    if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+        raise ValueError(f"prompts/words/positions.toml: {name} must be a list of words")
+    return list(items)
 
 
 def _alt(words: dict[str, str] | list[str]) -> str:
     return "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
 
 
+_V_EN = _table("vertical_en")
+_H_EN = _table("horizontal_en")
+_H_KO = _table("horizontal_ko")
+_V_KO_FULL = _table("vertical_ko_full")
+_V_KO_BARE = _table("vertical_ko_bare")
+_COMPACT_KO = _table("compact_ko")
+_CENTER_EN = rf"(?:dead\s+)?(?:{_alt(_list('center_en'))})"
+_CENTER_KO = rf"(?:{_alt(_list('center_ko'))})"
+_V_EN_RE = _alt(_V_EN)  # top|upper|bottom|lower
+_V_EN_NAMES_RE = _alt([w for w, anchor in _V_EN.items() if w == anchor])  # top|bottom
+_H_EN_RE = _alt(_H_EN)
 _H_KO_RE = _alt(_H_KO)
 _V_KO_FULL_RE = _alt(_V_KO_FULL)
-_V_KO_ANY_RE = rf"(?:{_alt(_V_KO_FULL)}|(?:위|아래|밑)(?!치))"
+_V_KO_ANY_RE = rf"(?:{_alt(_V_KO_FULL)}|(?:{_alt(_V_KO_BARE)})(?!치))"
+_SIDE_NOUNS_EN = _alt(_list("side_nouns_en"))
 
 
 def _anchor(vertical: str | None, horizontal: str | None) -> str:
@@ -94,13 +98,13 @@ _ANCHOR_RULES: tuple[_AnchorRule, ...] = (
     # tier 1: two axes ("bottom left corner", "left-hand bottom", "왼쪽 아래", "좌측 하단", "좌하단")
     (
         1,
-        re.compile(r"\b(?P<v>top|upper|bottom|lower)\s*(?P<h>left|right)(?:\s*hand)?\b"),
-        lambda m: _anchor(_V_EN[m["v"]], m["h"]),
+        re.compile(rf"\b(?P<v>{_V_EN_RE})\s*(?P<h>{_H_EN_RE})(?:\s*hand)?\b"),
+        lambda m: _anchor(_V_EN[m["v"]], _H_EN[m["h"]]),
     ),
     (
         1,
-        re.compile(r"\b(?P<h>left|right)(?:\s*hand)?\s*(?P<v>top|upper|bottom|lower)\b"),
-        lambda m: _anchor(_V_EN[m["v"]], m["h"]),
+        re.compile(rf"\b(?P<h>{_H_EN_RE})(?:\s*hand)?\s*(?P<v>{_V_EN_RE})\b"),
+        lambda m: _anchor(_V_EN[m["v"]], _H_EN[m["h"]]),
     ),
     (1, re.compile(_alt(_COMPACT_KO)), lambda m: _COMPACT_KO[m[0]]),
     (
@@ -114,14 +118,10 @@ _ANCHOR_RULES: tuple[_AnchorRule, ...] = (
         lambda m: _anchor(_v_of(m["v"]), _H_KO[m["h"]]),
     ),
     # tier 2: one axis plus centre ("bottom center", "middle left", "중앙 하단", "위쪽 가운데")
-    (
-        2,
-        re.compile(rf"\b(?P<v>top|upper|bottom|lower)\s*{_CENTER_EN}\b"),
-        lambda m: _V_EN[m["v"]],
-    ),
-    (2, re.compile(rf"\b{_CENTER_EN}\s*(?P<v>top|bottom)\b"), lambda m: _V_EN[m["v"]]),
-    (2, re.compile(rf"\b{_CENTER_EN}\s*(?P<h>left|right)\b"), lambda m: m["h"]),
-    (2, re.compile(rf"\b(?P<h>left|right)\s*{_CENTER_EN}\b"), lambda m: m["h"]),
+    (2, re.compile(rf"\b(?P<v>{_V_EN_RE})\s*{_CENTER_EN}\b"), lambda m: _V_EN[m["v"]]),
+    (2, re.compile(rf"\b{_CENTER_EN}\s*(?P<v>{_V_EN_NAMES_RE})\b"), lambda m: _V_EN[m["v"]]),
+    (2, re.compile(rf"\b{_CENTER_EN}\s*(?P<h>{_H_EN_RE})\b"), lambda m: _H_EN[m["h"]]),
+    (2, re.compile(rf"\b(?P<h>{_H_EN_RE})\s*{_CENTER_EN}\b"), lambda m: _H_EN[m["h"]]),
     (2, re.compile(rf"{_CENTER_KO}\s*(?P<v>{_V_KO_ANY_RE})"), lambda m: _v_of(m["v"])),
     (2, re.compile(rf"(?P<v>{_V_KO_FULL_RE})\s*{_CENTER_KO}"), lambda m: _v_of(m["v"])),
     (2, re.compile(rf"(?P<h>{_H_KO_RE})\s*{_CENTER_KO}"), lambda m: _H_KO[m["h"]]),
@@ -131,25 +131,24 @@ _ANCHOR_RULES: tuple[_AnchorRule, ...] = (
     # tier 4: one side named as a place ("right side", "left edge", "at the top", "아래쪽", "좌측")
     (
         4,
-        re.compile(r"\b(?P<h>left|right)(?:\s*hand)?\s*(?:side|edge|half|part)\b"),
-        lambda m: m["h"],
+        re.compile(rf"\b(?P<h>{_H_EN_RE})(?:\s*hand)?\s*(?:{_SIDE_NOUNS_EN})\b"),
+        lambda m: _H_EN[m["h"]],
     ),
-    (4, re.compile(r"\b(?:at|on|in|to)\s+the\s+far\s+(?P<h>left|right)\b"), lambda m: m["h"]),
-    (4, re.compile(r"\b(?P<v>top|bottom)\b"), lambda m: m["v"]),
+    (
+        4,
+        re.compile(rf"\b(?:at|on|in|to)\s+the\s+far\s+(?P<h>{_H_EN_RE})\b"),
+        lambda m: _H_EN[m["h"]],
+    ),
+    (4, re.compile(rf"\b(?P<v>{_V_EN_NAMES_RE})\b"), lambda m: _V_EN[m["v"]]),
     (4, re.compile(_V_KO_FULL_RE), lambda m: _V_KO_FULL[m[0]]),
-    (4, re.compile(r"(?P<h>좌측|우측)"), lambda m: _H_KO[m["h"]]),
+    (4, re.compile(rf"(?P<h>{_alt(_list('sides_ko'))})"), lambda m: _H_KO[m["h"]]),
     # tier 5: a bare side ("..., left", "왼쪽에"); skipped when the same word is a relative move
-    (5, re.compile(r"\b(?P<h>left|right)\b"), lambda m: m["h"]),
-    (5, re.compile(r"(?P<h>왼쪽|왼편|오른쪽|오른편)"), lambda m: _H_KO[m["h"]]),
+    (5, re.compile(rf"\b(?P<h>{_H_EN_RE})\b"), lambda m: _H_EN[m["h"]]),
+    (5, re.compile(rf"(?P<h>{_alt(_list('bare_sides_ko'))})"), lambda m: _H_KO[m["h"]]),
 )
 
 # Phrases that contain position words but name no place ("on top of the table", "right now", "위치").
-_NOT_PLACES = re.compile(
-    r"\bon\s+top\s+of\b|\btop\s+of\s+the\b|\bright\s+(?:now|away|here|there|after|before)\b|\ball\s+right\b"
-    r"|\bthe\s+right\s+(?:size|way|one|angle|colou?r|light)\b|\btop\s+(?:quality|notch|view|down)\b"
-    r"|\b(?:close|set|make|pick|tone|calm|slow|line|light|dress|back)\s+(?:it\s+)?(?:up|down)\b"
-    r"|\blower\s+(?:the|its)\b"
-)
+_NOT_PLACES = re.compile("|".join(f"(?:{p})" for p in _list("not_places")))
 
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 _EXACT_IN_SENTENCE = re.compile(
@@ -160,49 +159,20 @@ _EXACT_IN_SENTENCE = re.compile(
 
 # Relative moves ---------------------------------------------------------------------------------------
 _DIR_UNIT = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
-_EN_ALWAYS_RELATIVE = {
-    "up": "up",
-    "upward": "up",
-    "upwards": "up",
-    "higher": "up",
-    "down": "down",
-    "downward": "down",
-    "downwards": "down",
-    "lower": "down",
-    "leftward": "left",
-    "leftwards": "left",
-    "rightward": "right",
-    "rightwards": "right",
-}
-_EN_SIDES = {"left": "left", "right": "right"}
-_KO_DIRECTIONS = {
-    "왼쪽": "left",
-    "왼편": "left",
-    "좌측": "left",
-    "오른쪽": "right",
-    "오른편": "right",
-    "우측": "right",
-    "위쪽": "up",
-    "위": "up",
-    "아래쪽": "down",
-    "아래": "down",
-    "밑": "down",
-}
+_EN_ALWAYS_RELATIVE = _table("relative_en")
+_EN_SIDES = _H_EN
+_KO_DIRECTIONS = _table("directions_ko")
 _KO_DIR_RE = re.compile(rf"^(?P<d>{_alt(_KO_DIRECTIONS)})(?P<rest>.*)$")
-_KO_VERB_DIRECTIONS = {"올려": "up", "내려": "down"}
-_EN_MOVE_VERBS = re.compile(r"\b(?:move|moving|moved|shift|nudge|slide|push|drag|scoot|budge|offset|bring)\b")
-_KO_MOVE_VERBS = re.compile(r"옮겨|옮기|이동|움직|밀어|당겨|보내")
+_KO_VERB_DIRECTIONS = _table("verb_directions_ko")
+_EN_MOVE_VERBS = re.compile(rf"\b(?:{_alt(_list('move_verbs_en'))})\b")
+_KO_MOVE_VERBS = re.compile(_alt(_list("move_verbs_ko")))
+_AMOUNT_SIZES = ("small", "large", "medium")
 _EN_AMOUNTS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b(?:just\s+)?a\s+(?:little|wee|tiny)(?:\s+bit)?\b"), "small"),
-    (re.compile(r"\b(?:just\s+)?a\s+(?:bit|tad|touch|hair|smidge|notch)\b"), "small"),
-    (re.compile(r"\b(?:slightly|marginally|a\s+few\s+pixels)\b"), "small"),
-    (re.compile(r"\b(?:a\s+lot|lots|much|far|way|significantly|considerably|a\s+good\s+deal)\b"), "large"),
-    (re.compile(r"\b(?:more|further|farther)\b"), "medium"),
+    (re.compile(pattern), size) for size in _AMOUNT_SIZES for pattern in _WORDS["amounts_en"][size]
 ]
 _KO_AMOUNTS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^(?:조금|살짝|약간|좀|미세하게|조그만큼)"), "small"),
-    (re.compile(r"^(?:많이|훨씬|한참|멀리|확)"), "large"),
-    (re.compile(r"^더$"), "medium"),
+    (re.compile(rf"^(?:{_alt(_WORDS['amounts_ko'][size])})" + ("$" if size == "medium" else "")), size)
+    for size in _AMOUNT_SIZES
 ]
 _EN_WINDOW = 4  # words between a direction and the amount that goes with it
 _KO_WINDOW = 1  # eojeol (space-separated words)

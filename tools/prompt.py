@@ -25,8 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from productshot.errors import BadRequestError
 from productshot.prompts import load_template
-from productshot.prompts.lexicon import load_lexicon
+from productshot.prompts.lexicon import display_word, language_of, load_lexicon
 from productshot.tools.llm import json_data
+from productshot.tools.notes import Note, note, notes_to_dicts
 from productshot.tools.plan import clean_request, read_scene
 from productshot.tools.positions import Position, parse_position
 
@@ -77,7 +78,7 @@ class PromptSpec:
     negative_prompt: str
     backend: str
     template_version: str
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,7 +86,7 @@ class PromptSpec:
             "negative_prompt": self.negative_prompt,
             "backend": self.backend,
             "template_version": self.template_version,
-            "notes": list(self.notes),
+            "notes": notes_to_dicts(self.notes),
         }
 
 
@@ -281,25 +282,23 @@ def harmony_colours(facts: Mapping[str, str | list[str]], nouns: Sequence[str]) 
 
 
 # ---- the template writer ---------------------------------------------------------------------------------
-def _placement(position: str | Position | None) -> tuple[str, list[str]]:
+def _placement(position: str | Position | None) -> tuple[str, list[Note]]:
     placement = load_template("placement")
     if position is None:
         return placement.text("unknown"), []
     region = _region(parse_position(position))
     if region is None:
-        return placement.text("unknown"), [
-            "pixel position: the empty space is not placed (canvas size unknown)"
-        ]
+        return placement.text("unknown"), [note("position_pixels_unplaced")]
     return placement.text(region), []
 
 
-def _scene_phrases(request: str) -> tuple[list[str], list[str], str | None, list[str]]:
+def _scene_phrases(request: str) -> tuple[list[str], list[str], str | None, list[Note]]:
     """(scene phrases, mood phrases, light phrase, notes) for a request, from prompts/words."""
     words = read_scene(request)
     diffusion = load_template("diffusion_prompt")
     scenes = load_lexicon("scenes")
     styles = load_lexicon("styles")
-    notes: list[str] = []
+    notes: list[Note] = []
     phrases = []
     for index, key in enumerate(words.scenes[:2]):
         colour = f"{words.colour} " if words.colour and index == 0 else ""
@@ -307,10 +306,10 @@ def _scene_phrases(request: str) -> tuple[list[str], list[str], str | None, list
         phrases.append(re.sub(r"\s+", " ", phrase).strip())
     if words.free:
         phrases.append(diffusion.render("free_scene", {"words": words.free}))
-        notes.append(f"scene not in the word list: using the request's words {words.free!r}")
+        notes.append(note("scene_free", words=words.free))
     if not phrases:
         phrases.append(diffusion.text("default_scene"))
-        notes.append("no scene recognised in the request: using the default studio backdrop")
+        notes.append(note("scene_default", scene=display_word("scenes", "studio", language_of(request))))
     moods = [
         styles.get(k).fields["phrase"] for k in words.styles if styles.get(k).fields.get("kind") == "mood"
     ]
@@ -327,7 +326,7 @@ def _template_spec(
     family: ModelFamily,
     tokenizer: Tokenizer | None,
     nouns: Sequence[str],
-    notes: Sequence[str] = (),
+    notes: Sequence[Note] = (),
 ) -> PromptSpec:
     diffusion = load_template("diffusion_prompt")
     negative = load_template("negative_prompt").text()
@@ -365,9 +364,7 @@ def _template_spec(
         )
         first_problems = first_problems or problems
         if not problems:
-            dropped = (
-                [f"shortened to pass the checks ({'; '.join(first_problems)})"] if first_problems else []
-            )
+            dropped = [note("prompt_shortened", problems="; ".join(first_problems))] if first_problems else []
             return PromptSpec(
                 prompt=candidate,
                 negative_prompt=negative,
@@ -453,9 +450,9 @@ def write_prompt(
             negative_prompt=negative,
             backend=name,
             template_version=writer.ref,
-            notes=tuple(f"LLM answer retried: {p}" for p in answer.problems),
+            notes=tuple(note("writer_retried", problem=p) for p in answer.problems),
         )
-    reason = f"LLM prompt writer ({name}) failed: {answer.failure}; used the template writer"
+    reason = note("writer_failed", model=name, reason=str(answer.failure))
     return _template_spec(text, facts, position, family, tokenizer, nouns, notes=(reason,))
 
 
@@ -501,5 +498,5 @@ def reinforce_single_scene(spec: PromptSpec, *, model_family: str = "sdxl") -> P
         negative_prompt=negative,
         backend=spec.backend,
         template_version=f"{spec.template_version}+{template.ref}",
-        notes=(*spec.notes, "reinforced the single-scene instruction after repeated split backgrounds"),
+        notes=(*spec.notes, note("prompt_reinforced")),
     )

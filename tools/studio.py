@@ -20,12 +20,14 @@ from scipy import fft as sfft
 from scipy import ndimage
 
 from productshot.errors import BadRequestError, PositionError
+from productshot.tools.notes import Note
 from productshot.tools.positions import ANCHOR_ALIGN, parse_position
 from productshot.tools.studio_scenes import (
     FAMILIES,
     RGB,
     SceneFamily,
     colour_row,
+    fallback_note,
     family_row,
     find_scene,
 )
@@ -53,6 +55,8 @@ class Backdrop:
     matched: tuple[str, ...]
     modifiers: tuple[str, ...] = ()
     floor_y: int = 0  # first row of the surface the product stands on (its far edge); rows below are floor
+    unmatched: tuple[str, ...] = ()  # scene words asked for that no family paints (`scene` is a fallback)
+    notes: tuple[Note, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,6 +200,8 @@ def render_backdrop(
         matched=found.words,
         modifiers=found.modifiers + found.colours,
         floor_y=min(height - 1, round(floor_line / fh * height)),
+        unmatched=found.unmatched,
+        notes=tuple(n for n in (fallback_note(found),) if n is not None),
     )
 
 

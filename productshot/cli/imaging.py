@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from productshot.cli.common import add_output, load_input, output_path, store_input
-from productshot.cli.output import add_json_flag, emit
+from productshot.cli.output import add_json_flag, emit, note_lines
 from productshot.settings import Settings
 
 
@@ -117,7 +117,12 @@ def run_backdrop(args: argparse.Namespace, settings: Settings) -> int:
     asset = store.put_image(
         backdrop.image,
         kind="background",
-        params={"scene": args.scene, "family": backdrop.scene, "seed": backdrop.seed},
+        params={
+            "scene": args.scene,
+            "family": backdrop.scene,
+            "seed": backdrop.seed,
+            "unmatched": list(backdrop.unmatched),
+        },
         backend=backdrop.backend,
     )
     save_image_atomic(backdrop.image, out)
@@ -125,13 +130,16 @@ def run_backdrop(args: argparse.Namespace, settings: Settings) -> int:
         "path": str(out.resolve()),
         "seed": backdrop.seed,
         "scene": backdrop.scene,
+        "scene_requested": args.scene,
         "width": backdrop.image.width,
         "height": backdrop.image.height,
         "backend": backdrop.backend,
         "seconds": round(time.perf_counter() - started, 3),
         "asset_id": asset.id,
+        "notes": list(backdrop.notes),
     }
-    emit(args, payload, f"backdrop: {out} ({backdrop.scene}, seed {backdrop.seed}; studio)")
+    lines = [f"backdrop: {out} ({backdrop.scene}, seed {backdrop.seed}; studio)", *note_lines(backdrop.notes)]
+    emit(args, payload, "\n".join(lines))
     return 0
 
 

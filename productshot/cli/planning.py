@@ -69,8 +69,8 @@ def plan_handler(args: argparse.Namespace, settings: Settings) -> int:
         lines.append(f"style:    {', '.join(plan.style)}")
     lines.append(f"product:  {plan.product or '(not named)'}")
     lines.append(f"backend:  {plan.backend}")
-    lines.extend(f"note:     {note}" for note in plan.notes)
-    output.emit(args, payload, "\n".join(lines))
+    lines.extend(output.note_lines(plan.notes, plan.language))
+    output.emit(args, payload, "\n".join(lines), language=plan.language)
     return 0
 
 
@@ -93,6 +93,6 @@ def prompt_handler(args: argparse.Namespace, settings: Settings) -> int:
         f"negative: {spec.negative_prompt}",
         f"backend:  {spec.backend} ({spec.template_version})",
     ]
-    lines.extend(f"note:     {note}" for note in spec.notes)
+    lines.extend(output.note_lines(spec.notes))
     output.emit(args, payload, "\n".join(lines))
     return 0

@@ -142,7 +142,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if out is not None:
         payload["stored_path"] = payload["path"]
         payload["path"] = str(out.resolve())
-    emit(args, payload, summary(result, payload))
+    emit(args, payload, summary(result, payload), language=result.language)
     return 0
 
 

@@ -197,7 +197,11 @@ class SlackBot:
         self._react(message, _REACT_WORKING)
         try:
             file = self._checked_file(message)
-            if file is None and self.store.thread_owner(message.channel, message.thread_ts) is None:
+            if (
+                file is None
+                and self.store.thread_owner(message.channel, message.thread_ts) is None
+                and not _asks_for_help(message.text)
+            ):
                 self._post(message, say("no_image", message.language))
                 self.store.finish(job_id, "failed", "no image and no earlier shot in the thread")
                 return "no_image"
@@ -386,3 +390,14 @@ def notice_for(exc: BaseException, language: str, *, had_file: bool) -> str:
 
 
 __all__ = ["SlackBot", "SlackMessage", "notice_for", "parse_message"]
+
+
+def _asks_for_help(text: str) -> bool:
+    """ "what can you do?" / "뭐 할 수 있어?": answered with help, no photo needed."""
+    from productshot.errors import BadRequestError
+    from productshot.tools.plan import asks_for_help
+
+    try:
+        return asks_for_help(text)
+    except BadRequestError:
+        return False  # an empty or over-long message: the usual path says what is wrong

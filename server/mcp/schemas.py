@@ -19,11 +19,22 @@ def resource_uri(asset_id: str) -> str:
     return f"{RESOURCE_PREFIX}{asset_id}"
 
 
+class NoteOut(BaseModel):
+    """One thing worth knowing about a result: a stable code, its parameters, and its text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="stable note code, e.g. scene_fallback, split_regenerated, cutout_doubtful")
+    params: dict[str, str | int | float | bool] = Field(description="the values the text names")
+    text: str = Field(description="the note in the request's language (English when it has none)")
+
+
 class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: str = Field(description="what served this result, e.g. studio, u2netp, composite, template")
     seconds: float = Field(description="wall-clock seconds the tool took")
+    notes: list[NoteOut] = Field(default_factory=list, description="anything worth knowing about the result")
 
 
 class ProductFacts(BaseModel):
@@ -50,14 +61,12 @@ class ImageOut(_Out):
     width: int = Field(description="full-resolution width in px")
     height: int = Field(description="full-resolution height in px")
     saved_to: str | None = Field(None, description="where the copy asked for with `save_to` was written")
-    notes: list[str] = Field(default_factory=list, description="anything worth knowing about the result")
 
 
 class WritePromptOut(_Out):
     prompt: str = Field(description="English diffusion prompt for the background")
     negative_prompt: str = Field(description="what the background must not show")
     template_version: str = Field(description="which prompt template (or LLM instruction) wrote it")
-    notes: list[str] = Field(default_factory=list)
 
 
 class GenerateBackgroundOut(ImageOut):
@@ -65,6 +74,10 @@ class GenerateBackgroundOut(ImageOut):
     model: str = Field(description="the generator asked for (`auto` or a name)")
     prompt: str
     negative_prompt: str
+    scene: str = Field(
+        description="what the background shows: the studio's scene family (see list_scenes), or the prompt "
+        "itself for a diffusion model"
+    )
 
 
 class RemoveBackgroundOut(ImageOut):
@@ -113,7 +126,11 @@ class PlaceProductOut(ImageOut):
     )
     position: str = Field(description="the position used (canonical form)")
     scale: float = Field(description="the scale used: product's longest side / canvas short side")
-    scene: str = Field(description="the scene the background shows")
+    scene: str = Field(
+        description="the scene rendered: the studio's family (see list_scenes), or the words a diffusion "
+        "model was given"
+    )
+    scene_requested: str = Field(description="the scene words the request asked for")
     seed: int
     prompt: str
     negative_prompt: str
@@ -201,6 +218,46 @@ class CheckListingOut(_Out):
     image_id: str | None = Field(
         None, description="asset id of the checked image, when it came from the store"
     )
+class SceneFamilyOut(BaseModel):
+    """A scene (a studio family, or a scene not painted yet) and the words that ask for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    label: str = Field(description="how replies name it in English")
+    label_ko: str = Field(description="how replies name it in Korean")
+    en: list[str] = Field(description="English words that pick it")
+    ko: list[str] = Field(description="Korean words that pick it (particles may follow)")
+
+
+class StyleOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: str = Field(description="light (replaces the lighting) or mood")
+    studio: str | None = Field(description="the studio modifier that shows it; null: diffusion prompts only")
+    label: str
+    label_ko: str
+    en: list[str]
+    ko: list[str]
+
+
+class ColourOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    label: str
+    en: list[str]
+    ko: list[str]
+
+
+class ListScenesOut(_Out):
+    families: list[SceneFamilyOut] = Field(description="the scene families the studio paints")
+    unpainted_scenes: list[SceneFamilyOut] = Field(
+        description="scenes a diffusion model paints as asked; the studio falls back (note scene_fallback)"
+    )
+    styles: list[StyleOut] = Field(description="mood and light words")
+    colours: list[ColourOut] = Field(description="colour words; a colour colours any family")
 
 
 __all__ = [
@@ -215,6 +272,8 @@ __all__ = [
     "ListModelsOut",
     "ListingRuleOut",
     "MakeListingOut",
+    "ListScenesOut",
+    "NoteOut",
     "PlaceProductOut",
     "ProductFacts",
     "RemoveBackgroundOut",

@@ -49,6 +49,7 @@ from productshot.server.mcp.schemas import (
     GenerateBackgroundOut,
     GeneratorOut,
     ListModelsOut,
+    ListScenesOut,
     PlaceProductOut,
     ProductFacts,
     RemoveBackgroundOut,
@@ -58,6 +59,7 @@ from productshot.server.mcp.schemas import (
     resource_uri,
 )
 from productshot.server.services import GenerateAsk
+from productshot.tools.notes import Note, notes_to_dicts
 
 MAX_SEED = 2**32 - 1
 _READ_ONLY = ToolAnnotations(
@@ -69,7 +71,7 @@ _CREATES = ToolAnnotations(
 
 
 def register_tools(server: FastMCP[Studio]) -> None:
-    """Add the seven productshot tools to `server` (descriptions from their docstrings)."""
+    """Add the eight productshot tools to `server` (descriptions from their docstrings)."""
     for fn, hints in (
         (write_prompt, _READ_ONLY),
         (generate_background, _CREATES),
@@ -78,6 +80,7 @@ def register_tools(server: FastMCP[Studio]) -> None:
         (check_split, _READ_ONLY),
         (place_product, _CREATES),
         (list_models, _READ_ONLY),
+        (list_scenes, _READ_ONLY),
     ):
         description = inspect.cleandoc(fn.__doc__ or "")
         server.add_tool(fn, description=description, annotations=hints, structured_output=True)
@@ -122,7 +125,7 @@ async def write_prompt(
         prompt=spec.prompt,
         negative_prompt=spec.negative_prompt,
         template_version=spec.template_version,
-        notes=list(spec.notes),
+        notes=notes_to_dicts(spec.notes),
         backend=spec.backend,
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -212,8 +215,10 @@ async def generate_background(
         )
     )
     saved = await studio.finish(lambda: save_copy(generated.image, target)) if target else None
+    scene, scene_notes = _scene_shown(generated.backend, prompt)
     out = GenerateBackgroundOut(
-        **_image_fields(asset, saved),
+        **_image_fields(asset, saved, notes=notes_to_dicts(scene_notes)),
+        scene=scene,
         seed=generated.seed,
         model=model,
         prompt=prompt,
@@ -341,7 +346,7 @@ async def composite(
     result, back_asset, item_asset, asset = await studio.run(work)
     saved = await studio.finish(lambda: save_copy(result.image, target)) if target else None
     out = CompositeOut(
-        **_image_fields(asset, saved, notes=list(result.notes)),
+        **_image_fields(asset, saved, notes=notes_to_dicts(result.notes)),
         bbox=list(result.bbox),
         position=result.position,
         scale=round(result.scale, 4),
@@ -494,11 +499,12 @@ async def place_product(
     saved = await studio.finish(lambda: save_copy(placed.image, target)) if target else None
     data = placed.to_dict()
     out = PlaceProductOut(
-        **_image_fields(placed.asset, saved, notes=list(placed.notes)),
+        **_image_fields(placed.asset, saved, notes=data["notes"]),
         bbox=list(placed.bbox),
         position=placed.position,
         scale=round(placed.scale, 4),
         scene=placed.scene,
+        scene_requested=placed.scene_requested,
         seed=placed.seed,
         prompt=placed.prompt,
         negative_prompt=placed.negative_prompt,
@@ -519,6 +525,37 @@ async def place_product(
         f"follow up with previous={placed.asset.id}"
     )
     return await studio.finish(lambda: image_result(placed.image, out, summary=summary, links=[placed.asset]))
+
+
+def _scene_shown(backend: str, words: str) -> tuple[str, tuple[Note, ...]]:
+    """What a background shows: the studio's family for the words (and a note when it is a fallback),
+    or the words themselves for a diffusion model."""
+    from productshot.tools.studio import BACKEND as STUDIO
+    from productshot.tools.studio_scenes import fallback_note, find_scene
+
+    if backend != STUDIO:
+        return words, ()
+    match = find_scene(words)
+    fallback = fallback_note(match)
+    return match.family, (fallback,) if fallback is not None else ()
+
+
+# ---- list_scenes ----------------------------------------------------------------------------------------
+async def list_scenes(ctx: Context) -> Annotated[CallToolResult, ListScenesOut]:
+    """List the scene families the studio paints with their English and Korean words, the scenes it does
+    not paint yet (a diffusion model paints them as asked), mood and light words, and colour words."""
+    from productshot.tools.studio_scenes import scene_catalogue
+
+    studio = _studio(ctx)
+    started = time.perf_counter()
+    catalogue = await studio.run(scene_catalogue)
+    out = ListScenesOut(**catalogue, backend="lexicon", seconds=round(time.perf_counter() - started, 3))
+    families = ", ".join(f"{f.name} ({f.label_ko})" for f in out.families)
+    return text_result(
+        out,
+        summary=f"{len(out.families)} studio families: {families}; "
+        f"{len(out.unpainted_scenes)} more scenes for diffusion models only",
+    )
 
 
 # ---- list_models ----------------------------------------------------------------------------------------
@@ -604,7 +641,7 @@ def _asset_id(value: str, name: str) -> str:
     return text
 
 
-def _image_fields(asset: Any, saved: Any, *, notes: list[str] | None = None) -> dict[str, Any]:
+def _image_fields(asset: Any, saved: Any, *, notes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "asset_id": asset.id,
         "path": str(asset.path),
@@ -651,6 +688,7 @@ __all__ = [
     "composite",
     "generate_background",
     "list_models",
+    "list_scenes",
     "place_product",
     "register_tools",
     "remove_background",
