@@ -123,7 +123,7 @@ async def make_listing_image(
         width=asset.width,
         height=asset.height,
         saved_to=str(saved) if saved else None,
-        notes=[n["text"] if isinstance(n, dict) else str(n) for n in data["notes"]],
+        notes=data["notes"],
         preset=chosen.name,
         ok=outcome.check.ok,
         rules=[ListingRuleOut(**rule) for rule in data["rules"]],

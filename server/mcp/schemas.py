@@ -218,6 +218,8 @@ class CheckListingOut(_Out):
     image_id: str | None = Field(
         None, description="asset id of the checked image, when it came from the store"
     )
+
+
 class SceneFamilyOut(BaseModel):
     """A scene (a studio family, or a scene not painted yet) and the words that ask for it."""
 
@@ -270,9 +272,9 @@ __all__ = [
     "GeneratorOut",
     "ImageOut",
     "ListModelsOut",
+    "ListScenesOut",
     "ListingRuleOut",
     "MakeListingOut",
-    "ListScenesOut",
     "NoteOut",
     "PlaceProductOut",
     "ProductFacts",
