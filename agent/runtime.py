@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -364,7 +364,7 @@ class AgentRuntime:
             try:
                 # The thread is written once, when the turn ends (as it stands then, also after a
                 # failure), not after every step: those writes cost each request ~10-40 ms.
-                state = await self._graph.ainvoke(asdict(turn), config, context=context, durability="exit")
+                state = await self._graph.ainvoke(turn, config, context=context, durability="exit")
             except GraphRecursionError as exc:
                 raise StepLimitError(
                     f"stopped after {self.step_limit} steps: the model ({self.mode}) kept calling tools without "

@@ -124,7 +124,7 @@ class Settings:
         return bool(self.openai_api_key)
 
     def with_overrides(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)  # type: ignore[arg-type]  # replace() checks the field names at run time
 
     # ---- loading -----------------------------------------------------------------------------------
     @classmethod

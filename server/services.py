@@ -148,7 +148,7 @@ class WorkerServices:
         handle = self._client.submit_cutout(image, model=model, alpha_matting=alpha_matting)
         info = self._follow(handle.job_id, None)
         result = cutout_result(info, self._client.result_png(handle.job_id))
-        return CutoutOutcome(result.image.convert("RGBA"), tuple(result.bbox), result.backend, result.seconds)  # type: ignore[arg-type]
+        return CutoutOutcome(result.image.convert("RGBA"), tuple(result.bbox), result.backend, result.seconds)  # type: ignore[arg-type]  # bbox: 4 ints by the worker schema
 
     def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
         from productshot.server.worker.client import generate_result

@@ -15,7 +15,7 @@ from productshot.cli.output import add_json_flag, emit
 from productshot.settings import Settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cutout", help="cut the product out of a photo (transparent PNG)")
     p.add_argument("image", help="photo path or bundled sample (sample:coffee)")
     add_output(p)

@@ -240,4 +240,4 @@ def _on_signals(stop: threading.Event) -> dict[int, object]:
 
 def _restore_signals(previous: dict[int, object]) -> None:
     for sig, handler in previous.items():
-        signal.signal(sig, handler)  # type: ignore[arg-type]
+        signal.signal(sig, handler)  # type: ignore[arg-type]  # handler is what signal.signal() returned for sig

@@ -23,7 +23,7 @@ def process_alive(pid: int) -> bool:
     if os.name == "nt":  # os.kill on Windows would terminate the process instead of probing it
         import ctypes
 
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]  # windll exists on Windows only
         handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
         if not handle:
             return False

@@ -76,7 +76,7 @@ class ModelCache:
         with self._load_lock:
             cached = self._touch(kind, name)
             if cached is not None:
-                return cached  # type: ignore[return-value]
+                return cached  # type: ignore[return-value]  # entries hold any model; this key was loaded by a load() -> M
             self._make_room(estimate_bytes)
             started = time.perf_counter()
             model = self._load(kind, name, load)
