@@ -100,6 +100,7 @@ class Settings:
     slack_workers: int | None = None
     slack_queue: int | None = None
     plugins: tuple[str, ...] = ()
+    debug: bool = False  # the CLI prints tracebacks (PRODUCTSHOT_DEBUG=1)
     extra_env: tuple[tuple[str, str], ...] = ()
 
     # ---- derived locations -------------------------------------------------------------------------
@@ -190,6 +191,7 @@ class Settings:
             slack_workers=_optional_int(env, "PRODUCTSHOT_SLACK_WORKERS"),
             slack_queue=_optional_int(env, "PRODUCTSHOT_SLACK_QUEUE"),
             plugins=tuple(p.strip() for p in (env.get("PRODUCTSHOT_PLUGINS") or "").split(",") if p.strip()),
+            debug=_truthy(env.get("PRODUCTSHOT_DEBUG"), False),
             extra_env=forwarded,
         )
 
