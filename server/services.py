@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from productshot.server.worker.generators import GeneratorBackend
     from productshot.server.worker.schemas import JobInfo
     from productshot.settings import Settings
-    from productshot.tools.cutout import Cutter
+    from productshot.tools.cutout import CutoutModel, Cutter
 
 ProgressFn = Callable[[int, int], None]
 
@@ -85,7 +85,9 @@ class LocalServices:
         with self._loading:
             cutter = self._cutters.get(model)
             if cutter is None:
-                cutter = self._cutters[model] = Cutter(model, u2net_home=self._settings.u2net_home)
+                cutter = self._cutters[model] = Cutter(
+                    model, u2net_home=self._settings.u2net_home, models=_cutout_table(self._settings, model)
+                )
         result = cutter.cut(image, alpha_matting=alpha_matting)
         return CutoutOutcome(result.image, result.bbox, result.backend, result.seconds)
 
@@ -120,6 +122,14 @@ class LocalServices:
                 backend.close()
             self._generators.clear()
             self._cutters.clear()
+
+
+def _cutout_table(settings: Settings, model: str) -> Mapping[str, CutoutModel]:
+    """The built-in cutout models, plus the plugins' when `model` is not one of them."""
+    from productshot.server.worker.registry import Registry
+    from productshot.tools.cutout import CUTOUT_MODELS
+
+    return CUTOUT_MODELS if model in CUTOUT_MODELS else Registry.default(settings).cutout_models()
 
 
 class JobWatcher(Protocol):

@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "productshot.cli.mcp_cmds",
     "productshot.cli.slack_cmd",
     "productshot.cli.store_cmds",
+    "productshot.cli.setup_cmd",
 )
 
 
