@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from productshot.errors import BadRequestError, NotFoundError
+from productshot.ids import JOB_PREFIX, new_id
 from productshot.store.database import Database
-from productshot.store.ids import JOB_PREFIX, new_id
 from productshot.store.models import ACTIVE_JOB_STATUSES, JOB_STATUSES, TERMINAL_JOB_STATUSES
 from productshot.store.validate import check_ids, check_name, check_params, encode_json
 
