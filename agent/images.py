@@ -15,8 +15,8 @@ import secrets
 from pathlib import Path
 
 from productshot.errors import BadImageError, PathNotAllowedError, ProductshotError
+from productshot.ids import ASSET_ID_PATTERN
 from productshot.settings import Settings
-from productshot.store.ids import ASSET_ID_PATTERN
 
 INBOX = "inbox"
 _ASSET_URI = "productshot://assets/"

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,7 +34,6 @@ from productshot.agent.graph import build_graph
 from productshot.agent.state import AgentState, TurnInput
 from productshot.agent.threads import check_thread_id, new_thread_id
 from productshot.agent.toolbox import ProgressEvent, ProgressListener, Toolbox
-from productshot.errors import BadRequestError
 from productshot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -365,7 +364,7 @@ class AgentRuntime:
             try:
                 # The thread is written once, when the turn ends (as it stands then, also after a
                 # failure), not after every step: those writes cost each request ~10-40 ms.
-                state = await self._graph.ainvoke(asdict(turn), config, context=context, durability="exit")
+                state = await self._graph.ainvoke(turn, config, context=context, durability="exit")
             except GraphRecursionError as exc:
                 raise StepLimitError(
                     f"stopped after {self.step_limit} steps: the model ({self.mode}) kept calling tools without "
@@ -397,27 +396,6 @@ class AgentRuntime:
             turns=int(values.get("turns") or 0),
             language=str(values.get("language") or "en"),
         )
-
-    async def fork(self, source: str, target: str) -> ThreadView:
-        """Start thread `target` as a copy of `source` as it is now: the two go on independently.
-
-        A seller trying two different follow-ups of one shot, or a test running every follow-up of a
-        conversation from the same point, forks instead of replaying the earlier turns.
-        """
-        check_thread_id(source)
-        check_thread_id(target)
-        await self._ensure_connected()
-        assert self._graph is not None
-        snapshot = await self._graph.aget_state({"configurable": {"thread_id": source}})
-        if not snapshot.values:
-            raise BadRequestError(f"thread {source!r} has no turns to fork from")
-        existing = await self._graph.aget_state({"configurable": {"thread_id": target}})
-        if existing.values:
-            raise BadRequestError(f"thread {target!r} already exists; fork into a new thread id")
-        await self._graph.aupdate_state(
-            {"configurable": {"thread_id": target}}, snapshot.values, as_node="reply"
-        )
-        return await self.thread(target)
 
     async def read_asset(self, asset_id: str) -> bytes:
         """A stored image's file, read over MCP (works for a remote server too)."""

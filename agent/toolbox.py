@@ -126,9 +126,9 @@ class _CallScopedProgress(Callbacks):
             return Callbacks().to_mcp_format(context=context)
 
         async def on_progress(
-            progress: float, total: float | None, message: str | None, call: CallbackContext
-        ) -> None:
-            tool = call.tool_name or "tool"
+            progress: float, total: float | None, message: str | None, context: CallbackContext
+        ) -> None:  # parameter names as in the adapter's ProgressCallback protocol
+            tool = context.tool_name or "tool"
             event = ProgressEvent(tool=tool, message=message or "", progress=progress, total=total)
             _deliver(listener, event)
 

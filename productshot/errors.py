@@ -1,7 +1,8 @@
 """The few named errors productshot raises; every message names the argument and what was wrong.
 
 Libraries raise these; the CLI prints them without a traceback, MCP returns them as tool errors and the
-worker answers them as JSON with the status code given here.
+worker answers them as JSON with the status code given here. That status also picks the CLI's exit status:
+4xx (the caller can fix it) exits 2, 5xx (not the caller's fault) exits 3; see productshot/cli/exits.py.
 """
 
 from __future__ import annotations

@@ -101,6 +101,7 @@ class Settings:
     slack_workers: int | None = None
     slack_queue: int | None = None
     plugins: tuple[str, ...] = ()
+    debug: bool = False  # the CLI prints tracebacks (PRODUCTSHOT_DEBUG=1)
     extra_env: tuple[tuple[str, str], ...] = ()
 
     # ---- derived locations -------------------------------------------------------------------------
@@ -125,7 +126,7 @@ class Settings:
         return bool(self.openai_api_key)
 
     def with_overrides(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)  # type: ignore[arg-type]  # replace() checks the field names at run time
 
     # ---- loading -----------------------------------------------------------------------------------
     @classmethod
@@ -192,6 +193,7 @@ class Settings:
             slack_workers=_optional_int(env, "PRODUCTSHOT_SLACK_WORKERS"),
             slack_queue=_optional_int(env, "PRODUCTSHOT_SLACK_QUEUE"),
             plugins=tuple(p.strip() for p in (env.get("PRODUCTSHOT_PLUGINS") or "").split(",") if p.strip()),
+            debug=_truthy(env.get("PRODUCTSHOT_DEBUG"), False),
             extra_env=forwarded,
         )
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from productshot.tools.samples import load_sample
+from productshot.tools.imageio import load_sample
 
 out = Path(sys.argv[1])
 load_sample("coffee").convert("RGB").save(out / "before.jpg", quality=88)

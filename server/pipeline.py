@@ -232,11 +232,11 @@ class Pipeline:
                 request, plan, scene, width, height, opts, prev, position, run, on_progress
             )
         else:
-            background_asset = self.store.get(prev["background_id"])  # type: ignore[index]
+            background_asset = self.store.get(prev["background_id"])  # type: ignore[index]  # prev is set here: no background means a previous shot
             bg_image = _open_rgb(background_asset)
-            seed = int(prev["seed"])  # type: ignore[index]
-            prompt, negative = str(prev.get("prompt", "")), str(prev.get("negative_prompt", ""))  # type: ignore[union-attr]
-            rendered = str(prev.get("scene", scene))  # type: ignore[union-attr]
+            seed = int(prev["seed"])  # type: ignore[index]  # prev is set (as above)
+            prompt, negative = str(prev.get("prompt", "")), str(prev.get("negative_prompt", ""))  # type: ignore[union-attr]  # prev is set (as above)
+            rendered = str(prev.get("scene", scene))  # type: ignore[union-attr]  # prev is set (as above)
             run.reused.append("background")
 
         # ---- composite and store -----------------------------------------------------------------
@@ -393,7 +393,7 @@ class Pipeline:
                 break
             seed = (generated.seed + 7919 * (attempt + 1)) % (1 << 31)
         else:
-            run.notes.append(note("split_kept", score=round(best[0], 2)))  # type: ignore[index]
+            run.notes.append(note("split_kept", score=round(best[0], 2)))  # type: ignore[index]  # the loop ran at least once, so best is set
         assert best is not None
         generated = best[1]
         regenerated = sum(1 for s in run.steps if s.name == "check_split" and s.detail.startswith("split"))
@@ -448,7 +448,7 @@ class Pipeline:
         return PlaceResult(
             image=image,
             asset=target,
-            bbox=tuple(p["bbox"]),  # type: ignore[arg-type]
+            bbox=tuple(p["bbox"]),
             position=str(p["position"]),
             scale=float(p["scale"]),
             scene=str(p["scene"]),

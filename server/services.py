@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from productshot.server.worker.generators import GeneratorBackend
     from productshot.server.worker.schemas import JobInfo
     from productshot.settings import Settings
-    from productshot.tools.cutout import Cutter
+    from productshot.tools.cutout import CutoutModel, Cutter
 
 ProgressFn = Callable[[int, int], None]
 
@@ -85,7 +85,9 @@ class LocalServices:
         with self._loading:
             cutter = self._cutters.get(model)
             if cutter is None:
-                cutter = self._cutters[model] = Cutter(model, u2net_home=self._settings.u2net_home)
+                cutter = self._cutters[model] = Cutter(
+                    model, u2net_home=self._settings.u2net_home, models=_cutout_table(self._settings, model)
+                )
         result = cutter.cut(image, alpha_matting=alpha_matting)
         return CutoutOutcome(result.image, result.bbox, result.backend, result.seconds)
 
@@ -122,6 +124,14 @@ class LocalServices:
             self._cutters.clear()
 
 
+def _cutout_table(settings: Settings, model: str) -> Mapping[str, CutoutModel]:
+    """The built-in cutout models, plus the plugins' when `model` is not one of them."""
+    from productshot.server.worker.registry import Registry
+    from productshot.tools.cutout import CUTOUT_MODELS
+
+    return CUTOUT_MODELS if model in CUTOUT_MODELS else Registry.default(settings).cutout_models()
+
+
 class JobWatcher(Protocol):
     """Told which worker job a call is waiting on, so the caller can cancel it from another thread."""
 
@@ -148,7 +158,7 @@ class WorkerServices:
         handle = self._client.submit_cutout(image, model=model, alpha_matting=alpha_matting)
         info = self._follow(handle.job_id, None)
         result = cutout_result(info, self._client.result_png(handle.job_id))
-        return CutoutOutcome(result.image.convert("RGBA"), tuple(result.bbox), result.backend, result.seconds)  # type: ignore[arg-type]
+        return CutoutOutcome(result.image.convert("RGBA"), tuple(result.bbox), result.backend, result.seconds)  # type: ignore[arg-type]  # bbox: 4 ints by the worker schema
 
     def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
         from productshot.server.worker.client import generate_result

@@ -1,9 +1,9 @@
 """The acceptance set (tests/data/requests.jsonl) through the agent runtime `productshot run` uses, rules path.
 
-One warm runtime (one stdio MCP server, the real thread store) runs every row as a turn of its own thread.
-A follow-up row's `history` is its conversation so far: the thread of that history (run once, for the row
-that is that conversation) is forked and the row's request continues it, so each conversation is played in
-order without replaying shared beginnings. The result counts as right when the product stands where the
+One warm runtime (one stdio MCP server, the real thread store) runs every row in a thread of its own: a
+follow-up row's `history` is its conversation so far, played turn by turn in that thread before the row's
+request continues it, so each conversation is played in order. The result counts as right when the product
+stands where the
 row expects: at the anchor it names (its `position` and its bbox against the canvas edges), at the default
 `bottom` when a new shot names none, moved the way a relative move says, unchanged for a resize or a new
 background, and back at the earlier shot for an undo. The share is printed and must be at least 90%.
@@ -50,46 +50,41 @@ def load_rows() -> list[dict[str, Any]]:
 
 
 class Conversations:
-    """Plays conversations on one warm agent, each prefix once: a longer one forks its prefix's thread."""
+    """Plays each conversation on one warm agent in a thread of its own, from its first turn on."""
 
     def __init__(self, agent: AgentHarness, product: Path) -> None:
         self.agent = agent
         self.product = product
         self.threads: dict[Conversation, str] = {}
-        self.results: dict[Conversation, TurnResult] = {}
 
-    def play(self, conversation: Conversation) -> TurnResult:
-        if conversation in self.results:
-            return self.results[conversation]
-        prefix = conversation[:-1]
-        if prefix:
-            self.play(prefix)
+    def play(self, conversation: Conversation) -> list[TurnResult]:
+        """Every turn's result, in order (the last is the conversation's own)."""
         thread = f"acc-{len(self.threads):03d}"
-        context = DEFAULT_CANVAS if PIXELS.search(" ".join(conversation)) else None
-        if prefix:
-            self.agent.fork(self.threads[prefix], thread)
-            result = self.agent.run(conversation[-1], thread=thread, context=context)
-        else:
-            result = self.agent.run(conversation[-1], thread=thread, image=str(self.product), context=context)
         self.threads[conversation] = thread
-        self.results[conversation] = result
-        return result
+        image: str | None = str(self.product)
+        results = []
+        for turn, request in enumerate(conversation, start=1):
+            context = DEFAULT_CANVAS if PIXELS.search(" ".join(conversation[:turn])) else None
+            results.append(self.agent.run(request, thread=thread, image=image, context=context))
+            image = None
+        return results
 
 
 def position_problems(row: dict[str, Any], played: Conversations) -> list[str]:
     """Why the row's result is not where the row expects the product (empty when it is)."""
     conversation = (*row["history"], row["request"])
     try:
-        result = played.play(conversation)
+        turns = played.play(conversation)
     except ProductshotError as exc:
         return [f"{type(exc).__name__}: {exc}"]
+    result = turns[-1]
     expect = row["expect"]
     outcome = result.outcome or {}
     bbox = result.bbox
     if bbox is None:
         return ["no image was made"]
     size = (int(outcome["width"]), int(outcome["height"]))
-    parent = played.results.get(tuple(row["history"]))
+    parent = turns[-2] if len(turns) > 1 else None
     anchor = expect["position"] or (None if row["history"] else DEFAULT_POSITION)
     if anchor is not None:
         problems = (
@@ -101,7 +96,7 @@ def position_problems(row: dict[str, Any], played: Conversations) -> list[str]:
     assert parent is not None and parent.bbox is not None and parent.outcome is not None
     if expect["action"] == "undo":
         # Back to the shot before the last; right after the first shot there is none, so it stays.
-        before = played.results.get(tuple(row["history"][:-1]), parent)
+        before = turns[-3] if len(turns) > 2 else parent
         return (
             []
             if result.asset_id == before.asset_id
@@ -157,5 +152,5 @@ def test_acceptance_set_puts_the_product_where_each_request_says(
     for row_id, why in misses.items():
         report(f"  miss {row_id}: {why}")
     assert share >= REQUIRED_SHARE, misses
-    # Every follow-up continued its own conversation: one thread per conversation, none replayed.
+    # Every row played its own conversation in a thread of its own.
     assert len(played.threads) == len(rows)

@@ -82,15 +82,16 @@ def test_run_then_chat_then_run_share_one_conversation(cli_env: dict[str, str], 
         ]
     )
     chat = productshot(["chat", "--thread", "cli-1", "--json", *CANVAS], cli_env, stdin=lines + "\n")
-    assert chat.returncode == 0, chat.stderr
+    assert chat.returncode == 1, chat.stderr  # it ran, but two of its lines answered an error
     turns = [json.loads(line) for line in chat.stdout.splitlines()]
     moved, bigger, no_photo = turns[0], turns[1], turns[-1]
-    assert len(turns) == 4 and turns[2]["error"] == "bad_image"  # the missing /image file
+    assert len(turns) == 4 and turns[2]["error"]["type"] == "bad_image"  # the missing /image file
     assert moved["thread"] == bigger["thread"] == "cli-1"
     assert centre(moved["bbox"])[0] > centre(first["bbox"])[0]
     assert bigger["bbox"][2] - bigger["bbox"][0] > moved["bbox"][2] - moved["bbox"][0]
     assert bigger["language"] == "ko" and "저장 위치" in bigger["reply"]
-    assert no_photo["error"] == "bad_image" and "no product photo attached" in no_photo["message"]
+    assert no_photo["error"]["type"] == "bad_image"
+    assert "no product photo attached" in no_photo["error"]["message"]
     # Live progress per step on stderr, and the chat's own notes.
     assert "place_product: plan: understanding the request" in chat.stderr
     assert "thread cli-1" in chat.stderr and "new thread t-" in chat.stderr

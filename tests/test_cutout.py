@@ -44,7 +44,7 @@ DARK = (12, 12, 14)
 
 @pytest.fixture(scope="module")
 def u2net_home() -> Path:
-    """The rembg home that set-up provisioned (scripts/provision_u2netp.py), as the settings read it."""
+    """The rembg home that set-up provisioned (`productshot setup weights`), as the settings read it."""
     return Settings.from_mapping(os.environ).u2net_home
 
 
@@ -226,7 +226,7 @@ def test_missing_weights_name_the_file_and_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ModelError) as caught:
         Cutter(u2net_home=tmp_path)
     message = str(caught.value)
-    assert str(tmp_path / "u2netp.onnx") in message and "provision_u2netp.py" in message
+    assert str(tmp_path / "u2netp.onnx") in message and "productshot setup weights" in message
     with pytest.raises(ModelError, match=r"isnet-general-use\.onnx.*github\.com/danielgatis/rembg/releases"):
         Cutter("isnet-general-use", u2net_home=tmp_path)
 

@@ -25,11 +25,12 @@ from productshot.tools.imageio import (
     decode_image_bytes,
     encode_image,
     load_image,
+    load_sample,
     save_image_atomic,
 )
 from productshot.tools.notes import note
 from productshot.tools.paths import resolve_allowed_path
-from productshot.tools.samples import SAMPLES, load_sample, sample_path
+from productshot.tools.samples import SAMPLES, sample_path
 from tests.support.imagegen import (
     SRGB_BLUE,
     SRGB_GREEN,

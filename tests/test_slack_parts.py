@@ -526,7 +526,7 @@ def test_the_manifest_grants_what_the_bot_uses_and_the_docs_explain_each_scope()
     import yaml
 
     repo = Path(__file__).resolve().parents[1]
-    manifest = yaml.safe_load((repo / "slack" / "manifest.yaml").read_text(encoding="utf-8"))
+    manifest = yaml.safe_load((repo / "productshot" / "slack" / "manifest.yaml").read_text(encoding="utf-8"))
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     # chat.postMessage, reactions.add, files.info + download, files_upload_v2, mentions and DMs

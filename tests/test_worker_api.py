@@ -1,5 +1,5 @@
 """The worker's HTTP API in-process: the real app (lifespan, executor thread, studio and the faulty test
-plugin) behind httpx's ASGITransport, driven by raw requests and by the AsyncWorkerClient.
+plugin) behind httpx's ASGITransport, driven by raw requests and by the WorkerClient (from a thread).
 
 Validation, error bodies, auth, the OpenAPI schema, metrics, results, cutouts, a full queue and shutdown.
 Process-level behaviour (concurrency, crashes, auto-start) is in test_worker_service.py.
@@ -23,10 +23,11 @@ from PIL import Image
 
 from productshot.errors import WorkerUnavailableError
 from productshot.server.worker.app import create_app
-from productshot.server.worker.client import AsyncWorkerClient
+from productshot.server.worker.client import WorkerClient
 from productshot.server.worker.config import WorkerConfig
 from productshot.server.worker.schemas import JobState
 from productshot.settings import Settings
+from tests.support.asgi_bridge import InThread, LoopTransport
 from tests.support.imagegen import make_product, mask_iou, on_background
 
 BASE = "http://worker.test"
@@ -35,7 +36,7 @@ BASE = "http://worker.test"
 @dataclass
 class Served:
     app: FastAPI
-    client: AsyncWorkerClient
+    client: Any  # InThread(WorkerClient): `await client.generate(...)` runs the blocking client in a thread
     raw: httpx.AsyncClient
 
 
@@ -51,11 +52,10 @@ async def serve(settings: Settings, config: WorkerConfig | None = None) -> Async
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
-        async with (
-            AsyncWorkerClient(BASE, token=config.token, transport=transport, queue_wait_s=20) as client,
-            httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as raw,
-        ):
-            yield Served(app, client, raw)
+        bridge = LoopTransport(transport, asyncio.get_running_loop())
+        with WorkerClient(BASE, token=config.token, transport=bridge, queue_wait_s=20) as client:
+            async with httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers) as raw:
+                yield Served(app, InThread(client), raw)
 
 
 def run(scenario: Callable[[], Awaitable[None]]) -> None:
@@ -273,9 +273,12 @@ def test_a_token_guards_every_route(plugin_settings: Settings) -> None:
                 wrong = await anonymous.get("/health", headers={"Authorization": "Bearer nope"})
                 assert wrong.status_code == 401 and "wrong bearer token" in wrong.json()["message"]
             assert (await served.client.health()).status == "ok"
-            async with AsyncWorkerClient(BASE, token="nope", transport=transport) as stranger:
-                with pytest.raises(WorkerUnavailableError, match="PRODUCTSHOT_WORKER_TOKEN"):
-                    await stranger.health()
+            bridge = LoopTransport(transport, asyncio.get_running_loop())
+            with (
+                WorkerClient(BASE, token="nope", transport=bridge) as stranger,
+                pytest.raises(WorkerUnavailableError, match="PRODUCTSHOT_WORKER_TOKEN"),
+            ):
+                await InThread(stranger).health()
 
     run(scenario)
 

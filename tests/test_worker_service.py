@@ -253,7 +253,7 @@ def test_cli_generate_through_the_worker_and_in_process(worker: WorkerProcess, t
     assert np.array_equal(read_pixels(local_out), read_pixels(out))
 
     unreachable = cli(offline, "generate", "simple beach", "-o", str(tmp_path / "x.png"))
-    assert unreachable.returncode == 2 and "not answering" in unreachable.stderr
+    assert unreachable.returncode == 3 and "not answering" in unreachable.stderr  # not the user's input
     assert "PRODUCTSHOT_WORKER_AUTOSTART" in unreachable.stderr
     too_wide = cli(worker.settings, "generate", "beach", "-W", "5000", "-o", str(tmp_path / "y.png"))
     assert too_wide.returncode == 2 and "width" in too_wide.stderr and len(too_wide.stderr.splitlines()) == 1

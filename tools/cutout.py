@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -139,11 +139,12 @@ class Cutter:
         *,
         u2net_home: Path | None = None,
         providers: Sequence[str] | None = None,
+        models: Mapping[str, CutoutModel] = CUTOUT_MODELS,  # a registry's table adds plugins' models
     ) -> None:
-        if model not in CUTOUT_MODELS:
-            valid = ", ".join(CUTOUT_MODELS)
+        if model not in models:
+            valid = ", ".join(models)
             raise ModelError(f"unknown cutout model {model!r}; valid models: {valid}")
-        self._row = CUTOUT_MODELS[model]
+        self._row = models[model]
         self._home = (u2net_home if u2net_home is not None else Path.home() / ".u2net").expanduser()
         self._weights = self._row.weights_path(self._home)
         if self._weights is None:
@@ -233,12 +234,12 @@ class Cutter:
         )
 
 
-def available_cutout_models(u2net_home: Path) -> list[dict[str, Any]]:
+def available_cutout_models(
+    u2net_home: Path, models: Mapping[str, CutoutModel] = CUTOUT_MODELS
+) -> list[dict[str, Any]]:
     """Every registry row as a dict, with ``available`` telling whether its weights are in ``u2net_home``."""
     home = u2net_home.expanduser()
-    return [
-        {**asdict(row), "available": row.weights_path(home) is not None} for row in CUTOUT_MODELS.values()
-    ]
+    return [{**asdict(row), "available": row.weights_path(home) is not None} for row in models.values()]
 
 
 def is_cutout(image: Image.Image) -> bool:
@@ -448,7 +449,7 @@ def _decontaminate_crop(
 def _missing_weights_message(row: CutoutModel, home: Path) -> str:
     expected = row.weight_candidates(home)[0]
     if row.name == DEFAULT_CUTOUT_MODEL:
-        fix = f"run set-up, or: python scripts/provision_u2netp.py --dest {home}"
+        fix = f"run: productshot setup weights --dest {home}"
     else:
         fix = f"download {row.url} and save it as {expected}"
     return f"cutout model {row.name!r} needs its weights at {expected}, which is missing; {fix}"

@@ -23,6 +23,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from productshot.errors import BadImageError, BadRequestError, NotFoundError
 from productshot.settings import DEFAULT_MAX_IMAGE_PIXELS
 from productshot.tools.notes import Note, note
+from productshot.tools.samples import sample_path
 
 SAMPLE_PREFIX = "sample:"
 BYTES_SOURCE = "<bytes>"
@@ -77,8 +78,6 @@ def load_image(
     if isinstance(source, bytes | bytearray | memoryview):
         return decode_image_bytes(bytes(source), max_pixels=max_pixels, min_side=min_side)
     if isinstance(source, str) and source.startswith(SAMPLE_PREFIX):
-        from productshot.tools.samples import sample_path
-
         path = sample_path(source[len(SAMPLE_PREFIX) :])
         return _load_path(path, source, max_pixels=max_pixels, min_side=min_side)
     if isinstance(source, str | Path):
@@ -89,6 +88,12 @@ def load_image(
     raise BadImageError(
         f"image source must be a file path, image bytes or 'sample:NAME', got {type(source).__name__}"
     )
+
+
+def load_sample(name: str) -> Image.Image:
+    """The sample photo ``name`` as an RGB image, loaded and validated like any user image."""
+    sample_path(name)  # unknown names fail here with the list of valid ones
+    return load_image(f"{SAMPLE_PREFIX}{name.strip().lower()}").image
 
 
 def decode_image_bytes(
@@ -419,6 +424,7 @@ __all__ = [
     "decode_image_bytes",
     "encode_image",
     "load_image",
+    "load_sample",
     "save_bytes_atomic",
     "save_image_atomic",
 ]

@@ -11,8 +11,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-from PIL import Image
-
 from productshot.errors import BadImageError
 
 # name -> (file in skimage/data, description a person or a model can choose from)
@@ -49,12 +47,4 @@ def sample_path(name: str) -> Path:
     return path
 
 
-def load_sample(name: str) -> Image.Image:
-    """The sample photo ``name`` as an RGB image, loaded and validated like any user image."""
-    from productshot.tools.imageio import load_image
-
-    sample_path(name)  # unknown names fail here with the list of valid ones
-    return load_image(f"sample:{name.strip().lower()}").image
-
-
-__all__ = ["SAMPLES", "load_sample", "sample_path"]
+__all__ = ["SAMPLES", "sample_path"]

@@ -2,7 +2,8 @@
 
 One warm agent for the whole session (one MCP session, the data home's thread store), so every request after
 the first is fast. Lines come from stdin (a terminal or a pipe); replies and result paths go to stdout,
-live progress per step to stderr. Commands: `/image PATH` attaches a product photo to the next request,
+live progress per step to stderr. It exits 1 when any request or command answered an error (as a batch
+with failures does), 0 otherwise. Commands: `/image PATH` attaches a product photo to the next request,
 `/new` starts a new thread, `/thread` shows the current one, `/help`, `/quit`.
 """
 
@@ -15,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from productshot.cli.exits import ExitCode, error_object
 from productshot.cli.run_cmd import add_agent_options, open_runtime, progress_printer
 from productshot.errors import BadRequestError, ProductshotError
 from productshot.settings import Settings
@@ -52,6 +54,7 @@ class ChatSession:
 
     thread: str
     attached: str | None = None
+    failures: int = 0  # requests and commands that answered an error
 
 
 def handler(args: argparse.Namespace, settings: Settings) -> int:
@@ -88,7 +91,7 @@ async def _chat(runtime: AgentRuntime, session: ChatSession, args: argparse.Name
                     break
                 continue
             await _turn(text, runtime, session, args, show)
-    return 0
+    return ExitCode.NOT_OK if session.failures else ExitCode.DONE
 
 
 async def _turn(
@@ -97,7 +100,7 @@ async def _turn(
     try:
         result = await runtime.run(text, thread=session.thread, image=session.attached, on_progress=show)
     except ProductshotError as exc:
-        _error(exc, args)
+        _error(exc, session, args)
         return
     session.attached = None
     if args.json:
@@ -119,7 +122,7 @@ async def _command(text: str, runtime: AgentRuntime, session: ChatSession, args:
         try:
             session.attached = _attach(rest, runtime.settings)
         except ProductshotError as exc:
-            _error(exc, args)
+            _error(exc, session, args)
         else:
             _note(f"attached {session.attached}; it goes with your next request")
     elif name == "/new":
@@ -132,6 +135,7 @@ async def _command(text: str, runtime: AgentRuntime, session: ChatSession, args:
     else:
         _error(
             BadRequestError(f"unknown command {name!r}; commands: /image PATH, /new, /thread, /help, /quit"),
+            session,
             args,
         )
     return True
@@ -156,11 +160,12 @@ def _note(message: str) -> None:
     sys.stderr.flush()
 
 
-def _error(exc: ProductshotError, args: argparse.Namespace) -> None:
+def _error(exc: ProductshotError, session: ChatSession, args: argparse.Namespace) -> None:
+    session.failures += 1
     sys.stderr.write(f"error: {exc}\n")
     sys.stderr.flush()
     if args.json:
-        _write(json.dumps(exc.to_dict(), ensure_ascii=False))
+        _write(json.dumps(error_object(exc.code, str(exc)), ensure_ascii=False))
 
 
 def _write(text: str) -> None:

@@ -11,11 +11,12 @@ import time
 from typing import Any
 
 from productshot.cli.common import add_output, load_input, output_path, store_input
+from productshot.cli.exits import ExitCode
 from productshot.cli.output import add_json_flag, emit, note_lines
 from productshot.settings import Settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cutout", help="cut the product out of a photo (transparent PNG)")
     p.add_argument("image", help="photo path or bundled sample (sample:coffee)")
     add_output(p)
@@ -29,9 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser("backdrop", help="render a procedural studio backdrop from scene words")
     p.add_argument("scene", help='scene words, e.g. "simple beach" or "white marble" or "해변"')
-    p.add_argument("-W", "--width", type=int, default=1024)
-    p.add_argument("-H", "--height", type=int, default=768)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("-W", "--width", type=int, default=1024, help="width in px (default 1024)")
+    p.add_argument("-H", "--height", type=int, default=768, help="height in px (default 768)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed; the same seed draws the same backdrop (default: drawn and reported)",
+    )
     add_output(p)
     add_json_flag(p)
     p.set_defaults(handler=run_backdrop)
@@ -226,4 +232,4 @@ def run_check_split(args: argparse.Namespace, settings: Settings) -> int:
     }
     verdict = f"two stacked scenes, seam at y={result.seam_y}" if result.split else "one continuous scene"
     emit(args, payload, f"check-split: {verdict} (score {result.score:.2f})")
-    return 0
+    return ExitCode.NOT_OK if result.split else ExitCode.DONE  # a check that found a problem

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from productshot.cli.common import output_path
+from productshot.cli.exits import ExitCode
 from productshot.cli.output import add_json_flag, emit
 from productshot.settings import Settings
 
@@ -198,4 +199,4 @@ def run_bench_models(args: argparse.Namespace, settings: Settings) -> int:
         f"peak = {source}; contact sheet ({len(sheet.rows)} rows x {len(sheet.columns)} columns): {out}"
     )
     emit(args, payload, "\n".join(lines))
-    return 0 if all(run.error is None for run in comparison.runs) else 1
+    return ExitCode.DONE if all(run.error is None for run in comparison.runs) else ExitCode.NOT_OK

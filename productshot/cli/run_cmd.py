@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from productshot.cli.common import output_path
+from productshot.cli.exits import ExitCode
 from productshot.cli.output import add_json_flag, emit
 from productshot.settings import Settings
 
@@ -55,7 +56,12 @@ def add_agent_options(p: argparse.ArgumentParser) -> None:
     """Options `run` and `chat` share: canvas, generator, seed, where models run, the MCP server."""
     p.add_argument("-W", "--width", type=int, default=None, help="canvas width (default 1024)")
     p.add_argument("-H", "--height", type=int, default=None, help="canvas height (default 768)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed of the generated background, 0..4294967295 (default: drawn, and kept with the result)",
+    )
     p.add_argument(
         "--model", default="auto", help="background generator (default auto; see `productshot models`)"
     )
@@ -143,7 +149,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         payload["stored_path"] = payload["path"]
         payload["path"] = str(out.resolve())
     emit(args, payload, summary(result, payload), language=result.language)
-    return 0
+    return ExitCode.DONE if result.outcome else ExitCode.NOT_OK  # a reply without a shot is not the job done
 
 
 async def _one_turn(

@@ -13,9 +13,11 @@ import logging.handlers
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 from typing import TypeVar
 
+from productshot.cli.output import add_json_flag, emit
 from productshot.settings import Settings
 from productshot.slack.config import (
     DEFAULT_API_URL,
@@ -33,6 +35,7 @@ from productshot.slack.config import (
 T = TypeVar("T")
 
 LOG_NAME = "slack.log"
+MANIFEST = "manifest.yaml"  # package data of productshot.slack
 _LOG_MAX_BYTES = 5 * 1024 * 1024
 
 
@@ -42,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run the Slack bot: product shots from a channel or DM, follow-ups in the thread",
         description="Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP events at "
         "http://HOST:PORT/slack/events (behind your HTTPS proxy) checked with SLACK_SIGNING_SECRET. "
-        "Create the app from slack/manifest.yaml; see docs/slack.md.",
+        "Create the app from the manifest `productshot slack manifest` prints; see docs/slack.md.",
     )
     p.add_argument(
         "--mode",
@@ -114,6 +117,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"Slack Web API base URL (default {DEFAULT_API_URL}; a proxy or a local stand-in)",
     )
     p.set_defaults(handler=run)
+    inner = p.add_subparsers(dest="slack_command", metavar="SUBCOMMAND")
+    manifest = inner.add_parser(
+        "manifest",
+        help="print the Slack app manifest (YAML) to create the app from",
+        description="Prints the app manifest: paste it at api.slack.com/apps → Create New App → From a "
+        "manifest. It grants the scopes and events the bot uses (docs/slack.md explains each).",
+    )
+    add_json_flag(manifest)
+    manifest.set_defaults(handler=print_manifest)
+
+
+def print_manifest(args: argparse.Namespace, settings: Settings) -> int:
+    from importlib import resources
+
+    started = time.perf_counter()
+    text = resources.files("productshot.slack").joinpath(MANIFEST).read_text(encoding="utf-8")
+    payload = {"manifest": text, "backend": "package", "seconds": round(time.perf_counter() - started, 3)}
+    emit(args, payload, text)
+    return 0
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -240,4 +262,4 @@ def _on_signals(stop: threading.Event) -> dict[int, object]:
 
 def _restore_signals(previous: dict[int, object]) -> None:
     for sig, handler in previous.items():
-        signal.signal(sig, handler)  # type: ignore[arg-type]
+        signal.signal(sig, handler)  # type: ignore[arg-type]  # handler is what signal.signal() returned for sig

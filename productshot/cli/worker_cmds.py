@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from productshot.cli.common import add_output, output_path
+from productshot.cli.exits import ExitCode
 from productshot.cli.output import add_json_flag, emit
 from productshot.server.worker.config import (
     DEFAULT_GRACE_S,
@@ -146,7 +147,7 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
             f"no worker is running for {status.home} (nothing answers at {status.url}); log {status.log_file}"
         )
     emit(args, payload, summary)
-    return 0 if status.running else 1
+    return ExitCode.DONE if status.running else ExitCode.NOT_OK
 
 
 def run_stop(args: argparse.Namespace, settings: Settings) -> int:

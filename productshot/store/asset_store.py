@@ -18,10 +18,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from productshot.errors import BadImageError, BadRequestError, NotFoundError, StoreError
+from productshot.ids import ASSET_PREFIX, new_id
 from productshot.store import imagebytes
 from productshot.store.blobs import ASSETS_FOLDER, BlobFile, BlobStore, sha256_hex
 from productshot.store.database import DEFAULT_BUSY_TIMEOUT, Database
-from productshot.store.ids import ASSET_PREFIX, new_id
 from productshot.store.jobs import JobTable
 from productshot.store.models import ASSET_KINDS, Asset, GcReport
 from productshot.store.validate import (

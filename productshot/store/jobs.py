@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from productshot.errors import BadRequestError, NotFoundError
+from productshot.ids import JOB_PREFIX, new_id
 from productshot.store.database import Database
-from productshot.store.ids import JOB_PREFIX, new_id
 from productshot.store.models import ACTIVE_JOB_STATUSES, JOB_STATUSES, TERMINAL_JOB_STATUSES
 from productshot.store.validate import check_ids, check_name, check_params, encode_json
 
@@ -23,7 +23,7 @@ def process_alive(pid: int) -> bool:
     if os.name == "nt":  # os.kill on Windows would terminate the process instead of probing it
         import ctypes
 
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]  # windll exists on Windows only
         handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
         if not handle:
             return False

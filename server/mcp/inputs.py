@@ -23,7 +23,7 @@ from productshot.tools.paths import resolve_allowed_path
 
 SourceKind = Literal["asset", "path", "base64", "sample"]
 
-# Store ids: `a` + 16 Crockford base32 characters (see productshot.store.ids).
+# Store ids: `a` + 16 Crockford base32 characters (see productshot.ids).
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?:;[\w=.+-]+)*;base64,", re.IGNORECASE)
 _BASE64_CHARS = re.compile(r"^[A-Za-z0-9+/_\-\s]+=*\s*$")
 # Shorter than this and it cannot be an image in base64 (the smallest PNG is ~70 bytes).

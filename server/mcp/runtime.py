@@ -236,6 +236,9 @@ class DeferredServices:
     def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
         return self._services().generate(ask, on_progress=on_progress)
 
+    def close(self) -> None:
+        """Nothing to close: the runtime owns the chosen services and the worker client, not this call."""
+
 
 def _warm_up_photo() -> Image.Image:
     """A tiny photo with something to cut out (a flat image is refused), to load the cutout session."""

@@ -1,6 +1,6 @@
-"""Typed clients of the resident worker: `WorkerClient` (sync) and `AsyncWorkerClient` (async, for MCP tools).
+"""The typed client of the resident worker: `WorkerClient` (blocking; MCP tools call it from their threads).
 
-Both speak the HTTP API in `app.py` through httpx and return the Pydantic models of `schemas.py` plus
+It speaks the HTTP API in `app.py` through httpx and returns the Pydantic models of `schemas.py` plus
 image results. Errors arrive as productshot's own exceptions (the worker's error code picks the class):
 a worker that does not answer, or dies mid-job, is a `WorkerUnavailableError` naming the URL and the fix.
 A full queue (429) is retried after `Retry-After` until `queue_wait_s` runs out, so bursts queue up.
@@ -9,15 +9,13 @@ A full queue (429) is retried after `Retry-After` until `queue_wait_s` runs out,
 given) or long-poll its result (one request that returns the PNG and the job's record when it is done).
 Giving up (a `deadline`, Ctrl+C, a cancelled task) cancels the job on the worker.
 
-One `WorkerClient` may be shared by threads (httpx.Client is thread-safe); MCP tools, which are async, use
-`AsyncWorkerClient`. Testing seam: both take an httpx transport. `httpx.ASGITransport(app)` runs the async
-client against the real app in-process (it is async-only, so the sync client is tested against a real
-worker on a port: tests/support/worker_proc.py).
+One `WorkerClient` may be shared by threads (httpx.Client is thread-safe). Testing seam: it takes an httpx
+transport; tests run it against the real app in-process (tests/support/asgi_bridge.py) or against a real
+worker on a port (tests/support/worker_proc.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
@@ -587,261 +585,7 @@ class WorkerClient:
             self.cancel(job_id)
 
 
-# ---- the async client -----------------------------------------------------------------------------------
-class AsyncWorkerClient:
-    """The same API as WorkerClient for asyncio code (FastMCP tools); every method is a coroutine."""
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        token: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        queue_wait_s: float = DEFAULT_QUEUE_WAIT_S,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.queue_wait_s = queue_wait_s
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=_headers(token),
-            transport=transport,
-            timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),
-        )
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, base_url: str | None = None, timeout: float = DEFAULT_TIMEOUT_S
-    ) -> AsyncWorkerClient:
-        return cls(base_url or settings.worker_url, token=settings.worker_token, timeout=timeout)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncWorkerClient:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            return await self._http.request(method, path, **kwargs)
-        except _CONNECTION_ERRORS as exc:
-            raise unavailable(self.base_url, exc) from exc
-
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = await self._send(method, path, **kwargs)
-        if response.status_code >= 400:
-            raise _response_error(response, self.base_url)
-        return response.json()
-
-    async def _submit(self, path: str, **kwargs: Any) -> JobHandle:
-        started = time.monotonic()
-        while True:
-            response = await self._send("POST", path, **kwargs)
-            if response.status_code == 429:
-                waited = time.monotonic() - started
-                if waited >= self.queue_wait_s:
-                    raise _queue_full(self.base_url, waited, response)
-                await asyncio.sleep(min(retry_after_s(response), self.queue_wait_s - waited))
-                continue
-            if response.status_code >= 400:
-                raise _response_error(response, self.base_url)
-            accepted = JobAccepted.model_validate(response.json())
-            return JobHandle(**accepted.model_dump())
-
-    async def health(self) -> HealthInfo:
-        return HealthInfo.model_validate(await self._json("GET", "/health"))
-
-    async def models(self) -> ModelsInfo:
-        return ModelsInfo.model_validate(await self._json("GET", "/models"))
-
-    async def job(self, job_id: str) -> JobInfo:
-        return JobInfo.model_validate(await self._json("GET", f"/jobs/{job_id}"))
-
-    async def cancel(self, job_id: str) -> JobInfo:
-        return JobInfo.model_validate(await self._json("POST", f"/jobs/{job_id}/cancel"))
-
-    async def submit_generate(
-        self,
-        prompt: str,
-        *,
-        model: str = "auto",
-        negative_prompt: str = "",
-        width: int | None = None,
-        height: int | None = None,
-        seed: int | None = None,
-        steps: int | None = None,
-        guidance: float | None = None,
-        timeout_s: float | None = None,
-        scene: str | None = None,
-    ) -> JobHandle:
-        body = generate_body(
-            prompt,
-            model=model,
-            negative_prompt=negative_prompt,
-            width=width,
-            height=height,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            timeout_s=timeout_s,
-            scene=scene,
-        )
-        return await self._submit("/jobs", json=body)
-
-    async def submit_cutout(
-        self,
-        image: CutoutImage,
-        *,
-        model: str = "u2netp",
-        alpha_matting: bool = False,
-        decontaminate: bool = True,
-        timeout_s: float | None = None,
-    ) -> JobHandle:
-        form = cutout_form(
-            model=model, alpha_matting=alpha_matting, decontaminate=decontaminate, timeout_s=timeout_s
-        )
-        data = _image_bytes(image)
-        return await self._submit(
-            "/jobs/cutout", data=form, files={"image": ("image", data, "application/octet-stream")}
-        )
-
-    async def _follow(
-        self, job_id: str, end: float | None, on_progress: ProgressCallback | None
-    ) -> JobInfo | None:
-        last: JobInfo | None = None
-        try:
-            async with self._http.stream(
-                "GET", f"/jobs/{job_id}/events", timeout=_stream_timeout(end)
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise _response_error(response, self.base_url)
-                reader = _SSEReader()
-                async for line in response.aiter_lines():
-                    info = reader.feed(line)
-                    if info is None:
-                        continue
-                    last = info
-                    if on_progress is not None:
-                        on_progress(info)
-                    if info.terminal:
-                        return info
-        except httpx.ReadTimeout as exc:
-            if end is not None and time.monotonic() >= end:
-                return last
-            raise unavailable(self.base_url, exc, job_id=job_id) from exc
-        except _CONNECTION_ERRORS as exc:
-            raise unavailable(self.base_url, exc, job_id=job_id) from exc
-        return last
-
-    async def wait(
-        self, job_id: str, *, on_progress: ProgressCallback | None = None, deadline: float | None = None
-    ) -> JobInfo:
-        """Follow a job until it finishes (see WorkerClient.wait)."""
-        end = None if deadline is None else time.monotonic() + deadline
-        while True:
-            info = await self._follow(job_id, end, on_progress)
-            if info is None or not info.terminal:
-                info = await self.job(job_id)
-            if info.terminal:
-                break
-            remaining = _remaining(end)
-            if remaining is not None and remaining <= 0:
-                raise _deadline_error(job_id, deadline or 0.0, info)
-            await asyncio.sleep(_POLL_INTERVAL_S if remaining is None else min(_POLL_INTERVAL_S, remaining))
-        if info.status is not JobState.DONE:
-            raise job_error(info)
-        return info
-
-    async def result_png(self, job_id: str) -> bytes:
-        """The PNG of a done job (409 errors name why there is none)."""
-        response = await self._send("GET", f"/jobs/{job_id}/result", headers=_PNG)
-        if response.status_code >= 400:
-            raise _response_error(response, self.base_url)
-        return response.content
-
-    async def generate(
-        self,
-        prompt: str,
-        *,
-        model: str = "auto",
-        negative_prompt: str = "",
-        width: int | None = None,
-        height: int | None = None,
-        seed: int | None = None,
-        steps: int | None = None,
-        guidance: float | None = None,
-        timeout_s: float | None = None,
-        scene: str | None = None,
-        on_progress: ProgressCallback | None = None,
-        deadline: float | None = None,
-    ) -> GenerateResult:
-        handle = await self.submit_generate(
-            prompt,
-            model=model,
-            negative_prompt=negative_prompt,
-            width=width,
-            height=height,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            timeout_s=timeout_s,
-            scene=scene,
-        )
-        return generate_result(*await self._outcome(handle.job_id, on_progress, deadline))
-
-    async def cutout(
-        self,
-        image: CutoutImage,
-        *,
-        model: str = "u2netp",
-        alpha_matting: bool = False,
-        decontaminate: bool = True,
-        timeout_s: float | None = None,
-        on_progress: ProgressCallback | None = None,
-        deadline: float | None = None,
-    ) -> CutoutJobResult:
-        handle = await self.submit_cutout(
-            image, model=model, alpha_matting=alpha_matting, decontaminate=decontaminate, timeout_s=timeout_s
-        )
-        return cutout_result(*await self._outcome(handle.job_id, on_progress, deadline))
-
-    async def _outcome(
-        self, job_id: str, on_progress: ProgressCallback | None, deadline: float | None
-    ) -> tuple[JobInfo, bytes]:
-        """See WorkerClient._outcome; a cancelled task cancels the job too."""
-        end = None if deadline is None else time.monotonic() + deadline
-        try:
-            if on_progress is not None:
-                await self.wait(job_id, on_progress=on_progress, deadline=deadline)
-            return await self._poll_result(job_id, end, deadline)
-        except (JobTimeoutError, asyncio.CancelledError):
-            # Best effort: the worker may be gone or the job already over; the original error is what matters.
-            with contextlib.suppress(ProductshotError):
-                await self.cancel(job_id)
-            raise
-
-    async def _poll_result(
-        self, job_id: str, end: float | None, deadline: float | None
-    ) -> tuple[JobInfo, bytes]:
-        while True:
-            wait = _poll_wait(job_id, end, deadline)
-            try:
-                response = await self._http.get(
-                    f"/jobs/{job_id}/result", params={"wait": wait}, headers=_PNG, timeout=_poll_timeout(wait)
-                )
-            except _CONNECTION_ERRORS as exc:
-                raise unavailable(self.base_url, exc, job_id=job_id) from exc
-            outcome = _result_outcome(response, self.base_url)
-            if outcome is not None:
-                return outcome
-
-
 __all__ = [
-    "AsyncWorkerClient",
     "CutoutJobResult",
     "GenerateResult",
     "JobHandle",

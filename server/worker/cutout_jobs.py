@@ -5,7 +5,7 @@ installed) and runs `productshot.tools.cutout` with it. Each cutout runs on its 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,28 +19,28 @@ from productshot.server.worker.scheduler import BatchControl, QueuedJob
 from productshot.settings import Settings
 
 if TYPE_CHECKING:
-    from productshot.tools.cutout import CutoutResult, Cutter
+    from productshot.tools.cutout import CutoutModel, CutoutResult, Cutter
 
 
-def cutout_model_names() -> tuple[str, ...]:
+def cutout_model_names(models: Mapping[str, CutoutModel] | None = None) -> tuple[str, ...]:
     from productshot.tools.cutout import CUTOUT_MODELS
 
-    return tuple(CUTOUT_MODELS)
+    return tuple(CUTOUT_MODELS if models is None else models)
 
 
-def check_cutout_model(name: str) -> str:
+def check_cutout_model(name: str, models: Mapping[str, CutoutModel] | None = None) -> str:
     """The model name if the cutout registry has it, else ModelError naming the valid ones."""
-    names = cutout_model_names()
+    names = cutout_model_names(models)
     if name not in names:
         raise ModelError(f"unknown cutout model {name!r}; valid cutout models: {', '.join(names)}")
     return name
 
 
-def cutout_models(u2net_home: Path) -> list[dict[str, Any]]:
+def cutout_models(u2net_home: Path, models: Mapping[str, CutoutModel] | None = None) -> list[dict[str, Any]]:
     """Every cutout model with its licence and whether its weights are on this machine."""
-    from productshot.tools.cutout import available_cutout_models
+    from productshot.tools.cutout import CUTOUT_MODELS, available_cutout_models
 
-    return available_cutout_models(u2net_home)
+    return available_cutout_models(u2net_home, CUTOUT_MODELS if models is None else models)
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,14 @@ class CutterModel:
         self._size = cutter.weights.stat().st_size
 
     @classmethod
-    def load(cls, model: str, settings: Settings) -> CutterModel:
+    def load(
+        cls, model: str, settings: Settings, models: Mapping[str, CutoutModel] | None = None
+    ) -> CutterModel:
         """Create the rembg session now (CUDA provider first when onnxruntime has it)."""
-        from productshot.tools.cutout import Cutter
+        from productshot.tools.cutout import CUTOUT_MODELS, Cutter
 
-        cutter = Cutter(model, u2net_home=settings.u2net_home)
+        table = CUTOUT_MODELS if models is None else models
+        cutter = Cutter(model, u2net_home=settings.u2net_home, models=table)
         cutter.load()
         return cls(cutter)
 
@@ -97,12 +100,17 @@ class CutterModel:
 class CutoutRunner:
     """Runs cutout jobs one at a time with the cached session of their model."""
 
-    def __init__(self, cache: ModelCache, settings: Settings) -> None:
+    def __init__(
+        self, cache: ModelCache, settings: Settings, models: Mapping[str, CutoutModel] | None = None
+    ) -> None:
         self._cache = cache
         self._settings = settings
+        self._models = models
 
     def load(self, model: str) -> CutterModel:
-        return self._cache.acquire("cutout", model, lambda: CutterModel.load(model, self._settings))
+        return self._cache.acquire(
+            "cutout", model, lambda: CutterModel.load(model, self._settings, self._models)
+        )
 
     def run_batch(self, jobs: Sequence[QueuedJob], control: BatchControl) -> None:
         for job in jobs:

@@ -76,7 +76,7 @@ class ModelCache:
         with self._load_lock:
             cached = self._touch(kind, name)
             if cached is not None:
-                return cached  # type: ignore[return-value]
+                return cached  # type: ignore[return-value]  # entries hold any model; this key was loaded by a load() -> M
             self._make_room(estimate_bytes)
             started = time.perf_counter()
             model = self._load(kind, name, load)
@@ -114,15 +114,6 @@ class ModelCache:
     def used_bytes(self) -> int:
         with self._lock:
             return sum(e.memory_bytes for e in self._entries.values())
-
-    def unload(self, kind: ModelKind, name: str) -> bool:
-        """Close one model now; False when it was not loaded."""
-        with self._lock:
-            entry = self._entries.pop((kind, name), None)
-        if entry is None:
-            return False
-        self._close(entry)
-        return True
 
     def close_all(self) -> None:
         """Close every model, then give the memory back to the device once."""

@@ -2,17 +2,21 @@
 
 A preset says everything needed to load and run a model (hub id, pipeline class, native size, defaults,
 dtype, licence, memory). Backends are registered per preset `kind` ("diffusers", "studio", or a plugin's),
-so a new model family is a `register(registry)` hook in a module named in PRODUCTSHOT_PLUGINS, never a new
-branch in an `if` chain. State lives in a `Registry` object built by `Registry.default(settings)`.
+so a new model family is a `register(registry)` hook in a plugin, never a new branch in an `if` chain; the
+same hook may add cutout models (`register_cutout_model`). Plugins are found as installed entry points in
+the group `productshot.plugins` (as llm finds its plugins) and as modules named in PRODUCTSHOT_PLUGINS.
+State lives in a `Registry` object built by `Registry.default(settings)`.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from productshot.errors import ModelError, ProductshotError
@@ -22,6 +26,7 @@ from productshot.server.worker.fitting import SIZING_ANY, SIZING_BUCKETS, SIZING
 if TYPE_CHECKING:
     from productshot.server.worker.generators import GeneratorBackend
     from productshot.settings import Settings
+    from productshot.tools.cutout import CutoutModel
 
 AUTO = "auto"
 STUDIO = "studio"
@@ -33,6 +38,9 @@ DTYPES = ("float16", "bfloat16", "float32")
 TEXT_ENCODERS = ("clip", "t5", "none")
 # Modules whose `register(registry)` hook provides the built-in backends, loaded exactly like plugins.
 BUILTIN_HOOKS: tuple[str, ...] = ("productshot.server.worker.generators",)
+# Installed packages offer plugins as entry points in this group: `acme = "acme_productshot"` names a module
+# with a `register(registry)` hook (`"module:function"` names the hook itself).
+ENTRY_POINT_GROUP = "productshot.plugins"
 
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -436,14 +444,19 @@ class Registry:
     def __init__(self) -> None:
         self._presets: dict[str, ModelPreset] = {}
         self._kinds: dict[str, BackendKind] = {}
-        self.plugins: list[str] = []  # plugin modules whose hooks have run, in order
+        self._cutouts: dict[str, CutoutModel] = {}
+        self.plugins: list[str] = []  # plugins whose hooks have run, in order (entry point values, modules)
 
     @classmethod
     def default(cls, settings: Settings) -> Registry:
         """The built-in presets and backends plus every plugin named in settings.plugins."""
+        from productshot.tools.cutout import CUTOUT_MODELS
+
         registry = cls()
         for preset in BUILTIN_PRESETS:
             registry.register_preset(preset)
+        for row in CUTOUT_MODELS.values():
+            registry.register_cutout_model(row)
         for module in BUILTIN_HOOKS:
             _run_hook(registry, module, source="built-in backends")
         load_plugins(settings, registry)
@@ -467,6 +480,18 @@ class Registry:
                 f"a backend for kind {kind.name!r} is already registered; pass replace=True to override it"
             )
         self._kinds[kind.name] = kind
+
+    def register_cutout_model(self, model: CutoutModel, *, replace: bool = False) -> None:
+        """Offer another cutout model (a rembg session name, its weights file and licence), as presets are."""
+        if model.name in self._cutouts and not replace:
+            raise ModelError(
+                f"cutout model {model.name!r} is already registered; pass replace=True to override it"
+            )
+        self._cutouts[model.name] = model
+
+    def cutout_models(self) -> Mapping[str, CutoutModel]:
+        """The cutout model table (built-in rows plus the plugins'), for `Cutter(models=...)`."""
+        return MappingProxyType(dict(self._cutouts))
 
     def preset(self, name: str) -> ModelPreset | None:
         return self._presets.get(name.strip().lower())
@@ -496,14 +521,14 @@ class Registry:
         return self._kinds[preset.kind].missing(preset, settings)
 
 
-def _run_hook(registry: Registry, module_name: str, *, source: str) -> None:
+def _run_hook(registry: Registry, module_name: str, *, source: str, hook_name: str = "register") -> None:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ModelError(f"plugin {module_name!r} ({source}) cannot be imported: {exc}") from exc
-    hook = getattr(module, "register", None)
+    hook = getattr(module, hook_name, None)
     if not callable(hook):
-        raise ModelError(f"plugin {module_name!r} ({source}) has no `register(registry)` function")
+        raise ModelError(f"plugin {module_name!r} ({source}) has no `{hook_name}(registry)` function")
     try:
         hook(registry)
     except ProductshotError:
@@ -515,7 +540,15 @@ def _run_hook(registry: Registry, module_name: str, *, source: str) -> None:
 
 
 def load_plugins(settings: Settings, registry: Registry) -> tuple[str, ...]:
-    """Import each module in settings.plugins (PRODUCTSHOT_PLUGINS) and call its `register(registry)` hook."""
+    """Run the hook of every installed plugin (entry points in ENTRY_POINT_GROUP), then of each module named
+    in settings.plugins (PRODUCTSHOT_PLUGINS, for ad-hoc use); each runs once."""
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        if point.value in registry.plugins:
+            continue
+        owner = f" of {point.dist.name}" if point.dist is not None else ""
+        source = f"entry point {point.name!r}{owner}"
+        _run_hook(registry, point.module, source=source, hook_name=point.attr or "register")
+        registry.plugins.append(point.value)
     for module_name in settings.plugins:
         if module_name in registry.plugins:
             continue

@@ -105,7 +105,7 @@ class WorkerRuntime:
         self._generate = GenerateRunner(
             self.cache, settings, registry=self.registry, device=self.device, metrics=self.metrics
         )
-        self._cutout = CutoutRunner(self.cache, settings)
+        self._cutout = CutoutRunner(self.cache, settings, self.registry.cutout_models())
         self.scheduler = Scheduler(
             self.table,
             {"generate": self._generate, "cutout": self._cutout},
@@ -220,7 +220,7 @@ class WorkerRuntime:
         """Queue a cutout of an uploaded photo; the photo is decoded and validated now, not on the device."""
         from productshot.tools.imageio import load_image
 
-        check_cutout_model(model)
+        check_cutout_model(model, self.registry.cutout_models())
         if len(data) > self.settings.max_upload_bytes:
             raise BadImageError(
                 f"image is {len(data) / 1024**2:.1f} MB, more than the upload limit of "
@@ -262,7 +262,7 @@ class WorkerRuntime:
             CutoutModelInfo(
                 name=row["name"], available=bool(row["available"]), loaded=row["name"] in loaded_cutters
             )
-            for row in cutout_models(self.settings.u2net_home)
+            for row in cutout_models(self.settings.u2net_home, self.registry.cutout_models())
         ]
         return ModelsInfo(
             device=self.device,

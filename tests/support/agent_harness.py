@@ -45,9 +45,6 @@ class AgentHarness:
     def thread(self, thread: str) -> ThreadView:
         return self.portal.call(self.runtime.thread, thread)
 
-    def fork(self, source: str, target: str) -> ThreadView:
-        return self.portal.call(self.runtime.fork, source, target)
-
 
 def agent_settings(
     home: Path, *, allowed: Path | None = None, env: Mapping[str, str] | None = None

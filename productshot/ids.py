@@ -1,4 +1,8 @@
-"""Short, URL-safe, time-sortable ids: a one-letter prefix, 10 chars of milliseconds, 6 random chars."""
+"""Short, URL-safe, time-sortable ids: a one-letter prefix, 10 chars of milliseconds, 6 random chars.
+
+The store makes them; the MCP server and the agent recognise asset ids in what users type, without
+depending on the store (the agent reaches images only through MCP).
+"""
 
 from __future__ import annotations
 
