@@ -50,6 +50,7 @@ from productshot.server.mcp.schemas import (
     GeneratorOut,
     ListModelsOut,
     ListScenesOut,
+    NoteOut,
     PlaceProductOut,
     ProductFacts,
     RemoveBackgroundOut,
@@ -125,7 +126,7 @@ async def write_prompt(
         prompt=spec.prompt,
         negative_prompt=spec.negative_prompt,
         template_version=spec.template_version,
-        notes=notes_to_dicts(spec.notes),
+        notes=[NoteOut.model_validate(n) for n in notes_to_dicts(spec.notes)],
         backend=spec.backend,
         seconds=round(time.perf_counter() - started, 3),
     )
