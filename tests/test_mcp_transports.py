@@ -191,6 +191,9 @@ def test_forged_host_or_origin_is_refused(server: HttpServer) -> None:
         assert rebound.status_code == 421
         foreign = http.post(server.url, json=INIT, headers={**MCP_HEADERS, "Origin": "http://evil.example"})
         assert foreign.status_code == 403
+        # A cross-site form post (no preflight needed) is refused before the MCP app reads it.
+        form = http.post(server.url, data={"jsonrpc": "2.0"}, headers={"Accept": MCP_HEADERS["Accept"]})
+        assert form.status_code == 403 and form.json()["error"] == "cross_site_refused"
 
 
 def test_non_local_bind_needs_a_token(settings: Settings) -> None:
@@ -233,6 +236,8 @@ def test_token_is_required_on_a_non_local_bind(tmp_path: Path, settings: Setting
                 headers={**MCP_HEADERS, "Authorization": f"Bearer {token}", "Host": "evil.example"},
             )
             assert rebound.status_code == 421
+            lower = http.post(url, json=INIT, headers={**MCP_HEADERS, "Authorization": f"bearer {token}"})
+            assert lower.status_code == 200
 
         async def scenario() -> int:
             async with http_session(url, headers={"Authorization": f"Bearer {token}"}) as client:
