@@ -35,7 +35,7 @@ from productshot.server.mcp.descriptions import (
     SHADOW_DOC,
     WIDTH_DOC,
 )
-from productshot.server.mcp.inputs import ImageInput, resolve_image, store_input
+from productshot.server.mcp.inputs import ImageInput, check_model_argument, resolve_image, store_input
 from productshot.server.mcp.jobs import JobWatch
 from productshot.server.mcp.outputs import image_result, text_result
 from productshot.server.mcp.progress import ProgressRelay
@@ -172,6 +172,7 @@ async def generate_background(
     """
     studio = _studio(ctx)
     started = time.perf_counter()
+    check_model_argument(model, studio.settings)
     target = check_save_to(save_to, studio.settings) if save_to else None
     relay = ProgressRelay(ctx, denoise_total=True)
     used_seed = seed if seed is not None else random.randrange(MAX_SEED)
@@ -451,6 +452,7 @@ async def place_product(
         raise BadRequestError(
             "image: give the product photo, or `previous` (an earlier result) for a follow-up"
         )
+    check_model_argument(model, studio.settings)
     target = check_save_to(save_to, studio.settings) if save_to else None
     if position is not None:
         parse_position(position)  # a bad position fails before any work
