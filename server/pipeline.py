@@ -19,7 +19,7 @@ from PIL import Image
 
 from productshot.errors import BadRequestError
 from productshot.server.services import GenerateAsk, ModelServices
-from productshot.store import Asset, AssetStore
+from productshot.store import Asset, AssetStore, require_file
 from productshot.tools.imageio import LoadedImage, load_image
 
 DEFAULT_SIZE = (1024, 768)
@@ -280,7 +280,7 @@ class Pipeline:
     ) -> tuple[Asset, Asset, Image.Image]:
         if image_asset is not None:
             input_asset = image_asset
-            loaded = image if image is not None else load_image(image_asset.path)
+            loaded = image if image is not None else load_image(require_file(image_asset))
         else:
             assert image is not None
             loaded = image
@@ -490,10 +490,10 @@ def _plan_from_params(params: Mapping[str, Any] | None) -> Any:
 
 
 def _open_rgba(asset: Asset) -> Image.Image:
-    with Image.open(asset.path) as im:
+    with Image.open(require_file(asset)) as im:
         return im.convert("RGBA")
 
 
 def _open_rgb(asset: Asset) -> Image.Image:
-    with Image.open(asset.path) as im:
+    with Image.open(require_file(asset)) as im:
         return im.convert("RGB")

@@ -1,6 +1,6 @@
 """The asset store: every image as a SQLite row plus a content-addressed file under the data home."""
 
-from productshot.store.asset_store import DB_NAME, AssetStore
+from productshot.store.asset_store import DB_NAME, AssetStore, require_file
 from productshot.store.ids import ASSET_ID_PATTERN
 from productshot.store.models import (
     ASSET_KINDS,
@@ -19,4 +19,5 @@ __all__ = [
     "Asset",
     "AssetStore",
     "GcReport",
+    "require_file",
 ]

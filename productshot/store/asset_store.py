@@ -55,6 +55,16 @@ WITH RECURSIVE keep(id) AS (
 _DOOMED = "created <= :cutoff AND id NOT IN (SELECT id FROM keep)"
 
 
+def require_file(asset: Asset) -> Path:
+    """The asset's file, or a NotFoundError saying the row outlived its file and what to do."""
+    if not asset.path.is_file():
+        raise NotFoundError(
+            f"asset {asset.id} ({asset.kind}) is in the store but its image file {asset.path} is missing "
+            "(removed outside productshot?); run `productshot store check`, and start again from a new photo"
+        )
+    return asset.path
+
+
 @dataclass(frozen=True)
 class _NewAsset:
     """A validated request to store one image, before its bytes are written."""
@@ -372,6 +382,7 @@ class AssetStore:
             referenced_bytes = conn.execute(
                 "SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size_bytes) AS size FROM assets GROUP BY file)"
             ).fetchone()[0]
+            by_file = conn.execute("SELECT file, COUNT(*) FROM assets GROUP BY file").fetchall()
         files = [blob for blob in self._blobs.scan() if not blob.temporary]
         database_bytes = sum(
             path.stat().st_size
@@ -386,6 +397,7 @@ class AssetStore:
             "bytes_on_disk": sum(blob.size for blob in files),
             "bytes_referenced": int(referenced_bytes),
             "database_bytes": database_bytes,
+            "missing_files": sum(int(n) for file, n in by_file if not self._blobs.exists(file)),
             "jobs": self._jobs.counts(),
         }
 

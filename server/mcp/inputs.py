@@ -18,7 +18,7 @@ from typing import Literal
 from productshot.errors import BadImageError, NotFoundError, ProductshotError
 from productshot.server.mcp.schemas import RESOURCE_PREFIX
 from productshot.settings import Settings
-from productshot.store import ASSET_ID_PATTERN, Asset, AssetStore
+from productshot.store import ASSET_ID_PATTERN, Asset, AssetStore, require_file
 from productshot.tools.imageio import SAMPLE_PREFIX, LoadedImage, decode_image_bytes, load_image
 from productshot.tools.paths import check_model_folder, find_allowed_file
 
@@ -126,7 +126,8 @@ def _from_asset(asset_id: str, *, name: str, store: AssetStore, settings: Settin
         raise NotFoundError(
             f"{name}: no asset {asset_id!r} in the store; use an asset_id returned by an earlier tool call"
         ) from exc
-    return ImageInput(load_image(asset.path, max_pixels=settings.max_image_pixels), "asset", asset=asset)
+    path = require_file(asset)
+    return ImageInput(load_image(path, max_pixels=settings.max_image_pixels), "asset", asset=asset)
 
 
 def _from_base64(payload: str, *, name: str, settings: Settings) -> ImageInput:

@@ -22,7 +22,7 @@ import anyio
 import anyio.to_thread
 from PIL import Image
 
-from productshot.errors import ProductshotError, WorkerUnavailableError
+from productshot.errors import ProductshotError, StoreError, WorkerUnavailableError
 
 if TYPE_CHECKING:
     from productshot.server.mcp.jobs import JobWatch
@@ -59,6 +59,7 @@ class Studio:
         self._holders = 0
         self._open_lock: anyio.Lock | None = None
         self._store: AssetStore | None = None
+        self._store_error: StoreError | None = None
         self._planner: Any = None
         self._chat_model: Any = None
         self._services: dict[str, ModelServices] = {}
@@ -92,7 +93,14 @@ class Studio:
         from productshot.tools.plan import make_planner
 
         self.settings.ensure_home()
-        self._store = AssetStore.open(self.settings)
+        try:
+            self._store = AssetStore.open(self.settings)
+            self._store_error = None
+        except StoreError as exc:
+            # A damaged store must not take the server down: every call answers with this error and its
+            # remedy (`productshot store repair`), and the client sees why instead of "connection closed".
+            logger.error("the asset store cannot be opened: %s", exc)
+            self._store_error = exc
         self._chat_model = make_chat_model(self.settings) if self.settings.llm_configured else None
         self._planner = make_planner(self.settings, self._chat_model)
         if self._warm_up_enabled:
@@ -133,6 +141,8 @@ class Studio:
     # ---- what tools use -----------------------------------------------------------------------------
     @property
     def store(self) -> AssetStore:
+        if self._store is None and self._store_error is not None:
+            raise type(self._store_error)(str(self._store_error))
         if self._store is None:
             raise ProductshotError("the productshot MCP server is not open (no session holds it)")
         return self._store
