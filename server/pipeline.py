@@ -158,8 +158,31 @@ class Pipeline:
         """Run one request: fresh (an image given) or a follow-up on `previous` (a result asset id).
 
         `image_asset` is the stored photo; with it, `image` may carry that photo already decoded (the MCP
-        tools decode while checking the argument), which saves decoding it again.
+        tools decode while checking the argument), which saves decoding it again. Everything the run stores
+        is one store batch: a run that fails at any step leaves no row behind.
         """
+        with self.store.batch():
+            return self._place(
+                request,
+                image=image,
+                image_asset=image_asset,
+                previous=previous,
+                options=options,
+                on_step=on_step,
+                on_progress=on_progress,
+            )
+
+    def _place(
+        self,
+        request: str,
+        *,
+        image: LoadedImage | None,
+        image_asset: Asset | None,
+        previous: str | None,
+        options: PlaceOptions | None,
+        on_step: StepFn | None,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> PlaceResult:
         started = time.perf_counter()
         opts = options or PlaceOptions()
         run = _Run(on_step=on_step)
@@ -475,6 +498,42 @@ class Pipeline:
                 return max(0.05, min(1.0, base * float(plan.scale_factor)))
             return base
         return None
+
+
+def composite_params(
+    result: Any,
+    back: Asset,
+    item: Asset,
+    *,
+    shadow: bool,
+    margin: float | None,
+    input_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The params a place_product result records, for a result made by the composite tool or command, so
+    place_product(previous=...) can follow up on it. `item` is the product as placed (the cutout);
+    `input_id` the photo it was cut from, when that is a different asset."""
+    seed = back.params.get("seed") if isinstance(back.params.get("seed"), int) else 0
+    return {
+        "request": "",
+        "position": result.position,
+        "scale": result.scale,
+        "bbox": list(result.bbox),
+        "scene": str(back.params.get("scene", "")),
+        "seed": seed,
+        "prompt": str(back.params.get("prompt", "")),
+        "negative_prompt": str(back.params.get("negative_prompt", "")),
+        "width": result.image.width,
+        "height": result.image.height,
+        "shadow": shadow,
+        "margin": margin,
+        "input_id": input_id or item.id,
+        "cutout_id": item.id,
+        "background_id": back.id,
+        "previous": None,
+        "steps": [{"name": "composite", "backend": result.backend, "seconds": round(result.seconds, 3)}],
+        **dict(extra or {}),
+    }
 
 
 def _plan_changes_scene(plan: Any, prev: Mapping[str, Any]) -> bool:

@@ -8,11 +8,13 @@ holds the database's write lock, so a row never points at a missing file.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import sqlite3
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -66,6 +68,16 @@ def require_file(asset: Asset) -> Path:
 
 
 @dataclass(frozen=True)
+class _Pending:
+    """An asset whose file is written and whose row waits for its batch to commit."""
+
+    asset: Asset
+    relpath: str
+    params_json: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class _NewAsset:
     """A validated request to store one image, before its bytes are written."""
 
@@ -110,6 +122,7 @@ class AssetStore:
             self.db_path, busy_timeout=check_number(busy_timeout, name="busy_timeout", minimum=0)
         )
         self._jobs = JobTable(self._db, clock)
+        self._batch = threading.local()  # the open batch of this thread (see `batch`)
 
     @classmethod
     def open(cls, settings: Settings) -> AssetStore:
@@ -186,46 +199,36 @@ class AssetStore:
             raise BadImageError(f"path {str(source)!r} could not be read: {exc.strerror or exc}") from exc
         return self._put(data, imagebytes.read_header(data, source=f"file {str(source)!r}"), request)
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make every asset stored on this thread inside the block one transaction: the rows are written
+        together when the block ends, and an exception anywhere in it discards them all, so a call that
+        fails half-way leaves no row behind. Files are written at once (content-addressed; an unused one
+        is removed by gc). Nested blocks join the outermost one."""
+        if getattr(self._batch, "pending", None) is not None:
+            yield
+            return
+        pending: builtins.list[_Pending] = []
+        self._batch.pending = pending
+        try:
+            yield
+            if pending:
+                self._commit(pending)
+        finally:
+            self._batch.pending = None
+
     def _put(self, data: bytes, header: imagebytes.ImageHeader, request: _NewAsset) -> Asset:
         sha = sha256_hex(data)
         relpath = BlobStore.relpath(sha, imagebytes.extension_for(header.format))
         now = self._clock()
+        pending: builtins.list[_Pending] | None = getattr(self._batch, "pending", None)
+        earlier = {item.asset.id for item in pending} if pending is not None else set()
         with self._db.read("check the parents of a new asset") as conn:
-            self._require_parents(conn, request.parents)  # before the write: a bad call leaves no file
+            # before the write: a bad call leaves no file
+            self._require_parents(conn, tuple(p for p in request.parents if p not in earlier))
         self._blobs.write(data, sha, relpath, mtime=now)
-        with self._db.write(f"record a new {request.kind} asset") as conn:
-            self._require_parents(conn, request.parents)
-            if not self._blobs.exists(relpath):
-                # gc removed the file as unreferenced between our write and this transaction; gc only
-                # deletes under the write lock we now hold, so the rewritten file stays.
-                self._blobs.write(data, sha, relpath, mtime=now)
-            asset_id = new_id(ASSET_PREFIX, now)
-            while conn.execute("SELECT 1 FROM assets WHERE id = ?", (asset_id,)).fetchone():
-                asset_id = new_id(ASSET_PREFIX, now)
-            conn.execute(
-                "INSERT INTO assets (id, kind, sha256, file, width, height, format, size_bytes, parents, "
-                "params, backend, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    asset_id,
-                    request.kind,
-                    sha,
-                    relpath,
-                    header.width,
-                    header.height,
-                    header.format,
-                    len(data),
-                    json.dumps(list(request.parents)),
-                    request.params_json,
-                    request.backend,
-                    now,
-                ),
-            )
-            conn.executemany(
-                "INSERT INTO asset_parents (child, parent) VALUES (?, ?)",
-                [(asset_id, parent) for parent in request.parents],
-            )
-        return Asset(
-            id=asset_id,
+        asset = Asset(
+            id=new_id(ASSET_PREFIX, now),
             kind=request.kind,
             path=self._blobs.absolute(relpath),
             sha256=sha,
@@ -238,6 +241,57 @@ class AssetStore:
             backend=request.backend,
             created=now,
         )
+        item = _Pending(asset, relpath, request.params_json, data)
+        if pending is not None:
+            pending.append(item)
+            return asset
+        return self._commit([item])[0]
+
+    def _commit(self, items: builtins.list[_Pending]) -> builtins.list[Asset]:
+        """Insert the rows of `items` in one write transaction (parents may be earlier items)."""
+        stored: builtins.list[Asset] = []
+        kinds = ", ".join(dict.fromkeys(item.asset.kind for item in items))
+        with self._db.write(f"record new {kinds} assets") as conn:
+            made: set[str] = set()
+            for item in items:
+                asset = item.asset
+                self._require_parents(conn, tuple(p for p in asset.parents if p not in made))
+                if not self._blobs.exists(item.relpath):
+                    # gc removed the file as unreferenced between our write and this transaction; gc only
+                    # deletes under the write lock we now hold, so the rewritten file stays.
+                    self._blobs.write(item.data, asset.sha256, item.relpath, mtime=asset.created)
+                asset_id = asset.id
+                while conn.execute("SELECT 1 FROM assets WHERE id = ?", (asset_id,)).fetchone():
+                    if asset_id in made or any(asset_id in other.asset.parents for other in items):
+                        raise StoreError(
+                            f"asset id {asset_id} was taken while it was being stored; try again"
+                        )
+                    asset_id = new_id(ASSET_PREFIX, asset.created)
+                conn.execute(
+                    "INSERT INTO assets (id, kind, sha256, file, width, height, format, size_bytes, parents, "
+                    "params, backend, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        asset_id,
+                        asset.kind,
+                        asset.sha256,
+                        item.relpath,
+                        asset.width,
+                        asset.height,
+                        asset.format,
+                        asset.size_bytes,
+                        json.dumps(list(asset.parents)),
+                        item.params_json,
+                        asset.backend,
+                        asset.created,
+                    ),
+                )
+                conn.executemany(
+                    "INSERT INTO asset_parents (child, parent) VALUES (?, ?)",
+                    [(asset_id, parent) for parent in asset.parents],
+                )
+                made.add(asset_id)
+                stored.append(replace(asset, id=asset_id))
+        return stored
 
     @staticmethod
     def _require_parents(conn: sqlite3.Connection, parents: tuple[str, ...]) -> None:

@@ -57,6 +57,7 @@ from productshot.server.mcp.schemas import (
     WritePromptOut,
     resource_uri,
 )
+from productshot.server.pipeline import composite_params
 from productshot.server.services import GenerateAsk
 
 MAX_SEED = 2**32 - 1
@@ -259,18 +260,19 @@ async def remove_background(
     watch = JobWatch()
 
     def work() -> Any:
-        input_asset = store_input(photo, studio.store)
         services = studio.services_for_call("auto", watch, relay.say)
         cut = services.cutout(
             photo.loaded.image.convert("RGB"), model=cutout_model, alpha_matting=alpha_matting
         )
-        asset = studio.store.put_image(
-            cut.image,
-            kind="cutout",
-            parents=[input_asset.id],
-            params={"model": cutout_model, "alpha_matting": alpha_matting, "bbox": list(cut.bbox)},
-            backend=cut.backend,
-        )
+        with studio.store.batch():  # the input and its cutout are stored together, or neither
+            input_asset = store_input(photo, studio.store)
+            asset = studio.store.put_image(
+                cut.image,
+                kind="cutout",
+                parents=[input_asset.id],
+                params={"model": cutout_model, "alpha_matting": alpha_matting, "bbox": list(cut.bbox)},
+                backend=cut.backend,
+            )
         return input_asset, cut, asset
 
     try:
@@ -327,16 +329,17 @@ async def composite(
         result = place(
             back.loaded.image, item.loaded.image, position=position, scale=scale, margin=margin, shadow=shadow
         )
-        back_asset = store_input(back, studio.store)
-        item_asset = store_input(item, studio.store)
-        params = _composite_params(result, back_asset, item_asset, shadow=shadow, margin=margin)
-        asset = studio.store.put_image(
-            result.image,
-            kind="result",
-            parents=[back_asset.id, item_asset.id],
-            params=params,
-            backend=result.backend,
-        )
+        with studio.store.batch():  # both inputs and the result are stored together, or none
+            back_asset = store_input(back, studio.store)
+            item_asset = store_input(item, studio.store)
+            params = composite_params(result, back_asset, item_asset, shadow=shadow, margin=margin)
+            asset = studio.store.put_image(
+                result.image,
+                kind="result",
+                parents=[back_asset.id, item_asset.id],
+                params=params,
+                backend=result.backend,
+            )
         return result, back_asset, item_asset, asset
 
     result, back_asset, item_asset, asset = await studio.run(work)
@@ -477,17 +480,18 @@ async def place_product(
             raise NotFoundError(
                 f"previous: no asset {previous_id!r} in the store; use an asset_id from an earlier result"
             )
-        image_asset = store_input(photo, studio.store) if photo is not None else None
-        pipeline = studio.pipeline(model, watch, relay.say)
-        return pipeline.place_product(
-            request,
-            image=photo.loaded if photo is not None else None,
-            image_asset=image_asset,
-            previous=previous_id,
-            options=options,
-            on_step=relay.step,
-            on_progress=relay.denoise,
-        )
+        with studio.store.batch():  # the input is kept only when the whole shot is made
+            image_asset = store_input(photo, studio.store) if photo is not None else None
+            pipeline = studio.pipeline(model, watch, relay.say)
+            return pipeline.place_product(
+                request,
+                image=photo.loaded if photo is not None else None,
+                image_asset=image_asset,
+                previous=previous_id,
+                options=options,
+                on_step=relay.step,
+                on_progress=relay.denoise,
+            )
 
     try:
         placed = await _cancellable(studio, work, watch)
@@ -620,32 +624,6 @@ def _image_fields(asset: Any, saved: Any, *, notes: list[str] | None = None) -> 
 
 def _saved_line(saved: Any) -> str:
     return f"; copy saved to {saved}" if saved else ""
-
-
-def _composite_params(
-    result: Any, back: Any, item: Any, *, shadow: bool, margin: float | None
-) -> dict[str, Any]:
-    """The same params a place_product result records, so place_product(previous=...) can follow up on it."""
-    seed = back.params.get("seed") if isinstance(back.params.get("seed"), int) else 0
-    return {
-        "request": "",
-        "position": result.position,
-        "scale": result.scale,
-        "bbox": list(result.bbox),
-        "scene": str(back.params.get("scene", "")),
-        "seed": seed,
-        "prompt": str(back.params.get("prompt", "")),
-        "negative_prompt": str(back.params.get("negative_prompt", "")),
-        "width": result.image.width,
-        "height": result.image.height,
-        "shadow": shadow,
-        "margin": margin,
-        "input_id": item.id,
-        "cutout_id": item.id,
-        "background_id": back.id,
-        "previous": None,
-        "steps": [{"name": "composite", "backend": result.backend, "seconds": round(result.seconds, 3)}],
-    }
 
 
 __all__ = [
