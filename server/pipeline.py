@@ -322,6 +322,7 @@ class Pipeline:
         cutout_asset = self.store.put_image(
             cut.image, kind="cutout", parents=[input_asset.id], params={"model": model}, backend=cut.backend
         )
+        self.store.link_job(cut.job_id, cutout_asset.id)
         return input_asset, cutout_asset, cut.image
 
     def _background(
@@ -412,6 +413,7 @@ class Pipeline:
             },
             backend=generated.backend,
         )
+        self.store.link_job(generated.job_id, background_asset.id)
         return (
             background_asset,
             generated.image.convert("RGB"),

@@ -31,6 +31,7 @@ class CutoutOutcome:
     bbox: tuple[int, int, int, int]
     backend: str
     seconds: float
+    job_id: str | None = None  # the store's record of this model job, when one is kept
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class GenerateOutcome:
     backend: str
     seed: int
     seconds: float
+    job_id: str | None = None  # the store's record of this model job, when one is kept
 
 
 @dataclass(frozen=True)

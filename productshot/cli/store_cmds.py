@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from productshot.cli.output import add_json_flag, emit
-from productshot.store.models import ASSET_KINDS
+from productshot.store.models import ASSET_KINDS, JOB_STATUSES
 
 if TYPE_CHECKING:
     from productshot.settings import Settings
@@ -77,6 +77,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     stats = actions.add_parser("stats", help="counts by kind and bytes on disk")
     add_json_flag(stats)
     stats.set_defaults(handler=run_stats)
+
+    jobs = actions.add_parser(
+        "jobs", help="model jobs (cutouts, backgrounds), newest first, with how they ended"
+    )
+    jobs.add_argument("--status", choices=JOB_STATUSES, help="only jobs in this state")
+    jobs.add_argument("--limit", type=_positive_int, default=50, help="at most this many (default 50)")
+    add_json_flag(jobs)
+    jobs.set_defaults(handler=run_jobs)
 
     check = actions.add_parser(
         "check",
@@ -244,6 +252,39 @@ def run_stats(args: argparse.Namespace, settings: Settings) -> int:
         summary += (
             f"\n{stats['missing_files']} assets have lost their image file; run `productshot store check`"
         )
+    emit(args, payload, summary)
+    return 0
+
+
+def run_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.store import AssetStore
+
+    started = time.perf_counter()
+    with AssetStore.open(settings) as store:
+        store.mark_abandoned_jobs()
+        jobs = store.list_jobs(limit=args.limit, status=args.status)
+    payload: dict[str, Any] = {
+        "jobs": jobs,
+        "count": len(jobs),
+        "backend": BACKEND,
+        "seconds": _elapsed(started),
+    }
+    now = time.time()
+    lines = []
+    for job in jobs:
+        took = f"{job['seconds']:.2f}s" if job["seconds"] is not None else "-"
+        made = ",".join(job["assets"]) or "-"
+        model = job["params"].get("model", "")
+        line = f"{job['id']}  {job['kind']:<8}  {job['status']:<9}  {model:<12}  {took:>8}  {_age(now - job['created']):>4} ago  {made}"
+        if job["error"]:
+            line += f"\n    {job['error']}"
+        lines.append(line)
+    what = f"{args.status} jobs" if args.status else "jobs"
+    summary = (
+        "\n".join([*lines, f"{len(jobs)} {what} (newest first) in {settings.home}"])
+        if jobs
+        else f"no {what} in {settings.home}"
+    )
     emit(args, payload, summary)
     return 0
 

@@ -209,13 +209,16 @@ class AssetStore:
             yield
             return
         pending: builtins.list[_Pending] = []
-        self._batch.pending = pending
+        links: builtins.list[tuple[str, str]] = []
+        self._batch.pending, self._batch.links = pending, links
         try:
             yield
-            if pending:
-                self._commit(pending)
+            stored = self._commit(pending) if pending else []
         finally:
-            self._batch.pending = None
+            self._batch.pending = self._batch.links = None
+        renamed = {item.asset.id: asset.id for item, asset in zip(pending, stored, strict=True)}
+        for job_id, asset_id in links:
+            self.link_job(job_id, renamed.get(asset_id, asset_id))
 
     def _put(self, data: bytes, header: imagebytes.ImageHeader, request: _NewAsset) -> Asset:
         sha = sha256_hex(data)
@@ -465,6 +468,22 @@ class AssetStore:
     ) -> None:
         """Move a job on (queued, running, done, failed, cancelled); a finished job cannot change again."""
         self._jobs.update(job_id, status=status, error=error, assets=assets)
+
+    def list_jobs(self, *, limit: int = 50, status: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Jobs newest first (optionally of one status), each as `get_job` returns it."""
+        return self._jobs.list(limit=check_limit(limit), status=status)
+
+    def link_job(self, job_id: str | None, asset_id: str) -> None:
+        """Record that a job produced this asset. Inside a batch it happens after the batch's rows are
+        written (and not at all if the batch is dropped, since the asset then never existed)."""
+        if job_id is None:
+            return
+        links: builtins.list[tuple[str, str]] | None = getattr(self._batch, "links", None)
+        if links is not None:
+            links.append((job_id, asset_id))
+            return
+        status = self._jobs.get(job_id)["status"]
+        self._jobs.update(job_id, status=status, error=None, assets=[asset_id])
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """The job's row as a JSON-ready dict (status, params, error, assets, times, owner pid)."""

@@ -96,6 +96,8 @@ class Studio:
         try:
             self._store = AssetStore.open(self.settings)
             self._store_error = None
+            # Jobs whose server process died (killed, crashed) are marked failed with that reason.
+            self._store.mark_abandoned_jobs()
         except StoreError as exc:
             # A damaged store must not take the server down: every call answers with this error and its
             # remedy (`productshot store repair`), and the client sees why instead of "connection closed".
@@ -175,15 +177,17 @@ class Studio:
                 self._services = {k: v for k, v in self._services.items() if v.where != "worker"}
 
     def services_for_call(self, model: str, watch: JobWatch, say: Say) -> ModelServices:
-        """The services for one tool call (from its worker thread): after the launch warm-up, and on the
-        worker as jobs the call's `watch` can cancel."""
+        """The services for one tool call (from its worker thread): after the launch warm-up, on the
+        worker as jobs the call's `watch` can cancel, and each job recorded in the store's job table."""
+        from productshot.server.job_records import RecordedServices
         from productshot.server.services import WorkerServices
 
+        store = self.store  # a damaged store fails the call here, before any model work
         self._await_warm_up(say)
         chosen = self.services(model)
         if chosen.where == "worker":
-            return WorkerServices(self.worker_client(), watch=watch, owns_client=False)
-        return chosen
+            chosen = WorkerServices(self.worker_client(), watch=watch, owns_client=False)
+        return RecordedServices(chosen, store)
 
     def worker_client(self) -> WorkerClient:
         """One client of the resident worker, shared by the calls (httpx clients are thread-safe)."""

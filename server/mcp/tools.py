@@ -197,8 +197,9 @@ async def generate_background(
         generated = await _cancellable(studio, work, watch)
     finally:
         relay.finish()
-    asset = await studio.finish(
-        lambda: studio.store.put_image(
+
+    def store_background() -> Any:
+        asset = studio.store.put_image(
             generated.image,
             kind="background",
             params={
@@ -212,7 +213,10 @@ async def generate_background(
             },
             backend=generated.backend,
         )
-    )
+        studio.store.link_job(generated.job_id, asset.id)
+        return asset
+
+    asset = await studio.finish(store_background)
     saved = await studio.finish(lambda: save_copy(generated.image, target)) if target else None
     out = GenerateBackgroundOut(
         **_image_fields(asset, saved),
@@ -273,6 +277,7 @@ async def remove_background(
                 params={"model": cutout_model, "alpha_matting": alpha_matting, "bbox": list(cut.bbox)},
                 backend=cut.backend,
             )
+            studio.store.link_job(cut.job_id, asset.id)
         return input_asset, cut, asset
 
     try:

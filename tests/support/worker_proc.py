@@ -21,6 +21,7 @@ import httpx
 
 from productshot.server.worker.client import WorkerClient
 from productshot.settings import Settings
+from tests.support.tiny_pipelines import TINY_PIPELINES_ROOT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 90.0
@@ -40,7 +41,8 @@ def worker_settings(
     """Settings isolated to `home` (as the `settings` fixture builds them) with a worker URL on `port`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRODUCTSHOT_", "OPENAI_"))}
     env["PRODUCTSHOT_HOME"] = str(home)
-    env["PRODUCTSHOT_ALLOWED_DIRS"] = str(home)
+    # The tiny test pipelines' folder is allowed too: MCP only loads model folders inside allowed folders.
+    env["PRODUCTSHOT_ALLOWED_DIRS"] = os.pathsep.join([str(home), str(TINY_PIPELINES_ROOT)])
     env["PRODUCTSHOT_WORKER_AUTOSTART"] = "1" if autostart else "0"
     env["PRODUCTSHOT_WORKER_URL"] = f"http://127.0.0.1:{port or free_port()}"
     env["HF_HUB_OFFLINE"] = "1"
