@@ -20,6 +20,7 @@ from PIL import Image
 from productshot.errors import BadRequestError
 from productshot.server.services import GenerateAsk, ModelServices
 from productshot.store import Asset, AssetStore, require_file
+from productshot.store.validate import clean_text
 from productshot.tools.imageio import LoadedImage, load_image
 
 DEFAULT_SIZE = (1024, 768)
@@ -163,7 +164,7 @@ class Pipeline:
         """
         with self.store.batch():
             return self._place(
-                request,
+                clean_text(request),
                 image=image,
                 image_asset=image_asset,
                 previous=previous,

@@ -210,12 +210,18 @@ def choose_services(settings: Settings, model: str = "auto", where: str = "auto"
     from productshot.server.worker.client import WorkerClient
     from productshot.server.worker.lifecycle import ensure_worker, probe
 
-    if where == "auto":
-        if probe(settings.worker_url, settings) is not None:
-            return WorkerServices(WorkerClient.from_settings(settings))
-        from productshot.server.worker.registry import get_preset
+    if probe(settings.worker_url, settings) is not None:
+        return WorkerServices(WorkerClient.from_settings(settings))
+    from productshot.errors import ModelError
+    from productshot.server.worker.registry import Registry, get_preset
 
-        if get_preset(model, settings).kind == "studio":
-            return LocalServices(settings)
+    registry = Registry.default(settings)
+    preset = get_preset(model, settings, registry=registry)
+    if where == "auto" and preset.kind == "studio":
+        return LocalServices(settings)
+    # Starting a worker takes seconds and loads nothing useful when the weights are not here: say so now.
+    missing = registry.missing(preset, settings)
+    if missing is not None:
+        raise ModelError(f"model {preset.name!r} cannot run here, so no worker was started: {missing}")
     url = ensure_worker(settings)
     return WorkerServices(WorkerClient.from_settings(settings, base_url=url))
