@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, wait
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Lane = Literal["model", "quick"]
 Say = Callable[[str], None]  # sends one progress message to the client, from a worker thread
 
 # How often a call waiting for the warm-up tells the client it is still waiting.
@@ -65,7 +66,10 @@ class Studio:
         self._services: dict[str, ModelServices] = {}
         self._worker_client: WorkerClient | None = None
         self._warm: Future[str] | None = None
+        # Two lanes: model work (cutouts, generation, whole product shots) and quick pixel work
+        # (composite, check_split, reading arguments). A 40 ms composite must not queue behind cutouts.
         self._limiter: anyio.CapacityLimiter | None = None
+        self._quick_limiter: anyio.CapacityLimiter | None = None
 
     # ---- life -------------------------------------------------------------------------------------
     @asynccontextmanager
@@ -77,6 +81,7 @@ class Studio:
             if self._holders == 0:
                 await anyio.to_thread.run_sync(self._open)
                 self._limiter = anyio.CapacityLimiter(self._max_parallel)
+                self._quick_limiter = anyio.CapacityLimiter(self._max_parallel)
             self._holders += 1
         try:
             yield self
@@ -206,9 +211,14 @@ class Studio:
         services = DeferredServices(lambda: self.services_for_call(model, watch, say))
         return Pipeline(self.store, services, self.planner, chat_model=self.chat_model)
 
-    async def run(self, fn: Callable[[], T], *, abandon_on_cancel: bool = False) -> T:
-        """Run blocking model or pixel work in a thread, at most `max_parallel` at once (queued beyond)."""
-        return await anyio.to_thread.run_sync(fn, limiter=self._limiter, abandon_on_cancel=abandon_on_cancel)
+    async def run(self, fn: Callable[[], T], *, abandon_on_cancel: bool = False, lane: Lane = "quick") -> T:
+        """Run blocking work in a thread, at most `max_parallel` at once per lane (queued beyond).
+
+        `lane="model"` is for calls that run models (cutout, generate, place_product); the default quick
+        lane is for pixel work that takes milliseconds, so it never waits behind model work.
+        """
+        limiter = self._limiter if lane == "model" else self._quick_limiter
+        return await anyio.to_thread.run_sync(fn, limiter=limiter, abandon_on_cancel=abandon_on_cancel)
 
     async def finish(self, fn: Callable[[], T]) -> T:
         """Run a call's short closing work (store write, copy, preview) in a thread outside the queue of

@@ -597,7 +597,7 @@ async def _cancellable(studio: Studio, work: Callable[[], T], watch: JobWatch) -
     """Run model work in a thread. A cancelled call stops waiting at once and cancels its worker job;
     a worker that failed is forgotten, so the next call finds (or starts) one again."""
     try:
-        return await studio.run(work, abandon_on_cancel=True)
+        return await studio.run(work, abandon_on_cancel=True, lane="model")
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(watch.cancel)
