@@ -22,6 +22,7 @@ from productshot.settings import Settings
 from productshot.store import AssetStore
 from tests.support.mcp_client import image_of, ok, text_of
 from tests.support.mcp_proc import HttpServer, http_server, http_session, server_env, stdio_session
+from tests.support.worker_proc import idle_worker_url
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,10 @@ def _isolated_settings(root: Path) -> Settings:
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRODUCTSHOT_", "OPENAI_"))}
     env.update(
-        PRODUCTSHOT_HOME=str(home), PRODUCTSHOT_ALLOWED_DIRS=str(root), PRODUCTSHOT_WORKER_AUTOSTART="0"
+        PRODUCTSHOT_HOME=str(home),
+        PRODUCTSHOT_ALLOWED_DIRS=str(root),
+        PRODUCTSHOT_WORKER_AUTOSTART="0",
+        PRODUCTSHOT_WORKER_URL=idle_worker_url(),  # not the default port a developer's worker may use
     )
     return Settings.from_mapping(env, home=home)
 

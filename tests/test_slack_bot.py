@@ -31,6 +31,7 @@ from productshot.slack.service import SlackService
 from productshot.store import AssetStore
 from tests.support.imagegen import make_product, on_background
 from tests.support.slack_api import ApiCall, SlackStandIn, bot_settings, event_payload, signed_request
+from tests.support.waiting import wait_until
 from tests.support.worker_proc import free_port
 
 pytestmark = pytest.mark.slow
@@ -405,7 +406,10 @@ def test_a_user_over_the_rate_limit_is_asked_to_wait(bot: SlackService, slack: S
 
 
 # ---- retries: never twice, even after a restart ------------------------------------------------------------------
-def test_a_retry_is_not_processed_twice_even_after_a_restart(slack: SlackStandIn, tmp_path: Path) -> None:
+def test_a_retry_is_not_processed_twice_even_after_a_restart(
+    slack: SlackStandIn, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="productshot.slack.handlers")
     home = tmp_path / "home"
     settings = bot_settings(home, slack)
     file_id = slack.add_file("retry.png", cutout_png(), "image/png")
@@ -427,7 +431,11 @@ def test_a_retry_is_not_processed_twice_even_after_a_restart(slack: SlackStandIn
         probe, probe_ts = user_message(slack, "on a beach", user="U0JOE2", channel="C0TEAM")
         assert post(second, slack, probe).status == 200
         _notice(slack, "C0TEAM", probe_ts)
-        time.sleep(1.0)
+        # Each repeat was seen and turned away as a duplicate (not merely not yet looked at).
+        wait_until(
+            lambda: sum(r.getMessage().endswith(": duplicate") for r in caplog.records) >= 3,
+            what="the retry, the retry after the restart and the twin event logged as duplicates",
+        )
 
     assert len(uploads_in(slack, "C0TEAM", ts)) == 1
     assert slack.downloads(file_id) == 1

@@ -74,3 +74,18 @@ def test_control_characters_never_reach_the_stored_request(settings: Settings) -
     assert not any(ord(ch) < 32 and ch not in "\t\n" for ch in stored) and "\x7f" not in stored
     assert stored.startswith("put it on a simple beach") and "bottom-left" in stored
     assert shot["position"] == "bottom-left"
+
+
+def test_tests_point_at_a_worker_url_where_nothing_can_answer(settings: Settings) -> None:
+    """A `productshot worker` on the default port must not get the tests' jobs: the settings fixture uses a
+    port this test session holds bound (and never listens on), so no worker can appear there."""
+    import socket
+
+    from productshot.server.worker.lifecycle import probe, url_address
+    from productshot.settings import DEFAULT_WORKER_URL
+
+    assert settings.worker_url != DEFAULT_WORKER_URL
+    assert probe(settings.worker_url, settings) is None
+    _, port = url_address(settings.worker_url)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other, pytest.raises(OSError):
+        other.bind(("127.0.0.1", port))  # taken for the whole session

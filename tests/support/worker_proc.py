@@ -35,6 +35,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_RESERVED: list[socket.socket] = []  # kept open for the whole test session (see idle_worker_url)
+
+
+def idle_worker_url() -> str:
+    """A worker URL where nothing answers for the whole test session, whatever runs on this machine.
+
+    Its port is bound (never listened on) by this process: connections are refused at once, and neither
+    a `productshot worker` on the default port nor a worker another test starts can ever be found there.
+    """
+    if not _RESERVED:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        _RESERVED.append(sock)
+    return f"http://127.0.0.1:{_RESERVED[0].getsockname()[1]}"
+
+
 def worker_settings(
     home: Path, *, port: int | None = None, plugins: Sequence[str] = (), autostart: bool = False
 ) -> Settings:
@@ -161,6 +177,7 @@ __all__ = [
     "REPO_ROOT",
     "WorkerProcess",
     "free_port",
+    "idle_worker_url",
     "running_worker",
     "start_worker",
     "wait_for_health",
