@@ -4,8 +4,9 @@ Checks, in order, before a request reaches the app:
 1. the bearer token when one is set (`Authorization: Bearer <token>`, the scheme in any case) -> 401;
 2. the Host header against an allow-list (blocks DNS rebinding) -> 421;
 3. the Origin header, when a browser sends one, against the same list -> 403;
-4. a state-changing method (POST, PUT, PATCH, DELETE) must carry `X-Productshot-Client` or a JSON body,
-   neither of which a cross-site page can send without a CORS preflight (which nothing here answers) -> 403.
+4. a state-changing method (POST, PUT, PATCH, DELETE) must carry `X-Productshot-Client` (or another header
+   the door names, e.g. MCP's `Mcp-Session-Id` on a session DELETE) or a JSON body, none of which a
+   cross-site page can send without a CORS preflight (which nothing here answers) -> 403.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class GuardPolicy:
     allowed_hosts: tuple[str, ...] | None
     token: str | None = None
     token_hint: str = "the server's token"
+    # Headers that prove a state-changing request is not a cross-site form (a page cannot send any of them
+    # without a preflight): productshot's own client header, plus any the door's protocol sets itself.
+    client_headers: tuple[str, ...] = (CLIENT_HEADER,)
 
     def __post_init__(self) -> None:
         if self.token is not None and not self.token:
@@ -148,8 +152,8 @@ class HttpGuard:
             return 403, "bad_origin", f"requests from web pages at {origin!r} are refused", {}
         method = str(scope.get("method", "GET")).upper()
         if method in _STATE_CHANGING:
-            client = headers.get(CLIENT_HEADER.lower())
-            if not client and not _is_json((headers.get("content-type") or [""])[0]):
+            named = any(headers.get(name.lower()) for name in policy.client_headers)
+            if not named and not _is_json((headers.get("content-type") or [""])[0]):
                 return (
                     403,
                     "cross_site_refused",

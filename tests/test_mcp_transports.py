@@ -198,6 +198,10 @@ def test_forged_host_or_origin_is_refused(server: HttpServer) -> None:
         # A cross-site form post (no preflight needed) is refused before the MCP app reads it.
         form = http.post(server.url, data={"jsonrpc": "2.0"}, headers={"Accept": MCP_HEADERS["Accept"]})
         assert form.status_code == 403 and form.json()["error"] == "cross_site_refused"
+        # A client ending its session (a bodyless DELETE with its session id) still gets through.
+        session = good.headers["mcp-session-id"]
+        assert http.delete(server.url, headers={"Mcp-Session-Id": session}).status_code == 200
+        assert http.delete(server.url).status_code == 403
 
 
 def test_non_local_bind_needs_a_token(settings: Settings) -> None:

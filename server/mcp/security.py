@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from productshot.errors import BadRequestError
 from productshot.hosts import is_local_host
-from productshot.http_guard import GuardPolicy, HttpGuard, host_patterns
+from productshot.http_guard import CLIENT_HEADER, GuardPolicy, HttpGuard, host_patterns
 
 if TYPE_CHECKING:  # the CLI checks the token rule before paying for the mcp import
     from mcp.server.transport_security import TransportSecuritySettings
@@ -51,7 +51,13 @@ def required_token(settings: Settings, host: str) -> str | None:
 
 def mcp_guard(app: ASGIApp, allowed_hosts: Sequence[str], token: str | None) -> HttpGuard:
     """The shared HTTP guard in front of the MCP app: token (when set), Host/Origin, no cross-site posts."""
-    policy = GuardPolicy(allowed_hosts=tuple(allowed_hosts), token=token, token_hint="PRODUCTSHOT_MCP_TOKEN")
+    policy = GuardPolicy(
+        allowed_hosts=tuple(allowed_hosts),
+        token=token,
+        token_hint="PRODUCTSHOT_MCP_TOKEN",
+        # A client ends its session with a bodyless DELETE that carries the session id.
+        client_headers=(CLIENT_HEADER, "Mcp-Session-Id"),
+    )
     return HttpGuard(app, policy)
 
 
