@@ -213,12 +213,12 @@ class AssetStore:
         self._batch.pending, self._batch.links = pending, links
         try:
             yield
-            stored = self._commit(pending) if pending else []
+            if pending:
+                self._commit(pending)
         finally:
             self._batch.pending = self._batch.links = None
-        renamed = {item.asset.id: asset.id for item, asset in zip(pending, stored, strict=True)}
         for job_id, asset_id in links:
-            self.link_job(job_id, renamed.get(asset_id, asset_id))
+            self.link_job(job_id, asset_id)
 
     def _put(self, data: bytes, header: imagebytes.ImageHeader, request: _NewAsset) -> Asset:
         sha = sha256_hex(data)
@@ -248,10 +248,11 @@ class AssetStore:
         if pending is not None:
             pending.append(item)
             return asset
-        return self._commit([item])[0]
+        return self._commit([item], renamable=True)[0]
 
-    def _commit(self, items: builtins.list[_Pending]) -> builtins.list[Asset]:
-        """Insert the rows of `items` in one write transaction (parents may be earlier items)."""
+    def _commit(self, items: builtins.list[_Pending], *, renamable: bool = False) -> builtins.list[Asset]:
+        """Insert the rows of `items` in one write transaction (parents may be earlier items). A single
+        put whose random id is already taken gets a new one; a batch's ids are already in the caller's hands."""
         stored: builtins.list[Asset] = []
         kinds = ", ".join(dict.fromkeys(item.asset.kind for item in items))
         with self._db.write(f"record new {kinds} assets") as conn:
@@ -265,7 +266,7 @@ class AssetStore:
                     self._blobs.write(item.data, asset.sha256, item.relpath, mtime=asset.created)
                 asset_id = asset.id
                 while conn.execute("SELECT 1 FROM assets WHERE id = ?", (asset_id,)).fetchone():
-                    if asset_id in made or any(asset_id in other.asset.parents for other in items):
+                    if not renamable:  # the call already holds (and may have used) this id
                         raise StoreError(
                             f"asset id {asset_id} was taken while it was being stored; try again"
                         )
