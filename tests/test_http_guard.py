@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -104,3 +105,28 @@ def test_policy_units() -> None:
     )
     with pytest.raises(BadRequestError):
         GuardPolicy(allowed_hosts=None, token=None)
+
+
+def test_a_network_worker_refuses_model_folders_outside_the_allowed_ones_in_one_message(
+    settings: Settings, tmp_path: Path
+) -> None:
+    token = "tok-" + "m" * 24
+    headers = {"Authorization": f"Bearer {token}"}
+    job = {"type": "generate", "prompt": "beach", "width": 64, "height": 64}
+    file_outside = tmp_path.parent / "outside-model.bin"
+    file_outside.write_bytes(b"x")
+    app = create_app(settings, config=WorkerConfig(host="0.0.0.0", token=token))
+    answers = set()
+    with serving(app) as url, httpx.Client(base_url=url, timeout=10, headers=headers) as http:
+        for folder in ("/etc", "/no/such/folder", str(file_outside), "../../../etc", str(tmp_path.parent)):
+            answer = http.post("/jobs", json={**job, "model": folder})
+            assert answer.status_code == 403, answer.text
+            message = answer.json()["message"]
+            assert "diffusers" not in message and "does not exist" not in message
+            answers.add(message.replace(repr(folder), "<given>"))
+        assert http.post("/jobs", json={**job, "model": "studio"}).status_code == 202
+    assert len(answers) == 1, answers
+    # A worker on this machine only (the CLI's) still says what is wrong with a folder the user named.
+    with serving(create_app(settings, config=WorkerConfig())) as url, httpx.Client(base_url=url) as http:
+        local = http.post("/jobs", json={**job, "model": "/no/such/folder"})
+        assert local.status_code == 404 and "does not exist" in local.json()["message"]
