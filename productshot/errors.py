@@ -94,6 +94,12 @@ class StoreError(ProductshotError):
     http_status = 503
 
 
+class StoreCorruptError(StoreError):
+    """The asset store's database file is damaged; `productshot store repair` salvages what it can."""
+
+    code = "store_corrupt"
+
+
 class LLMError(ProductshotError):
     """The configured chat model failed (auth, rate limit, server error, bad answer)."""
 
@@ -113,6 +119,7 @@ __all__ = [
     "PathNotAllowedError",
     "PositionError",
     "ProductshotError",
+    "StoreCorruptError",
     "StoreError",
     "WorkerUnavailableError",
 ]

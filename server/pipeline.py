@@ -20,7 +20,8 @@ from PIL import Image
 from productshot.errors import BadRequestError
 from productshot.prompts.lexicon import style_words
 from productshot.server.services import GenerateAsk, ModelServices
-from productshot.store import Asset, AssetStore
+from productshot.store import Asset, AssetStore, require_file
+from productshot.store.validate import clean_text
 from productshot.tools.imageio import LoadedImage, load_image
 from productshot.tools.notes import Note, note, notes_to_dicts
 
@@ -167,8 +168,31 @@ class Pipeline:
         """Run one request: fresh (an image given) or a follow-up on `previous` (a result asset id).
 
         `image_asset` is the stored photo; with it, `image` may carry that photo already decoded (the MCP
-        tools decode while checking the argument), which saves decoding it again.
+        tools decode while checking the argument), which saves decoding it again. Everything the run stores
+        is one store batch: a run that fails at any step leaves no row behind.
         """
+        with self.store.batch():
+            return self._place(
+                clean_text(request),
+                image=image,
+                image_asset=image_asset,
+                previous=previous,
+                options=options,
+                on_step=on_step,
+                on_progress=on_progress,
+            )
+
+    def _place(
+        self,
+        request: str,
+        *,
+        image: LoadedImage | None,
+        image_asset: Asset | None,
+        previous: str | None,
+        options: PlaceOptions | None,
+        on_step: StepFn | None,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> PlaceResult:
         started = time.perf_counter()
         opts = options or PlaceOptions()
         run = _Run(on_step=on_step)
@@ -303,7 +327,7 @@ class Pipeline:
     ) -> tuple[Asset, Asset, Image.Image]:
         if image_asset is not None:
             input_asset = image_asset
-            loaded = image if image is not None else load_image(image_asset.path)
+            loaded = image if image is not None else load_image(require_file(image_asset))
         else:
             assert image is not None
             loaded = image
@@ -322,6 +346,7 @@ class Pipeline:
         cutout_asset = self.store.put_image(
             cut.image, kind="cutout", parents=[input_asset.id], params={"model": model}, backend=cut.backend
         )
+        self.store.link_job(cut.job_id, cutout_asset.id)
         return input_asset, cutout_asset, cut.image
 
     def _background(
@@ -415,6 +440,7 @@ class Pipeline:
             },
             backend=generated.backend,
         )
+        self.store.link_job(generated.job_id, background_asset.id)
         return (
             background_asset,
             generated.image.convert("RGB"),
@@ -519,6 +545,42 @@ class Pipeline:
         return None
 
 
+def composite_params(
+    result: Any,
+    back: Asset,
+    item: Asset,
+    *,
+    shadow: bool,
+    margin: float | None,
+    input_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The params a place_product result records, for a result made by the composite tool or command, so
+    place_product(previous=...) can follow up on it. `item` is the product as placed (the cutout);
+    `input_id` the photo it was cut from, when that is a different asset."""
+    seed = back.params.get("seed") if isinstance(back.params.get("seed"), int) else 0
+    return {
+        "request": "",
+        "position": result.position,
+        "scale": result.scale,
+        "bbox": list(result.bbox),
+        "scene": str(back.params.get("scene", "")),
+        "seed": seed,
+        "prompt": str(back.params.get("prompt", "")),
+        "negative_prompt": str(back.params.get("negative_prompt", "")),
+        "width": result.image.width,
+        "height": result.image.height,
+        "shadow": shadow,
+        "margin": margin,
+        "input_id": input_id or item.id,
+        "cutout_id": item.id,
+        "background_id": back.id,
+        "previous": None,
+        "steps": [{"name": "composite", "backend": result.backend, "seconds": round(result.seconds, 3)}],
+        **dict(extra or {}),
+    }
+
+
 def _plan_changes_scene(plan: Any, prev: Mapping[str, Any]) -> bool:
     asked_before = prev.get("scene_requested", prev.get("scene"))
     return (bool(plan.scene) and plan.scene != asked_before) or bool(plan.style)
@@ -533,10 +595,10 @@ def _plan_from_params(params: Mapping[str, Any] | None) -> Any:
 
 
 def _open_rgba(asset: Asset) -> Image.Image:
-    with Image.open(asset.path) as im:
+    with Image.open(require_file(asset)) as im:
         return im.convert("RGBA")
 
 
 def _open_rgb(asset: Asset) -> Image.Image:
-    with Image.open(asset.path) as im:
+    with Image.open(require_file(asset)) as im:
         return im.convert("RGB")

@@ -31,6 +31,7 @@ class CutoutOutcome:
     bbox: tuple[int, int, int, int]
     backend: str
     seconds: float
+    job_id: str | None = None  # the store's record of this model job, when one is kept
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class GenerateOutcome:
     backend: str
     seed: int
     seconds: float
+    job_id: str | None = None  # the store's record of this model job, when one is kept
 
 
 @dataclass(frozen=True)
@@ -215,15 +217,24 @@ def choose_services(settings: Settings, model: str = "auto", where: str = "auto"
         raise BadRequestError(f"where must be auto, local or worker, got {where!r}")
     if where == "local":
         return LocalServices(settings)
+    from productshot.hosts import is_local_host
     from productshot.server.worker.client import WorkerClient
-    from productshot.server.worker.lifecycle import ensure_worker, probe
+    from productshot.server.worker.lifecycle import ensure_worker, probe, url_address
 
-    if where == "auto":
-        if probe(settings.worker_url, settings) is not None:
-            return WorkerServices(WorkerClient.from_settings(settings))
-        from productshot.server.worker.registry import get_preset
+    if probe(settings.worker_url, settings) is not None:
+        return WorkerServices(WorkerClient.from_settings(settings))
+    from productshot.errors import ModelError
+    from productshot.server.worker.registry import Registry, get_preset
 
-        if get_preset(model, settings).kind == "studio":
-            return LocalServices(settings)
+    registry = Registry.default(settings)
+    preset = get_preset(model, settings, registry=registry)
+    if where == "auto" and preset.kind == "studio":
+        return LocalServices(settings)
+    # Starting a worker here takes seconds and loads nothing useful when the weights are not on this
+    # machine: say so now. (With auto-start off, or a worker elsewhere, ensure_worker says what to do.)
+    if settings.worker_autostart and is_local_host(url_address(settings.worker_url)[0]):
+        missing = registry.missing(preset, settings)
+        if missing is not None:
+            raise ModelError(f"model {preset.name!r} cannot run here, so no worker was started: {missing}")
     url = ensure_worker(settings)
     return WorkerServices(WorkerClient.from_settings(settings, base_url=url))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from productshot.settings import Settings
+from tests.support.worker_proc import idle_worker_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +28,8 @@ def settings(home: Path, tmp_path: Path) -> Settings:
     env["PRODUCTSHOT_HOME"] = str(home)
     env["PRODUCTSHOT_ALLOWED_DIRS"] = str(tmp_path)
     env["PRODUCTSHOT_WORKER_AUTOSTART"] = "0"
+    # Never the default port: a `productshot worker` the developer runs must not get the tests' jobs.
+    env["PRODUCTSHOT_WORKER_URL"] = idle_worker_url()
     return Settings.from_mapping(env, home=home)
 
 

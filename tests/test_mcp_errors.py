@@ -17,6 +17,9 @@ from productshot.settings import Settings
 from tests.support.mcp_client import error_text, memory_session, ok
 
 COFFEE = "sample:coffee"
+QUIET_CASES = frozenset(
+    {"path outside", "symlink escape", "dotdot trick", "missing file", "system file", "model folder outside"}
+)
 
 
 def _bad_calls(tmp_path: Path, outside: Path) -> list[tuple[str, str, dict[str, object], tuple[str, ...]]]:
@@ -75,16 +78,27 @@ def _bad_calls(tmp_path: Path, outside: Path) -> list[tuple[str, str, dict[str, 
             "path outside",
             "remove_background",
             {"image": str(outside)},
-            ("image:", "outside the allowed folders"),
+            ("image:", "not a file inside the allowed folders"),
         ),
         (
             "symlink escape",
             "remove_background",
             {"image": str(link)},
-            ("outside the allowed folders", str(outside)),
+            ("not a file inside the allowed folders",),
         ),
-        ("dotdot trick", "check_split", {"image": dotdot}, ("outside the allowed folders",)),
-        ("missing file", "check_split", {"image": str(tmp_path / "nope.png")}, ("does not exist",)),
+        ("dotdot trick", "check_split", {"image": dotdot}, ("not a file inside the allowed folders",)),
+        (
+            "missing file",
+            "check_split",
+            {"image": str(tmp_path / "nope.png")},
+            ("not a file inside the allowed folders",),
+        ),
+        (
+            "system file",
+            "check_split",
+            {"image": "../../../../../../../etc/shadow"},
+            ("not a file inside the allowed folders",),
+        ),
         (
             "base64 not an image",
             "check_split",
@@ -133,6 +147,19 @@ def _bad_calls(tmp_path: Path, outside: Path) -> list[tuple[str, str, dict[str, 
             {"request": request, "image": COFFEE, "model": "no-such-model"},
             ("no-such-model",),
         ),
+        *[
+            (
+                "model folder outside",
+                tool,
+                {**arguments, "model": folder},
+                ("must be inside the allowed folders or the model cache",),
+            )
+            for folder in ("/etc", str(outside.parent), str(outside), "/no/such/folder", "../../../etc")
+            for tool, arguments in (
+                ("generate_background", {"prompt": "beach"}),
+                ("place_product", {"request": request, "image": COFFEE}),
+            )
+        ],
         (
             "unknown cutout model",
             "remove_background",
@@ -175,6 +202,14 @@ def test_bad_input_is_a_clear_tool_error_and_the_server_keeps_serving(
                 missing = [p for p in phrases if p not in message]
                 if missing:
                     failures.append(f"{case} ({tool}): {missing} not in {message!r}")
+                if case in QUIET_CASES:  # nothing about what lies outside the allowed folders
+                    told = [
+                        word
+                        for word in ("resolved", "does not exist", "diffusers", "is a file")
+                        if word in message
+                    ]
+                    if told or "shadow" in message.replace("../etc/shadow", ""):
+                        failures.append(f"{case} ({tool}) tells too much: {message!r}")
                 # ...and the server still serves the next call.
                 assert ok(await client.call_tool("check_split", {"image": COFFEE}))["split"] in (True, False)
         return failures

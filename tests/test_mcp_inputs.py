@@ -73,10 +73,10 @@ def test_relative_name_is_looked_for_in_the_allowed_folders(
     (tmp_path / "shop" / "bag.png").write_bytes(_png_bytes((70, 50)))
     found = resolve_image("shop/bag.png", name="image", store=store, settings=settings)
     assert found.path == (tmp_path / "shop" / "bag.png").resolve() and found.loaded.size == (70, 50)
-    with pytest.raises(NotFoundError, match=r"^image: 'bag.png' is in none of the allowed folders"):
+    with pytest.raises(PathNotAllowedError, match=r"^image: path 'bag.png' is not a file inside the allowed"):
         resolve_image("bag.png", name="image", store=store, settings=settings)
     outside = _outside(tmp_path_factory)
-    with pytest.raises(PathNotAllowedError, match="outside the allowed folders"):
+    with pytest.raises(PathNotAllowedError, match="not a file inside the allowed folders"):
         resolve_image(
             f"../{outside.parent.name}/{outside.name}", name="image", store=store, settings=settings
         )
@@ -86,7 +86,7 @@ def test_path_outside_allowed_folders_is_refused(
     tmp_path_factory: pytest.TempPathFactory, store: AssetStore, settings: Settings
 ) -> None:
     outside = _outside(tmp_path_factory)
-    with pytest.raises(PathNotAllowedError, match=r"^image: .*outside the allowed folders"):
+    with pytest.raises(PathNotAllowedError, match=r"^image: .*not a file inside the allowed folders"):
         resolve_image(str(outside), name="image", store=store, settings=settings)
 
 
@@ -96,7 +96,7 @@ def test_symlink_escaping_the_allowed_folder_is_refused(
     outside = _outside(tmp_path_factory)
     link = tmp_path / "innocent.png"
     os.symlink(outside, link)
-    with pytest.raises(PathNotAllowedError, match="outside the allowed folders"):
+    with pytest.raises(PathNotAllowedError, match="not a file inside the allowed folders"):
         resolve_image(str(link), name="product", store=store, settings=settings)
 
 
@@ -105,7 +105,7 @@ def test_dotdot_trick_is_refused(
 ) -> None:
     outside = _outside(tmp_path_factory)
     tricky = tmp_path / ".." / outside.parent.name / outside.name
-    with pytest.raises(PathNotAllowedError, match="outside the allowed folders"):
+    with pytest.raises(PathNotAllowedError, match="not a file inside the allowed folders"):
         resolve_image(str(tricky), name="background", store=store, settings=settings)
 
 
@@ -174,3 +174,33 @@ def test_sample_is_loaded_and_stored_as_an_input(store: AssetStore, settings: Se
     assert resolved.kind == "sample" and resolved.loaded.size == (600, 400)
     asset = store_input(resolved, store)
     assert asset.kind == "input" and (asset.width, asset.height) == (600, 400)
+
+
+def test_every_path_outside_the_allowed_folders_gets_one_and_the_same_answer(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, store: AssetStore, settings: Settings
+) -> None:
+    """Existing or not, file or folder, absolute, relative or through a symlink: the refusal names only
+    the text given and the allowed folders, so it cannot be used to probe the disk."""
+    outside = _outside(tmp_path_factory)
+    os.symlink(outside, tmp_path / "link.png")
+    (tmp_path / "folder.png").mkdir()
+    given = [
+        "../../../../../../etc/shadow",
+        "/etc/shadow",
+        "/etc/no-such-file.png",
+        "/etc",
+        str(outside),
+        f"../{outside.parent.name}/{outside.name}",
+        "missing.png",
+        "link.png",
+        "folder.png",
+        str(tmp_path / "missing-inside.png"),
+    ]
+    answers = set()
+    for text in given:
+        with pytest.raises(PathNotAllowedError) as caught:
+            resolve_image(text, name="image", store=store, settings=settings)
+        message = str(caught.value)
+        assert "resolved" not in message and "/etc/shadow" not in message.replace(repr(text), "")
+        answers.add(message.replace(repr(text), "<given>"))
+    assert len(answers) == 1, answers

@@ -23,6 +23,7 @@ from productshot.store import AssetStore
 from productshot.tools.studio_scenes import find_scene
 from tests.support.mcp_client import image_of, ok, text_of
 from tests.support.mcp_proc import HttpServer, http_server, http_session, server_env, stdio_session
+from tests.support.worker_proc import idle_worker_url
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,10 @@ def _isolated_settings(root: Path) -> Settings:
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRODUCTSHOT_", "OPENAI_"))}
     env.update(
-        PRODUCTSHOT_HOME=str(home), PRODUCTSHOT_ALLOWED_DIRS=str(root), PRODUCTSHOT_WORKER_AUTOSTART="0"
+        PRODUCTSHOT_HOME=str(home),
+        PRODUCTSHOT_ALLOWED_DIRS=str(root),
+        PRODUCTSHOT_WORKER_AUTOSTART="0",
+        PRODUCTSHOT_WORKER_URL=idle_worker_url(),  # not the default port a developer's worker may use
     )
     return Settings.from_mapping(env, home=home)
 
@@ -194,6 +198,13 @@ def test_forged_host_or_origin_is_refused(server: HttpServer) -> None:
         assert rebound.status_code == 421
         foreign = http.post(server.url, json=INIT, headers={**MCP_HEADERS, "Origin": "http://evil.example"})
         assert foreign.status_code == 403
+        # A cross-site form post (no preflight needed) is refused before the MCP app reads it.
+        form = http.post(server.url, data={"jsonrpc": "2.0"}, headers={"Accept": MCP_HEADERS["Accept"]})
+        assert form.status_code == 403 and form.json()["error"] == "cross_site_refused"
+        # A client ending its session (a bodyless DELETE with its session id) still gets through.
+        session = good.headers["mcp-session-id"]
+        assert http.delete(server.url, headers={"Mcp-Session-Id": session}).status_code == 200
+        assert http.delete(server.url).status_code == 403
 
 
 def test_non_local_bind_needs_a_token(settings: Settings) -> None:
@@ -236,6 +247,8 @@ def test_token_is_required_on_a_non_local_bind(tmp_path: Path, settings: Setting
                 headers={**MCP_HEADERS, "Authorization": f"Bearer {token}", "Host": "evil.example"},
             )
             assert rebound.status_code == 421
+            lower = http.post(url, json=INIT, headers={**MCP_HEADERS, "Authorization": f"bearer {token}"})
+            assert lower.status_code == 200
 
         async def scenario() -> int:
             async with http_session(url, headers={"Authorization": f"Bearer {token}"}) as client:

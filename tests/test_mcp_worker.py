@@ -42,6 +42,14 @@ def _finished_jobs(worker: WorkerProcess, status: str, kind: str = "") -> int:
     return total
 
 
+def _store_jobs(worker: WorkerProcess, status: str) -> list[dict[str, Any]]:
+    """The store's job rows in `status` (recorded by the MCP side, in the shared data home)."""
+    from productshot.store import AssetStore
+
+    with AssetStore.open(worker.settings) as store:
+        return store.list_jobs(status=status, limit=200)
+
+
 async def _call_and_act(
     client: ClientSession, arguments: dict[str, Any], act: Any
 ) -> tuple[ProgressLog, Any]:
@@ -131,6 +139,10 @@ def test_cancelling_the_request_cancels_the_worker_job(worker: WorkerProcess) ->
 
     anyio.run(scenario)
     wait_until(lambda: _finished_jobs(worker, "cancelled") > before, what="the job cancelled", every=0.2)
+    # The store's record of the call's model job says so too.
+    wait_until(
+        lambda: bool(_store_jobs(worker, "cancelled")), what="the job recorded as cancelled", every=0.2
+    )
     assert _finished_jobs(worker, "cancelled") == before + 1
     health = httpx.get(f"{worker.url}/health", timeout=5).json()
     assert health["running"] == 0 and health["queue_depth"] == 0
@@ -159,3 +171,6 @@ def test_worker_killed_mid_call_is_a_clear_tool_error(worker: WorkerProcess) -> 
             assert "productshot worker" in again
 
     anyio.run(scenario)
+    # The job the worker died on is recorded as failed, with why.
+    died = [job for job in _store_jobs(worker, "failed") if "stopped answering" in (job["error"] or "")]
+    assert len(died) == 1 and died[0]["kind"] == "generate" and died[0]["finished"] is not None

@@ -518,7 +518,7 @@ def test_cli_list_show_gc(settings: Settings, cli_env: dict[str, str], tmp_path:
     assert {"assets", "count", "backend", "seconds"} <= payload.keys()
     assert payload["backend"] == "store" and payload["count"] == 2
     assert [a["id"] for a in payload["assets"]] == [cutout.id, product.id]
-    assert payload["assets"][0] == json.loads(json.dumps(cutout.to_dict()))
+    assert payload["assets"][0] == {**json.loads(json.dumps(cutout.to_dict())), "file_missing": False}
 
     only_inputs = json.loads(cli(cli_env, tmp_path, "list", "--kind", "input", "--json").stdout)
     assert [a["id"] for a in only_inputs["assets"]] == [product.id]

@@ -30,7 +30,7 @@ from productshot.settings import Settings
 from tests.support.asgi_bridge import InThread, LoopTransport
 from tests.support.imagegen import make_product, mask_iou, on_background
 
-BASE = "http://worker.test"
+BASE = "http://127.0.0.1"  # a local Host: the worker refuses any other (DNS-rebinding guard)
 
 
 @dataclass

@@ -89,15 +89,16 @@ def run_cutout(args: argparse.Namespace, settings: Settings) -> int:
         loaded.image, alpha_matting=args.alpha_matting, decontaminate=not args.no_decontaminate
     )
     store = _open_store(settings)
-    source = store_input(store, args.image, loaded)
-    asset = store.put_image(
-        result.image,
-        kind="cutout",
-        parents=[source.id],
-        params={"model": result.backend, "alpha_matting": result.alpha_matting},
-        backend=result.backend,
-    )
-    save_image_atomic(result.image, out)
+    with store.batch():  # rows are kept only when the output is written too
+        source = store_input(store, args.image, loaded)
+        asset = store.put_image(
+            result.image,
+            kind="cutout",
+            parents=[source.id],
+            params={"model": result.backend, "alpha_matting": result.alpha_matting},
+            backend=result.backend,
+        )
+        save_image_atomic(result.image, out)
     payload = {
         "path": str(out.resolve()),
         "bbox": list(result.bbox),
@@ -120,18 +121,19 @@ def run_backdrop(args: argparse.Namespace, settings: Settings) -> int:
     out = output_path(args.output)
     backdrop = render_backdrop(args.scene, args.width, args.height, seed=args.seed)
     store = _open_store(settings)
-    asset = store.put_image(
-        backdrop.image,
-        kind="background",
-        params={
-            "scene": args.scene,
-            "family": backdrop.scene,
-            "seed": backdrop.seed,
-            "unmatched": list(backdrop.unmatched),
-        },
-        backend=backdrop.backend,
-    )
-    save_image_atomic(backdrop.image, out)
+    with store.batch():  # the row is kept only when the output is written too
+        asset = store.put_image(
+            backdrop.image,
+            kind="background",
+            params={
+                "scene": args.scene,
+                "family": backdrop.scene,
+                "seed": backdrop.seed,
+                "unmatched": list(backdrop.unmatched),
+            },
+            backend=backdrop.backend,
+        )
+        save_image_atomic(backdrop.image, out)
     payload = {
         "path": str(out.resolve()),
         "seed": backdrop.seed,
@@ -150,6 +152,7 @@ def run_backdrop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_composite(args: argparse.Namespace, settings: Settings) -> int:
+    from productshot.server.pipeline import composite_params
     from productshot.tools.composite import composite
     from productshot.tools.imageio import save_image_atomic
     from productshot.tools.positions import parse_position
@@ -161,45 +164,50 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
     product = load_input(args.product, settings)
     steps: list[dict[str, Any]] = []
     store = _open_store(settings)
-    bg_asset = store_input(store, args.background, background)
-    product_asset = store_input(store, args.product, product)
-    cut_image = product.image
-    from productshot.tools.cutout import Cutter, is_cutout
+    with store.batch():  # a call that fails at any step (cutout, composite, writing -o) stores nothing
+        bg_asset = store_input(store, args.background, background)
+        product_asset = input_asset = store_input(store, args.product, product)
+        cut_image = product.image
+        from productshot.tools.cutout import Cutter, is_cutout
 
-    if not is_cutout(product.image):
-        cut = Cutter(settings.cutout_model, u2net_home=settings.u2net_home).cut(product.image)
-        cut_image = cut.image
-        product_asset = store.put_image(
-            cut.image,
-            kind="cutout",
-            parents=[product_asset.id],
-            params={"model": cut.backend},
-            backend=cut.backend,
+        if not is_cutout(product.image):
+            cut = Cutter(settings.cutout_model, u2net_home=settings.u2net_home).cut(product.image)
+            cut_image = cut.image
+            product_asset = store.put_image(
+                cut.image,
+                kind="cutout",
+                parents=[product_asset.id],
+                params={"model": cut.backend},
+                backend=cut.backend,
+            )
+            steps.append({"name": "cutout", "backend": cut.backend, "seconds": round(cut.seconds, 3)})
+        result = composite(
+            background.image.convert("RGB"),
+            cut_image,
+            position=position,
+            scale=args.scale,
+            margin=args.margin,
+            shadow=args.shadow,
+            light=args.light,
         )
-        steps.append({"name": "cutout", "backend": cut.backend, "seconds": round(cut.seconds, 3)})
-    result = composite(
-        background.image.convert("RGB"),
-        cut_image,
-        position=position,
-        scale=args.scale,
-        margin=args.margin,
-        shadow=args.shadow,
-        light=args.light,
-    )
-    steps.append({"name": "composite", "backend": result.backend, "seconds": round(result.seconds, 3)})
-    asset = store.put_image(
-        result.image,
-        kind="result",
-        parents=[bg_asset.id, product_asset.id],
-        params={
-            "position": result.position,
-            "scale": result.scale,
-            "shadow": result.shadow,
-            "light": args.light,
-        },
-        backend=result.backend,
-    )
-    save_image_atomic(result.image, out)
+        steps.append({"name": "composite", "backend": result.backend, "seconds": round(result.seconds, 3)})
+        asset = store.put_image(
+            result.image,
+            kind="result",
+            parents=[bg_asset.id, product_asset.id],
+            # The same params a place_product result has, so `productshot run --previous` can follow up.
+            params=composite_params(
+                result,
+                bg_asset,
+                product_asset,
+                shadow=result.shadow,
+                margin=args.margin,
+                input_id=input_asset.id,
+                extra={"light": args.light},
+            ),
+            backend=result.backend,
+        )
+        save_image_atomic(result.image, out)
     payload = {
         "path": str(out.resolve()),
         "bbox": list(result.bbox),

@@ -40,14 +40,36 @@ def listener_executor(threads: int = DEFAULT_LISTENER_THREADS) -> ThreadPoolExec
     return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="productshot-slack-listener")
 
 
-def create_app(bot: SlackBot, *, signing_secret: str, executor: ThreadPoolExecutor) -> App:
+class _NoRejectedBodies(logging.Filter):
+    """Bolt logs the whole body of a request whose signature fails (a stranger's post, or a replay): keep
+    the fact, drop the body and signature, so logs never hold what an attacker sent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Invalid request signature detected"):
+            record.msg, record.args = "refused a request with an invalid Slack signature or timestamp", ()
+        return True
+
+
+def bolt_logger(*, log_rejected_bodies: bool = False) -> logging.Logger:
+    """The logger bolt's parts copy their level and filters from (bolt configures each from this one)."""
+    base = logging.getLogger("productshot.slack.bolt")
+    if not log_rejected_bodies and not any(isinstance(f, _NoRejectedBodies) for f in base.filters):
+        base.addFilter(_NoRejectedBodies())
+    return base
+
+
+def create_app(
+    bot: SlackBot, *, signing_secret: str, executor: ThreadPoolExecutor, log_rejected_bodies: bool = False
+) -> App:
     """A bolt App on the bot's client, listening to `app_mention` and `message` events.
 
+    Requests refused for their signature are logged without their body unless `log_rejected_bodies`.
     SlackUnavailableError when Slack refuses the token (auth.test) or cannot be reached.
     """
     try:
         app = App(
             name="productshot",
+            logger=bolt_logger(log_rejected_bodies=log_rejected_bodies),
             client=bot.client,
             signing_secret=signing_secret,
             process_before_response=False,
@@ -77,4 +99,4 @@ def create_app(bot: SlackBot, *, signing_secret: str, executor: ThreadPoolExecut
     return app
 
 
-__all__ = ["DEFAULT_LISTENER_THREADS", "create_app", "listener_executor", "make_client"]
+__all__ = ["DEFAULT_LISTENER_THREADS", "bolt_logger", "create_app", "listener_executor", "make_client"]

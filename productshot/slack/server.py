@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from socketserver import ThreadingMixIn
@@ -105,6 +106,14 @@ class EventsServer:
             body = json.dumps(dict(self._health()) if self._health else {"ok": True}).encode("utf-8")
             start_response(
                 "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        stamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+        if stamp is not None and not re.fullmatch(r"[0-9]{1,15}", stamp.strip()):
+            # bolt's verifier calls int() on it and answers 500; a forged or broken request is a 401.
+            body = json.dumps({"error": "invalid request"}).encode("utf-8")
+            start_response(
+                "401 Unauthorized", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
             )
             return [body]
         return self._bolt(environ, start_response)

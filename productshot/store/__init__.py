@@ -1,7 +1,7 @@
 """The asset store: every image as a SQLite row plus a content-addressed file under the data home."""
 
 from productshot.ids import ASSET_ID_PATTERN
-from productshot.store.asset_store import DB_NAME, AssetStore
+from productshot.store.asset_store import DB_NAME, AssetStore, require_file
 from productshot.store.models import (
     ASSET_KINDS,
     JOB_STATUSES,
@@ -19,4 +19,5 @@ __all__ = [
     "Asset",
     "AssetStore",
     "GcReport",
+    "require_file",
 ]

@@ -8,11 +8,13 @@ holds the database's write lock, so a row never points at a missing file.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import sqlite3
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -53,6 +55,26 @@ WITH RECURSIVE keep(id) AS (
 )
 """
 _DOOMED = "created <= :cutoff AND id NOT IN (SELECT id FROM keep)"
+
+
+def require_file(asset: Asset) -> Path:
+    """The asset's file, or a NotFoundError saying the row outlived its file and what to do."""
+    if not asset.path.is_file():
+        raise NotFoundError(
+            f"asset {asset.id} ({asset.kind}) is in the store but its image file {asset.path} is missing "
+            "(removed outside productshot?); run `productshot store check`, and start again from a new photo"
+        )
+    return asset.path
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """An asset whose file is written and whose row waits for its batch to commit."""
+
+    asset: Asset
+    relpath: str
+    params_json: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -100,6 +122,7 @@ class AssetStore:
             self.db_path, busy_timeout=check_number(busy_timeout, name="busy_timeout", minimum=0)
         )
         self._jobs = JobTable(self._db, clock)
+        self._batch = threading.local()  # the open batch of this thread (see `batch`)
 
     @classmethod
     def open(cls, settings: Settings) -> AssetStore:
@@ -176,46 +199,39 @@ class AssetStore:
             raise BadImageError(f"path {str(source)!r} could not be read: {exc.strerror or exc}") from exc
         return self._put(data, imagebytes.read_header(data, source=f"file {str(source)!r}"), request)
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make every asset stored on this thread inside the block one transaction: the rows are written
+        together when the block ends, and an exception anywhere in it discards them all, so a call that
+        fails half-way leaves no row behind. Files are written at once (content-addressed; an unused one
+        is removed by gc). Nested blocks join the outermost one."""
+        if getattr(self._batch, "pending", None) is not None:
+            yield
+            return
+        pending: builtins.list[_Pending] = []
+        links: builtins.list[tuple[str, str]] = []
+        self._batch.pending, self._batch.links = pending, links
+        try:
+            yield
+            if pending:
+                self._commit(pending)
+        finally:
+            self._batch.pending = self._batch.links = None
+        for job_id, asset_id in links:
+            self.link_job(job_id, asset_id)
+
     def _put(self, data: bytes, header: imagebytes.ImageHeader, request: _NewAsset) -> Asset:
         sha = sha256_hex(data)
         relpath = BlobStore.relpath(sha, imagebytes.extension_for(header.format))
         now = self._clock()
+        pending: builtins.list[_Pending] | None = getattr(self._batch, "pending", None)
+        earlier = {item.asset.id for item in pending} if pending is not None else set()
         with self._db.read("check the parents of a new asset") as conn:
-            self._require_parents(conn, request.parents)  # before the write: a bad call leaves no file
+            # before the write: a bad call leaves no file
+            self._require_parents(conn, tuple(p for p in request.parents if p not in earlier))
         self._blobs.write(data, sha, relpath, mtime=now)
-        with self._db.write(f"record a new {request.kind} asset") as conn:
-            self._require_parents(conn, request.parents)
-            if not self._blobs.exists(relpath):
-                # gc removed the file as unreferenced between our write and this transaction; gc only
-                # deletes under the write lock we now hold, so the rewritten file stays.
-                self._blobs.write(data, sha, relpath, mtime=now)
-            asset_id = new_id(ASSET_PREFIX, now)
-            while conn.execute("SELECT 1 FROM assets WHERE id = ?", (asset_id,)).fetchone():
-                asset_id = new_id(ASSET_PREFIX, now)
-            conn.execute(
-                "INSERT INTO assets (id, kind, sha256, file, width, height, format, size_bytes, parents, "
-                "params, backend, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    asset_id,
-                    request.kind,
-                    sha,
-                    relpath,
-                    header.width,
-                    header.height,
-                    header.format,
-                    len(data),
-                    json.dumps(list(request.parents)),
-                    request.params_json,
-                    request.backend,
-                    now,
-                ),
-            )
-            conn.executemany(
-                "INSERT INTO asset_parents (child, parent) VALUES (?, ?)",
-                [(asset_id, parent) for parent in request.parents],
-            )
-        return Asset(
-            id=asset_id,
+        asset = Asset(
+            id=new_id(ASSET_PREFIX, now),
             kind=request.kind,
             path=self._blobs.absolute(relpath),
             sha256=sha,
@@ -228,6 +244,58 @@ class AssetStore:
             backend=request.backend,
             created=now,
         )
+        item = _Pending(asset, relpath, request.params_json, data)
+        if pending is not None:
+            pending.append(item)
+            return asset
+        return self._commit([item], renamable=True)[0]
+
+    def _commit(self, items: builtins.list[_Pending], *, renamable: bool = False) -> builtins.list[Asset]:
+        """Insert the rows of `items` in one write transaction (parents may be earlier items). A single
+        put whose random id is already taken gets a new one; a batch's ids are already in the caller's hands."""
+        stored: builtins.list[Asset] = []
+        kinds = ", ".join(dict.fromkeys(item.asset.kind for item in items))
+        with self._db.write(f"record new {kinds} assets") as conn:
+            made: set[str] = set()
+            for item in items:
+                asset = item.asset
+                self._require_parents(conn, tuple(p for p in asset.parents if p not in made))
+                if not self._blobs.exists(item.relpath):
+                    # gc removed the file as unreferenced between our write and this transaction; gc only
+                    # deletes under the write lock we now hold, so the rewritten file stays.
+                    self._blobs.write(item.data, asset.sha256, item.relpath, mtime=asset.created)
+                asset_id = asset.id
+                while conn.execute("SELECT 1 FROM assets WHERE id = ?", (asset_id,)).fetchone():
+                    if not renamable:  # the call already holds (and may have used) this id
+                        raise StoreError(
+                            f"asset id {asset_id} was taken while it was being stored; try again"
+                        )
+                    asset_id = new_id(ASSET_PREFIX, asset.created)
+                conn.execute(
+                    "INSERT INTO assets (id, kind, sha256, file, width, height, format, size_bytes, parents, "
+                    "params, backend, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        asset_id,
+                        asset.kind,
+                        asset.sha256,
+                        item.relpath,
+                        asset.width,
+                        asset.height,
+                        asset.format,
+                        asset.size_bytes,
+                        json.dumps(list(asset.parents)),
+                        item.params_json,
+                        asset.backend,
+                        asset.created,
+                    ),
+                )
+                conn.executemany(
+                    "INSERT INTO asset_parents (child, parent) VALUES (?, ?)",
+                    [(asset_id, parent) for parent in asset.parents],
+                )
+                made.add(asset_id)
+                stored.append(replace(asset, id=asset_id))
+        return stored
 
     @staticmethod
     def _require_parents(conn: sqlite3.Connection, parents: tuple[str, ...]) -> None:
@@ -372,6 +440,7 @@ class AssetStore:
             referenced_bytes = conn.execute(
                 "SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(size_bytes) AS size FROM assets GROUP BY file)"
             ).fetchone()[0]
+            by_file = conn.execute("SELECT file, COUNT(*) FROM assets GROUP BY file").fetchall()
         files = [blob for blob in self._blobs.scan() if not blob.temporary]
         database_bytes = sum(
             path.stat().st_size
@@ -386,6 +455,7 @@ class AssetStore:
             "bytes_on_disk": sum(blob.size for blob in files),
             "bytes_referenced": int(referenced_bytes),
             "database_bytes": database_bytes,
+            "missing_files": sum(int(n) for file, n in by_file if not self._blobs.exists(file)),
             "jobs": self._jobs.counts(),
         }
 
@@ -399,6 +469,22 @@ class AssetStore:
     ) -> None:
         """Move a job on (queued, running, done, failed, cancelled); a finished job cannot change again."""
         self._jobs.update(job_id, status=status, error=error, assets=assets)
+
+    def list_jobs(self, *, limit: int = 50, status: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Jobs newest first (optionally of one status), each as `get_job` returns it."""
+        return self._jobs.list(limit=check_limit(limit), status=status)
+
+    def link_job(self, job_id: str | None, asset_id: str) -> None:
+        """Record that a job produced this asset. Inside a batch it happens after the batch's rows are
+        written (and not at all if the batch is dropped, since the asset then never existed)."""
+        if job_id is None:
+            return
+        links: builtins.list[tuple[str, str]] | None = getattr(self._batch, "links", None)
+        if links is not None:
+            links.append((job_id, asset_id))
+            return
+        status = self._jobs.get(job_id)["status"]
+        self._jobs.update(job_id, status=status, error=None, assets=[asset_id])
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """The job's row as a JSON-ready dict (status, params, error, assets, times, owner pid)."""

@@ -16,13 +16,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from productshot.errors import BadRequestError, ProductshotError, StoreError
+from productshot.errors import BadRequestError, ProductshotError, StoreCorruptError, StoreError
 from productshot.store.schema import migrate
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction before giving up
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_DAMAGE_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+RECOVERY_HINT = (
+    "run `productshot store check` to see what is wrong, then `productshot store repair` to salvage the "
+    "readable rows into a new database (the damaged file is kept beside it, no image file is deleted)"
+)
+
+
+def is_damage(exc: sqlite3.Error) -> bool:
+    """SQLITE_CORRUPT / SQLITE_NOTADB: the file is damaged or not a database at all."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _DAMAGE_CODES
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -169,5 +180,9 @@ class Database:
             return StoreError(
                 f"asset store {self.path} stayed busy for {self.busy_timeout:g} s while trying to {action}: "
                 "another productshot process is holding it; try again"
+            )
+        if is_damage(exc):
+            return StoreCorruptError(
+                f"asset store {self.path} is damaged ({exc}) and could not {action}; {RECOVERY_HINT}"
             )
         return StoreError(f"asset store {self.path} could not {action}: {exc}")

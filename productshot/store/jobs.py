@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import socket
@@ -43,6 +44,7 @@ def process_alive(pid: int) -> bool:
 
 
 def _job_dict(row: sqlite3.Row) -> dict[str, Any]:
+    started, finished = row["started"], row["finished"]
     return {
         "id": row["id"],
         "kind": row["kind"],
@@ -54,6 +56,9 @@ def _job_dict(row: sqlite3.Row) -> dict[str, Any]:
         "updated": row["updated"],
         "pid": row["pid"],
         "host": row["host"],
+        "started": started,
+        "finished": finished,
+        "seconds": round(finished - started, 3) if started is not None and finished is not None else None,
     }
 
 
@@ -99,19 +104,27 @@ class JobTable:
                 if conn.execute("SELECT 1 FROM assets WHERE id = ?", (asset_id,)).fetchone() is None:
                     raise NotFoundError(f"asset {asset_id!r} given for job {job_id!r} does not exist")
             merged = list(dict.fromkeys([*json.loads(row["assets"]), *asset_ids]))
+            now = self._clock()
             conn.execute(
                 "UPDATE jobs SET status = ?, error = COALESCE(?, error), assets = ?, updated = ?, "
                 "pid = CASE WHEN ? IN ('queued', 'running') THEN ? ELSE pid END, "
-                "host = CASE WHEN ? IN ('queued', 'running') THEN ? ELSE host END WHERE id = ?",
+                "host = CASE WHEN ? IN ('queued', 'running') THEN ? ELSE host END, "
+                "started = CASE WHEN ? = 'running' THEN COALESCE(started, ?) ELSE started END, "
+                "finished = CASE WHEN ? IN ('done', 'failed', 'cancelled') THEN COALESCE(finished, ?) "
+                "ELSE finished END WHERE id = ?",
                 (
                     status,
                     error,
                     json.dumps(merged),
-                    self._clock(),
+                    now,
                     status,
                     os.getpid(),
                     status,
                     self._host,
+                    status,
+                    now,
+                    status,
+                    now,
                     job_id,
                 ),
             )
@@ -135,14 +148,26 @@ class JobTable:
             now = self._clock()
             for row in dead:
                 conn.execute(
-                    "UPDATE jobs SET status = 'failed', error = ?, updated = ? WHERE id = ?",
+                    "UPDATE jobs SET status = 'failed', error = ?, updated = ?, finished = ? WHERE id = ?",
                     (
                         f"abandoned: its process (pid {row['pid']}) exited before the job finished",
+                        now,
                         now,
                         row["id"],
                     ),
                 )
         return len(dead)
+
+    def list(self, *, limit: int, status: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Jobs newest first, optionally only those in one status."""
+        if status is not None and status not in JOB_STATUSES:
+            raise BadRequestError(f"status must be one of {', '.join(JOB_STATUSES)}; got {status!r}")
+        clause, values = ("WHERE status = ?", [status]) if status else ("", [])
+        with self._db.read("list jobs") as conn:
+            rows = conn.execute(
+                f"SELECT * FROM jobs {clause} ORDER BY created DESC, id DESC LIMIT ?", [*values, limit]
+            ).fetchall()
+        return [_job_dict(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         with self._db.read("count jobs") as conn:

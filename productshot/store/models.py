@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Every image the product makes or takes in is one of these.
-ASSET_KINDS: tuple[str, ...] = ("input", "cutout", "background", "result", "preview")
+# Every image the product makes or takes in is one of these; `recovered` is an image file `store repair`
+# found without its row (its lineage and parameters were lost with the damaged database).
+ASSET_KINDS: tuple[str, ...] = ("input", "cutout", "background", "result", "preview", "recovered")
+RECOVERED_KIND = "recovered"
 
 JOB_STATUSES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
 # A job in one of these states is finished: its row no longer changes.

@@ -54,6 +54,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX jobs_status ON jobs (status)",
     ),
+    (
+        # When a job started running and when it ended, for timings in `productshot store jobs`.
+        "ALTER TABLE jobs ADD COLUMN started REAL",
+        "ALTER TABLE jobs ADD COLUMN finished REAL",
+        "CREATE INDEX jobs_created ON jobs (created)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

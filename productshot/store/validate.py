@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from productshot.errors import BadRequestError
 from productshot.store.models import ASSET_KINDS
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str) -> str:
+    """User text fit to store: NUL and other control characters (tab and newline kept) become spaces,
+    so a stored request cannot carry terminal escapes or NULs into logs, tables and later prompts."""
+    return _CONTROL.sub(" ", text).strip()
 
 
 def check_kind(kind: object) -> str:

@@ -28,6 +28,7 @@ from productshot.server.mcp.schemas import RESOURCE_PREFIX, resource_uri
 from productshot.server.mcp.security import transport_security
 from productshot.server.mcp.tools import register_tools
 from productshot.settings import Settings
+from productshot.store import require_file
 
 SERVER_NAME = "productshot"
 # How many assets resources/list shows (newest first); older ones stay readable by URI.
@@ -106,7 +107,10 @@ class ProductshotMCP(FastMCP[Studio]):
             raise ResourceError(
                 f"{text}: no such asset in the store; use an asset_id from a tool result"
             ) from exc
-        data = await anyio.to_thread.run_sync(asset.path.read_bytes)
+        try:
+            data = await anyio.to_thread.run_sync(lambda: require_file(asset).read_bytes())
+        except NotFoundError as exc:
+            raise ResourceError(f"{text}: {exc}") from exc
         return [ReadResourceContents(content=data, mime_type=asset.mime)]
 
     async def run_stdio_protected(self) -> None:

@@ -1,7 +1,8 @@
 """Image arguments of MCP tools: an asset id, a file inside the allowed folders, base64 data, or a sample.
 
 Each form is recognised from the text alone and checked before any pixel is decoded: paths go through
-`resolve_allowed_path` (so `..` and symlinks cannot leave the allowed folders), base64 is size-capped by
+`find_allowed_file` (so `..` and symlinks cannot leave the allowed folders, and every path outside them
+gets the same answer), base64 is size-capped by
 `max_upload_bytes` before it is decoded. Every error names the argument it came from.
 """
 
@@ -17,9 +18,9 @@ from typing import Literal
 from productshot.errors import BadImageError, NotFoundError, ProductshotError
 from productshot.server.mcp.schemas import RESOURCE_PREFIX
 from productshot.settings import Settings
-from productshot.store import ASSET_ID_PATTERN, Asset, AssetStore
+from productshot.store import ASSET_ID_PATTERN, Asset, AssetStore, require_file
 from productshot.tools.imageio import SAMPLE_PREFIX, LoadedImage, decode_image_bytes, load_image
-from productshot.tools.paths import resolve_allowed_path
+from productshot.tools.paths import check_model_folder, find_allowed_file
 
 SourceKind = Literal["asset", "path", "base64", "sample"]
 
@@ -99,23 +100,23 @@ def _resolve(text: str, *, name: str, store: AssetStore, settings: Settings) -> 
         return _from_base64(text, name=name, settings=settings)
     if _looks_like_path(text):
         path = _find_path(text, settings)
-        if not path.is_file():
-            raise BadImageError(f"{name}: {text!r} is not a file")
         return ImageInput(load_image(path, max_pixels=settings.max_image_pixels), "path", path=path)
     raise BadImageError(f"{name}: {_shorten(text)!r} is not an image reference; give {IMAGE_FORMS}")
 
 
 def _find_path(text: str, settings: Settings) -> Path:
     """An absolute path as given; a relative one (`bag.jpg`, `shop/bag.jpg`) is looked for in each allowed
-    folder in turn, since an MCP client starts the server in a folder of its own choosing."""
-    raw = Path(text).expanduser()
-    if raw.is_absolute():
-        return resolve_allowed_path(raw, settings.allowed_dirs, must_exist=True)
-    for folder in settings.allowed_dirs:
-        if (folder / raw).exists():
-            return resolve_allowed_path(folder / raw, settings.allowed_dirs, must_exist=True)
-    folders = ", ".join(str(folder) for folder in settings.allowed_dirs)
-    raise NotFoundError(f"{text!r} is in none of the allowed folders ({folders}); give its full path")
+    folder in turn, since an MCP client starts the server in a folder of its own choosing. Anything else
+    (outside, missing, a folder) gets one and the same refusal."""
+    return find_allowed_file(text, settings.allowed_dirs)
+
+
+def check_model_argument(model: str, settings: Settings) -> None:
+    """A `model` naming a folder must be inside the allowed folders or the model cache (one refusal for
+    every other folder, before the registry looks at the disk)."""
+    from productshot.server.worker.weights import hf_cache_dir
+
+    check_model_folder(model, settings.allowed_dirs, [hf_cache_dir(settings)])
 
 
 def _from_asset(asset_id: str, *, name: str, store: AssetStore, settings: Settings) -> ImageInput:
@@ -125,7 +126,8 @@ def _from_asset(asset_id: str, *, name: str, store: AssetStore, settings: Settin
         raise NotFoundError(
             f"{name}: no asset {asset_id!r} in the store; use an asset_id returned by an earlier tool call"
         ) from exc
-    return ImageInput(load_image(asset.path, max_pixels=settings.max_image_pixels), "asset", asset=asset)
+    path = require_file(asset)
+    return ImageInput(load_image(path, max_pixels=settings.max_image_pixels), "asset", asset=asset)
 
 
 def _from_base64(payload: str, *, name: str, settings: Settings) -> ImageInput:
@@ -189,4 +191,4 @@ def _mb(size: int) -> str:
     return f"{size / 1024:.0f} KB"
 
 
-__all__ = ["IMAGE_FORMS", "ImageInput", "resolve_image", "store_input"]
+__all__ = ["IMAGE_FORMS", "ImageInput", "check_model_argument", "resolve_image", "store_input"]

@@ -16,13 +16,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, wait
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
 from PIL import Image
 
-from productshot.errors import ProductshotError, WorkerUnavailableError
+from productshot.errors import ProductshotError, StoreError, WorkerUnavailableError
 
 if TYPE_CHECKING:
     from productshot.server.mcp.jobs import JobWatch
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Lane = Literal["model", "quick"]
 Say = Callable[[str], None]  # sends one progress message to the client, from a worker thread
 
 # How often a call waiting for the warm-up tells the client it is still waiting.
@@ -59,12 +60,16 @@ class Studio:
         self._holders = 0
         self._open_lock: anyio.Lock | None = None
         self._store: AssetStore | None = None
+        self._store_error: StoreError | None = None
         self._planner: Any = None
         self._chat_model: Any = None
         self._services: dict[str, ModelServices] = {}
         self._worker_client: WorkerClient | None = None
         self._warm: Future[str] | None = None
+        # Two lanes: model work (cutouts, generation, whole product shots) and quick pixel work
+        # (composite, check_split, reading arguments). A 40 ms composite must not queue behind cutouts.
         self._limiter: anyio.CapacityLimiter | None = None
+        self._quick_limiter: anyio.CapacityLimiter | None = None
 
     # ---- life -------------------------------------------------------------------------------------
     @asynccontextmanager
@@ -76,6 +81,7 @@ class Studio:
             if self._holders == 0:
                 await anyio.to_thread.run_sync(self._open)
                 self._limiter = anyio.CapacityLimiter(self._max_parallel)
+                self._quick_limiter = anyio.CapacityLimiter(self._max_parallel)
             self._holders += 1
         try:
             yield self
@@ -92,7 +98,16 @@ class Studio:
         from productshot.tools.plan import make_planner
 
         self.settings.ensure_home()
-        self._store = AssetStore.open(self.settings)
+        try:
+            self._store = AssetStore.open(self.settings)
+            self._store_error = None
+            # Jobs whose server process died (killed, crashed) are marked failed with that reason.
+            self._store.mark_abandoned_jobs()
+        except StoreError as exc:
+            # A damaged store must not take the server down: every call answers with this error and its
+            # remedy (`productshot store repair`), and the client sees why instead of "connection closed".
+            logger.error("the asset store cannot be opened: %s", exc)
+            self._store_error = exc
         self._chat_model = make_chat_model(self.settings) if self.settings.llm_configured else None
         self._planner = make_planner(self.settings, self._chat_model)
         if self._warm_up_enabled:
@@ -133,6 +148,8 @@ class Studio:
     # ---- what tools use -----------------------------------------------------------------------------
     @property
     def store(self) -> AssetStore:
+        if self._store is None and self._store_error is not None:
+            raise type(self._store_error)(str(self._store_error))
         if self._store is None:
             raise ProductshotError("the productshot MCP server is not open (no session holds it)")
         return self._store
@@ -165,15 +182,17 @@ class Studio:
                 self._services = {k: v for k, v in self._services.items() if v.where != "worker"}
 
     def services_for_call(self, model: str, watch: JobWatch, say: Say) -> ModelServices:
-        """The services for one tool call (from its worker thread): after the launch warm-up, and on the
-        worker as jobs the call's `watch` can cancel."""
+        """The services for one tool call (from its worker thread): after the launch warm-up, on the
+        worker as jobs the call's `watch` can cancel, and each job recorded in the store's job table."""
+        from productshot.server.job_records import RecordedServices
         from productshot.server.services import WorkerServices
 
+        store = self.store  # a damaged store fails the call here, before any model work
         self._await_warm_up(say)
         chosen = self.services(model)
         if chosen.where == "worker":
-            return WorkerServices(self.worker_client(), watch=watch, owns_client=False)
-        return chosen
+            chosen = WorkerServices(self.worker_client(), watch=watch, owns_client=False)
+        return RecordedServices(chosen, store)
 
     def worker_client(self) -> WorkerClient:
         """One client of the resident worker, shared by the calls (httpx clients are thread-safe)."""
@@ -192,9 +211,14 @@ class Studio:
         services = DeferredServices(lambda: self.services_for_call(model, watch, say))
         return Pipeline(self.store, services, self.planner, chat_model=self.chat_model)
 
-    async def run(self, fn: Callable[[], T], *, abandon_on_cancel: bool = False) -> T:
-        """Run blocking model or pixel work in a thread, at most `max_parallel` at once (queued beyond)."""
-        return await anyio.to_thread.run_sync(fn, limiter=self._limiter, abandon_on_cancel=abandon_on_cancel)
+    async def run(self, fn: Callable[[], T], *, abandon_on_cancel: bool = False, lane: Lane = "quick") -> T:
+        """Run blocking work in a thread, at most `max_parallel` at once per lane (queued beyond).
+
+        `lane="model"` is for calls that run models (cutout, generate, place_product); the default quick
+        lane is for pixel work that takes milliseconds, so it never waits behind model work.
+        """
+        limiter = self._limiter if lane == "model" else self._quick_limiter
+        return await anyio.to_thread.run_sync(fn, limiter=limiter, abandon_on_cancel=abandon_on_cancel)
 
     async def finish(self, fn: Callable[[], T]) -> T:
         """Run a call's short closing work (store write, copy, preview) in a thread outside the queue of

@@ -9,7 +9,7 @@ from starlette.types import ASGIApp
 
 from productshot.server.mcp.app import ProductshotMCP, create_server
 from productshot.server.mcp.config import DEFAULT_HTTP_PORT
-from productshot.server.mcp.security import BearerTokenMiddleware, required_token
+from productshot.server.mcp.security import mcp_guard, required_token
 from productshot.settings import Settings
 
 
@@ -20,9 +20,12 @@ def run_stdio(settings: Settings) -> None:
 
 
 def http_app(server: ProductshotMCP, token: str | None) -> ASGIApp:
-    """The streamable-HTTP ASGI app (`/mcp`), behind the bearer-token check when a token is set."""
+    """The streamable-HTTP ASGI app (`/mcp`) behind the shared guard: Host/Origin allow-list, no cross-site
+    posts, and the bearer token when one is set."""
     app: ASGIApp = server.streamable_http_app()
-    return BearerTokenMiddleware(app, token) if token else app
+    security = server.settings.transport_security
+    allowed = security.allowed_hosts if security is not None else []
+    return mcp_guard(app, allowed, token)
 
 
 def run_http(

@@ -35,7 +35,7 @@ from productshot.server.mcp.descriptions import (
     SHADOW_DOC,
     WIDTH_DOC,
 )
-from productshot.server.mcp.inputs import ImageInput, resolve_image, store_input
+from productshot.server.mcp.inputs import ImageInput, check_model_argument, resolve_image, store_input
 from productshot.server.mcp.jobs import JobWatch
 from productshot.server.mcp.outputs import image_result, text_result
 from productshot.server.mcp.progress import ProgressRelay
@@ -59,6 +59,7 @@ from productshot.server.mcp.schemas import (
     WritePromptOut,
     resource_uri,
 )
+from productshot.server.pipeline import composite_params
 from productshot.server.services import GenerateAsk
 from productshot.tools.notes import Note, notes_to_dicts
 
@@ -176,6 +177,7 @@ async def generate_background(
     """
     studio = _studio(ctx)
     started = time.perf_counter()
+    check_model_argument(model, studio.settings)
     target = check_save_to(save_to, studio.settings) if save_to else None
     relay = ProgressRelay(ctx, denoise_total=True)
     used_seed = seed if seed is not None else random.randrange(MAX_SEED)
@@ -199,8 +201,9 @@ async def generate_background(
         generated = await _cancellable(studio, work, watch)
     finally:
         relay.finish()
-    asset = await studio.finish(
-        lambda: studio.store.put_image(
+
+    def store_background() -> Any:
+        asset = studio.store.put_image(
             generated.image,
             kind="background",
             params={
@@ -214,7 +217,10 @@ async def generate_background(
             },
             backend=generated.backend,
         )
-    )
+        studio.store.link_job(generated.job_id, asset.id)
+        return asset
+
+    asset = await studio.finish(store_background)
     saved = await studio.finish(lambda: save_copy(generated.image, target)) if target else None
     scene, scene_notes = _scene_shown(generated.backend, prompt)
     out = GenerateBackgroundOut(
@@ -264,18 +270,20 @@ async def remove_background(
     watch = JobWatch()
 
     def work() -> Any:
-        input_asset = store_input(photo, studio.store)
         services = studio.services_for_call("auto", watch, relay.say)
         cut = services.cutout(
             photo.loaded.image.convert("RGB"), model=cutout_model, alpha_matting=alpha_matting
         )
-        asset = studio.store.put_image(
-            cut.image,
-            kind="cutout",
-            parents=[input_asset.id],
-            params={"model": cutout_model, "alpha_matting": alpha_matting, "bbox": list(cut.bbox)},
-            backend=cut.backend,
-        )
+        with studio.store.batch():  # the input and its cutout are stored together, or neither
+            input_asset = store_input(photo, studio.store)
+            asset = studio.store.put_image(
+                cut.image,
+                kind="cutout",
+                parents=[input_asset.id],
+                params={"model": cutout_model, "alpha_matting": alpha_matting, "bbox": list(cut.bbox)},
+                backend=cut.backend,
+            )
+            studio.store.link_job(cut.job_id, asset.id)
         return input_asset, cut, asset
 
     try:
@@ -332,16 +340,17 @@ async def composite(
         result = place(
             back.loaded.image, item.loaded.image, position=position, scale=scale, margin=margin, shadow=shadow
         )
-        back_asset = store_input(back, studio.store)
-        item_asset = store_input(item, studio.store)
-        params = _composite_params(result, back_asset, item_asset, shadow=shadow, margin=margin)
-        asset = studio.store.put_image(
-            result.image,
-            kind="result",
-            parents=[back_asset.id, item_asset.id],
-            params=params,
-            backend=result.backend,
-        )
+        with studio.store.batch():  # both inputs and the result are stored together, or none
+            back_asset = store_input(back, studio.store)
+            item_asset = store_input(item, studio.store)
+            params = composite_params(result, back_asset, item_asset, shadow=shadow, margin=margin)
+            asset = studio.store.put_image(
+                result.image,
+                kind="result",
+                parents=[back_asset.id, item_asset.id],
+                params=params,
+                backend=result.backend,
+            )
         return result, back_asset, item_asset, asset
 
     result, back_asset, item_asset, asset = await studio.run(work)
@@ -457,6 +466,7 @@ async def place_product(
         raise BadRequestError(
             "image: give the product photo, or `previous` (an earlier result) for a follow-up"
         )
+    check_model_argument(model, studio.settings)
     target = check_save_to(save_to, studio.settings) if save_to else None
     if position is not None:
         parse_position(position)  # a bad position fails before any work
@@ -481,17 +491,18 @@ async def place_product(
             raise NotFoundError(
                 f"previous: no asset {previous_id!r} in the store; use an asset_id from an earlier result"
             )
-        image_asset = store_input(photo, studio.store) if photo is not None else None
-        pipeline = studio.pipeline(model, watch, relay.say)
-        return pipeline.place_product(
-            request,
-            image=photo.loaded if photo is not None else None,
-            image_asset=image_asset,
-            previous=previous_id,
-            options=options,
-            on_step=relay.step,
-            on_progress=relay.denoise,
-        )
+        with studio.store.batch():  # the input is kept only when the whole shot is made
+            image_asset = store_input(photo, studio.store) if photo is not None else None
+            pipeline = studio.pipeline(model, watch, relay.say)
+            return pipeline.place_product(
+                request,
+                image=photo.loaded if photo is not None else None,
+                image_asset=image_asset,
+                previous=previous_id,
+                options=options,
+                on_step=relay.step,
+                on_progress=relay.denoise,
+            )
 
     try:
         placed = await _cancellable(studio, work, watch)
@@ -624,7 +635,7 @@ async def _cancellable(studio: Studio, work: Callable[[], T], watch: JobWatch) -
     """Run model work in a thread. A cancelled call stops waiting at once and cancels its worker job;
     a worker that failed is forgotten, so the next call finds (or starts) one again."""
     try:
-        return await studio.run(work, abandon_on_cancel=True)
+        return await studio.run(work, abandon_on_cancel=True, lane="model")
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(watch.cancel)
@@ -656,32 +667,6 @@ def _image_fields(asset: Any, saved: Any, *, notes: list[dict[str, Any]] | None 
 
 def _saved_line(saved: Any) -> str:
     return f"; copy saved to {saved}" if saved else ""
-
-
-def _composite_params(
-    result: Any, back: Any, item: Any, *, shadow: bool, margin: float | None
-) -> dict[str, Any]:
-    """The same params a place_product result records, so place_product(previous=...) can follow up on it."""
-    seed = back.params.get("seed") if isinstance(back.params.get("seed"), int) else 0
-    return {
-        "request": "",
-        "position": result.position,
-        "scale": result.scale,
-        "bbox": list(result.bbox),
-        "scene": str(back.params.get("scene", "")),
-        "seed": seed,
-        "prompt": str(back.params.get("prompt", "")),
-        "negative_prompt": str(back.params.get("negative_prompt", "")),
-        "width": result.image.width,
-        "height": result.image.height,
-        "shadow": shadow,
-        "margin": margin,
-        "input_id": item.id,
-        "cutout_id": item.id,
-        "background_id": back.id,
-        "previous": None,
-        "steps": [{"name": "composite", "backend": result.backend, "seconds": round(result.seconds, 3)}],
-    }
 
 
 __all__ = [

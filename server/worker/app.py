@@ -2,14 +2,15 @@
 
 Every error answer has the same body, `{"error": code, "message": ...}`: ProductshotErrors keep their code
 and status, request validation becomes a 422 whose message names each bad field, a full queue a 429 with
-`Retry-After`. A worker on a non-local address demands `Authorization: Bearer <token>` on every request.
+`Retry-After`. Every request passes the shared `HttpGuard` first: local Host/Origin only, no cross-site
+posts (state-changing routes need a JSON body or `X-Productshot-Client`), and on a non-local address
+`Authorization: Bearer <token>`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -25,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from productshot import __version__
 from productshot.errors import ProductshotError
+from productshot.http_guard import WILDCARD_BINDS, GuardPolicy, HttpGuard, host_patterns
 from productshot.server.worker.config import WorkerConfig
 from productshot.server.worker.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from productshot.server.worker.runtime import WorkerRuntime
@@ -88,12 +90,11 @@ class JobEvents:
 
 # ---- middleware -----------------------------------------------------------------------------------------
 class _GuardMiddleware:
-    """Bearer-token check, request-size limit and idle-clock reset, before any route runs."""
+    """Request-size limit and idle-clock reset, before any route runs (behind the shared HttpGuard)."""
 
-    def __init__(self, app: ASGIApp, *, runtime: WorkerRuntime, token: str | None, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, *, runtime: WorkerRuntime, max_body: int) -> None:
         self._app = app
         self._runtime = runtime
-        self._token = token
         self._max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -101,18 +102,6 @@ class _GuardMiddleware:
             await self._app(scope, receive, send)
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
-        if self._token is not None:
-            given = headers.get("authorization", "")
-            expected = f"Bearer {self._token}"
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                what = "no Authorization header" if not given else "a wrong bearer token"
-                body = ErrorBody(
-                    error="unauthorized",
-                    message=f"this worker needs 'Authorization: Bearer <token>' and got {what}; "
-                    "give the client the worker's PRODUCTSHOT_WORKER_TOKEN",
-                )
-                await _send_json(send, 401, body.model_dump(), {"WWW-Authenticate": "Bearer"})
-                return
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self._max_body:
             body = ErrorBody(
@@ -511,8 +500,19 @@ def create_app(settings: Settings, *, config: WorkerConfig) -> FastAPI:
     _install_error_handlers(app)
     _add_routes(app)
     max_body = settings.max_upload_bytes * 4 // 3 + 1024 * 1024  # base64 grows data by a third
-    app.add_middleware(_GuardMiddleware, runtime=runtime, token=config.token, max_body=max_body)
+    app.add_middleware(_GuardMiddleware, runtime=runtime, max_body=max_body)
+    app.add_middleware(HttpGuard, policy=worker_policy(config))  # added last: runs first
     return app
 
 
-__all__ = ["JobEvents", "create_app", "result_headers", "validation_message"]
+def worker_policy(config: WorkerConfig) -> GuardPolicy:
+    """The worker's door: local Host/Origin only on a local bind; off it, the token (required there) and
+    the bound address; a wildcard bind with a token accepts any Host, since the token keeps pages out."""
+    wildcard = config.host.strip() in WILDCARD_BINDS
+    allowed = None if wildcard and config.token else host_patterns(config.host)
+    return GuardPolicy(
+        allowed_hosts=allowed, token=config.token, token_hint="the worker's PRODUCTSHOT_WORKER_TOKEN"
+    )
+
+
+__all__ = ["JobEvents", "create_app", "result_headers", "validation_message", "worker_policy"]

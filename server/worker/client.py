@@ -28,13 +28,14 @@ import httpx
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
-from productshot import errors
+from productshot import __version__, errors
 from productshot.errors import (
     BadRequestError,
     JobTimeoutError,
     ProductshotError,
     WorkerUnavailableError,
 )
+from productshot.http_guard import CLIENT_HEADER
 from productshot.server.worker.schemas import HealthInfo, JobAccepted, JobInfo, JobState, ModelsInfo
 from productshot.settings import Settings
 
@@ -321,7 +322,11 @@ def _error_code(response: httpx.Response) -> str:
 
 
 def _headers(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
+    """Every request names its client (the worker refuses state-changing requests without it or JSON)."""
+    headers = {CLIENT_HEADER: f"productshot/{__version__}"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
 
 
 _CONNECTION_ERRORS = (httpx.TransportError,)

@@ -17,6 +17,7 @@ from typing import Literal
 
 from productshot import __version__
 from productshot.errors import BadImageError, ModelError
+from productshot.hosts import is_local_host
 from productshot.server.worker.config import WorkerConfig
 from productshot.server.worker.cutout_jobs import (
     CutoutRunner,
@@ -169,6 +170,13 @@ class WorkerRuntime:
         return get_preset(name, self.settings, registry=self.registry), None
 
     def submit_generate(self, request: GenerateJobRequest) -> JobAccepted:
+        if not is_local_host(self.config.host):
+            # Reachable from other machines: a model folder must be in the allowed folders or the model
+            # cache, refused in one message, so the answers cannot probe this machine's disk.
+            from productshot.server.worker.weights import hf_cache_dir
+            from productshot.tools.paths import check_model_folder
+
+            check_model_folder(request.model, self.settings.allowed_dirs, [hf_cache_dir(self.settings)])
         preset, note = self.resolve_model(request.model)
         if not self.cache.is_loaded("generator", preset.name):
             missing = self.registry.missing(preset, self.settings)  # reads files only: fail fast, not queued

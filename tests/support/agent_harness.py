@@ -24,6 +24,7 @@ from productshot.agent.runtime import AgentRuntime, ThreadView, TurnResult
 from productshot.agent.toolbox import ProgressEvent
 from productshot.settings import Settings
 from tests.support.imagegen import make_product, on_background
+from tests.support.worker_proc import idle_worker_url
 
 
 @dataclass
@@ -54,6 +55,7 @@ def agent_settings(
     base["PRODUCTSHOT_HOME"] = str(home)
     base["PRODUCTSHOT_ALLOWED_DIRS"] = str(allowed or home)
     base["PRODUCTSHOT_WORKER_AUTOSTART"] = "0"
+    base["PRODUCTSHOT_WORKER_URL"] = idle_worker_url()  # never a worker a developer runs on the default port
     base["HF_HUB_OFFLINE"] = "1"
     base["OMP_NUM_THREADS"] = "1"
     return Settings.from_mapping(base, home=home)

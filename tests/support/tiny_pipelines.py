@@ -312,6 +312,10 @@ def make_tiny_sd3(path: Path, *, variant: str | None = None) -> Path:
     return _build("sd3", Path(path), variant)
 
 
+# Every cached tiny pipeline lives below this folder; MCP tests allow it, as a user allows a model folder.
+TINY_PIPELINES_ROOT = Path(tempfile.gettempdir()) / "productshot-tiny-pipelines"
+
+
 def default_cache_root() -> Path:
     """Where built pipelines are kept between sessions: keyed by the library versions and TINY_FORMAT."""
     import diffusers
@@ -321,7 +325,7 @@ def default_cache_root() -> Path:
     key = (
         f"diffusers-{diffusers.__version__}-transformers-{transformers.__version__}-torch-{torch.__version__}"
     )
-    return Path(tempfile.gettempdir()) / "productshot-tiny-pipelines" / f"{key}-v{TINY_FORMAT}"
+    return TINY_PIPELINES_ROOT / f"{key}-v{TINY_FORMAT}"
 
 
 def tiny_model_dir(kind: str, root: Path | None = None) -> Path:

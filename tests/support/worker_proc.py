@@ -21,6 +21,7 @@ import httpx
 
 from productshot.server.worker.client import WorkerClient
 from productshot.settings import Settings
+from tests.support.tiny_pipelines import TINY_PIPELINES_ROOT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 90.0
@@ -34,13 +35,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_RESERVED: list[socket.socket] = []  # kept open for the whole test session (see idle_worker_url)
+
+
+def idle_worker_url() -> str:
+    """A worker URL where nothing answers for the whole test session, whatever runs on this machine.
+
+    Its port is bound (never listened on) by this process: connections are refused at once, and neither
+    a `productshot worker` on the default port nor a worker another test starts can ever be found there.
+    """
+    if not _RESERVED:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        _RESERVED.append(sock)
+    return f"http://127.0.0.1:{_RESERVED[0].getsockname()[1]}"
+
+
 def worker_settings(
     home: Path, *, port: int | None = None, plugins: Sequence[str] = (), autostart: bool = False
 ) -> Settings:
     """Settings isolated to `home` (as the `settings` fixture builds them) with a worker URL on `port`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRODUCTSHOT_", "OPENAI_"))}
     env["PRODUCTSHOT_HOME"] = str(home)
-    env["PRODUCTSHOT_ALLOWED_DIRS"] = str(home)
+    # The tiny test pipelines' folder is allowed too: MCP only loads model folders inside allowed folders.
+    env["PRODUCTSHOT_ALLOWED_DIRS"] = os.pathsep.join([str(home), str(TINY_PIPELINES_ROOT)])
     env["PRODUCTSHOT_WORKER_AUTOSTART"] = "1" if autostart else "0"
     env["PRODUCTSHOT_WORKER_URL"] = f"http://127.0.0.1:{port or free_port()}"
     env["HF_HUB_OFFLINE"] = "1"
@@ -159,6 +177,7 @@ __all__ = [
     "REPO_ROOT",
     "WorkerProcess",
     "free_port",
+    "idle_worker_url",
     "running_worker",
     "start_worker",
     "wait_for_health",
