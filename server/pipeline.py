@@ -20,7 +20,9 @@ from PIL import Image
 from productshot.errors import BadRequestError
 from productshot.server.services import GenerateAsk, ModelServices
 from productshot.store import Asset, AssetStore
+from productshot.tools.ground import Footprint, Ground
 from productshot.tools.imageio import LoadedImage, load_image
+from productshot.tools.positions import Position
 
 DEFAULT_SIZE = (1024, 768)
 DEFAULT_POSITION = "bottom"
@@ -43,6 +45,9 @@ class PlaceOptions:
     shadow: bool = True
     product_facts: Mapping[str, Any] | None = None
     max_split_retries: int = MAX_SPLIT_RETRIES
+    floating: bool = False  # the product floats or hangs: no surface needed under it, no contact shadow
+    harmonize: bool = True  # match the product's light and colour to the scene's
+    view: str | None = None  # "eye-level" | "flat-lay"; None: from the plan, the photo or the scene
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,8 @@ class PlaceResult:
     background_id: str
     seconds: float
     notes: tuple[str, ...] = ()
+    view: str = "eye-level"
+    light: dict[str, float] | None = None
 
     @property
     def backend(self) -> str:
@@ -110,6 +117,8 @@ class PlaceResult:
             "backend": self.backend,
             "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
+            "view": self.view,
+            "light": self.light,
         }
 
 
@@ -203,30 +212,51 @@ class Pipeline:
         position = self._position(plan, opts, prev, width, height)
         scale = self._scale(plan, opts, prev)
 
+        # ---- placement first: the studio draws its surface under the product's footprint ---------
+        from productshot.tools.composite import alpha_bbox, plan_placement
+
+        placement = plan_placement((width, height), alpha_bbox(cut_image), position, scale=scale)
+        footprint = placement.footprint
+        studio_words = " ".join([scene, *plan.style]).strip()
+
         # ---- background: reuse for move/resize, new for a new scene or regenerate ------------------
         needs_background = prev is None or plan.action in {"place", "new_scene", "regenerate"}
         if prev is not None and plan.action == "place" and image is None and image_asset is None:
             needs_background = _plan_changes_scene(plan, prev)
         if needs_background:
-            background_asset, bg_image, seed, prompt, negative = self._background(
-                request, plan, scene, width, height, opts, prev, position, run, on_progress
+            background_asset, bg_image, seed, prompt, negative, ground = self._background(
+                request, plan, scene, width, height, opts, prev, position, run, on_progress, footprint
             )
         else:
-            background_asset = self.store.get(prev["background_id"])  # type: ignore[index]
-            bg_image = _open_rgb(background_asset)
-            seed = int(prev["seed"])  # type: ignore[index]
-            prompt, negative = str(prev.get("prompt", "")), str(prev.get("negative_prompt", ""))  # type: ignore[union-attr]
-            run.reused.append("background")
+            assert prev is not None
+            seed = int(prev["seed"])
+            prompt, negative = str(prev.get("prompt", "")), str(prev.get("negative_prompt", ""))
+            background_asset, bg_image, ground = self._reuse_background(
+                prev, studio_words, width, height, footprint, opts, run
+            )
+
+        # ---- the grounding rule (the one place it lives): the base stands on the scene's surface ----
+        position, ground_notes = _ground_position(placement, ground, position, width, height, opts.floating)
+        run.notes.extend(ground_notes)
 
         # ---- composite and store -----------------------------------------------------------------
         from productshot.tools.composite import composite
 
         run.start("composite")
-        result = composite(bg_image, cut_image, position=position, scale=scale, shadow=opts.shadow)
+        result = composite(
+            bg_image,
+            cut_image,
+            position=position,
+            scale=scale,
+            shadow=opts.shadow and not opts.floating,
+            ground=None if opts.floating else ground,
+            harmonize=opts.harmonize,
+        )
         run.record(
             "composite", result.backend, result.seconds, f"{result.position}, scale {result.scale:.2f}"
         )
         run.notes.extend(result.notes)
+        light = ground.light.to_dict() if ground is not None else None
         plan_dict = plan.to_dict()
         params = {
             "request": request,
@@ -241,6 +271,13 @@ class Pipeline:
             "width": width,
             "height": height,
             "shadow": opts.shadow,
+            "footprint": Footprint.from_box(result.bbox).to_list(),
+            "studio_words": studio_words,
+            "ground": ground.source if ground is not None else None,
+            "view": ground.view if ground is not None else "eye-level",
+            "light": light,
+            "floating": opts.floating,
+            "harmonize": opts.harmonize,
             "input_id": input_asset.id,
             "cutout_id": cutout_asset.id,
             "background_id": background_asset.id,
@@ -272,6 +309,8 @@ class Pipeline:
             background_id=background_asset.id,
             seconds=time.perf_counter() - started,
             notes=tuple(dict.fromkeys(run.notes)),
+            view=ground.view if ground is not None else "eye-level",
+            light=light,
         )
 
     # ---- steps ------------------------------------------------------------------------------------
@@ -313,7 +352,8 @@ class Pipeline:
         position: str,
         run: _Run,
         on_progress: Callable[[int, int], None] | None,
-    ) -> tuple[Asset, Image.Image, int, str, str]:
+        footprint: Footprint,
+    ) -> tuple[Asset, Image.Image, int, str, str, Ground]:
         from productshot.tools.prompt import reinforce_single_scene, write_prompt
         from productshot.tools.split import check_split
 
@@ -351,6 +391,7 @@ class Pipeline:
                 height=height,
                 seed=seed,
                 model=opts.model,
+                footprint=(footprint.left, footprint.right, footprint.base),
             )
             run.start("generate")
             generated = self.services.generate(ask, on_progress=on_progress)
@@ -375,8 +416,9 @@ class Pipeline:
             )
         assert best is not None
         generated = best[1]
+        image, ground = self._ground_of(generated, studio_words, width, height, footprint)
         background_asset = self.store.put_image(
-            generated.image,
+            image,
             kind="background",
             params={
                 "prompt": spec.prompt,
@@ -386,16 +428,68 @@ class Pipeline:
                 "model": opts.model,
                 "template_version": spec.template_version,
                 "split_score": best[0],
+                "footprint": footprint.to_list(),
             },
             backend=generated.backend,
         )
-        return (
-            background_asset,
-            generated.image.convert("RGB"),
-            generated.seed,
-            spec.prompt,
-            spec.negative_prompt,
+        return (background_asset, image, generated.seed, spec.prompt, spec.negative_prompt, ground)
+
+    def _ground_of(
+        self, generated: Any, studio_words: str, width: int, height: int, footprint: Footprint
+    ) -> tuple[Image.Image, Ground]:
+        """The background and what it offers a product. The studio's own report when the studio drew it
+        (re-drawn here for the footprint when it ran on the worker, whose wire format does not carry one:
+        it is cheap); otherwise the ground estimated from the pixels."""
+        from productshot.tools.ground import estimate_ground
+        from productshot.tools.studio import render_backdrop, studio_ground
+
+        image = generated.image.convert("RGB")
+        if generated.backend != "studio":
+            return image, estimate_ground(image)
+        if getattr(self.services, "where", "") == "local":
+            return image, studio_ground(studio_words, width, height, seed=generated.seed, footprint=footprint)
+        backdrop = render_backdrop(studio_words, width, height, seed=generated.seed, footprint=footprint)
+        return backdrop.image, backdrop.ground
+
+    def _reuse_background(
+        self,
+        prev: dict[str, Any],
+        studio_words: str,
+        width: int,
+        height: int,
+        footprint: Footprint,
+        opts: PlaceOptions,
+        run: _Run,
+    ) -> tuple[Asset, Image.Image, Ground]:
+        """A move or resize keeps the background when its surface still carries the product; a studio
+        backdrop whose surface does not is re-drawn with the same family and seed, the surface moved."""
+        from productshot.tools.ground import estimate_ground
+        from productshot.tools.studio import render_backdrop, studio_ground
+
+        asset = self.store.get(prev["background_id"])
+        image = _open_rgb(asset)
+        if asset.backend != "studio":
+            run.reused.append("background")
+            return asset, image, estimate_ground(image)
+        words = str(prev.get("studio_words") or prev["scene"])
+        seed = int(prev["seed"])
+        old = prev.get("footprint") or asset.params.get("footprint")
+        old_fp = Footprint(*map(float, old)) if old else None
+        ground = studio_ground(words, width, height, seed=seed, footprint=old_fp)
+        if opts.floating or ground.carries(footprint):
+            run.reused.append("background")
+            return asset, image, ground
+        run.start("generate")
+        backdrop = render_backdrop(words, width, height, seed=seed, footprint=footprint)
+        run.record("generate", backdrop.backend, backdrop.seconds, f"seed {seed}, surface moved")
+        new_asset = self.store.put_image(
+            backdrop.image,
+            kind="background",
+            parents=[asset.id],
+            params={**asset.params, "footprint": footprint.to_list()},
+            backend=backdrop.backend,
         )
+        return new_asset, backdrop.image, backdrop.ground
 
     def _undo(self, prev_asset: Asset | None, plan: Any, run: _Run, started: float) -> PlaceResult:
         if prev_asset is None or not prev_asset.params.get("previous"):
@@ -465,16 +559,49 @@ class Pipeline:
 
     @staticmethod
     def _scale(plan: Any, opts: PlaceOptions, prev: dict[str, Any] | None) -> float | None:
+        from productshot.tools.composite import MAX_SCALE
+
         if opts.scale is not None:
             return opts.scale
         if plan.scale is not None:
             return float(plan.scale)
         if prev is not None:
             base = float(prev["scale"])
-            if plan.scale_factor:
-                return max(0.05, min(1.0, base * float(plan.scale_factor)))
+            if plan.scale_factor:  # the compositor stops it at the frame's margins and says so
+                return max(0.05, min(MAX_SCALE, base * float(plan.scale_factor)))
             return base
         return None
+
+
+def _ground_position(
+    placement: Any, ground: Ground | None, position: str, width: int, height: int, floating: bool
+) -> tuple[str, list[str]]:
+    """The grounding rule: a product stands on the scene's surface unless it floats. Where the surface
+    does not carry the asked position, the product moves straight up or down to the nearest spot that
+    does (an exact position then names it) and a note says so."""
+    from productshot.tools.notes import note
+
+    if floating:
+        return position, [note("composition_floating").text()]
+    if ground is None or ground.carries(placement.footprint):
+        if ground is not None and ground.source == "studio" and _on_pedestal(ground, placement.footprint):
+            return position, [note("composition_pedestal").text()]
+        return position, []
+    gap = 0.02 * height
+    base = ground.nearest_base(placement.footprint, gap=gap)
+    if base is None:
+        return position, [note("composition_no_surface").text()]
+    x = (placement.box[0] + placement.box[2]) / 2 / width
+    moved = Position(x=x, y=min(1.0, base / height), unit="fraction").canonical()
+    return moved, [note("composition_moved_to_ground", asked=position, used=moved).text()]
+
+
+def _on_pedestal(ground: Ground, footprint: Footprint) -> bool:
+    """Whether the surface under the product ends right below it (a pedestal's top, not the floor)."""
+    rows = ground.surface.shape[0]
+    below = min(rows - 1, round(footprint.base) + round(0.12 * rows))
+    x0, x1 = max(0, round(footprint.left)), max(1, round(footprint.right))
+    return float(ground.surface[below, x0:x1].mean()) < 0.5
 
 
 def _plan_changes_scene(plan: Any, prev: Mapping[str, Any]) -> bool:

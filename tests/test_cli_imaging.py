@@ -120,7 +120,7 @@ def test_composite_with_a_plain_photo_cuts_it_out_first(cli_env, tmp_path: Path)
             "off the canvas",
         ),
         (lambda t, c: ["composite", str(c), str(c), "--scale", "0", "-o", str(t / "o.png")], "scale"),
-        (lambda t, c: ["composite", str(c), str(c), "--scale", "1.5", "-o", str(t / "o.png")], "scale"),
+        (lambda t, c: ["composite", str(c), str(c), "--scale", "4.5", "-o", str(t / "o.png")], "scale"),
         (lambda t, c: ["backdrop", "beach", "-W", "0", "-o", str(t / "o.png")], "width"),
         (lambda t, c: ["cutout", str(t / "empty.png"), "-o", str(t / "o.png")], "empty.png"),
         (lambda t, c: ["cutout", str(c), "-o", str(c)], "overwrite"),

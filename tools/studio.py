@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -20,11 +20,13 @@ from scipy import fft as sfft
 from scipy import ndimage
 
 from productshot.errors import BadRequestError, PositionError
+from productshot.tools.ground import VIEWS, Footprint, Ground, Light, View, surface_below
 from productshot.tools.positions import ANCHOR_ALIGN, parse_position
 from productshot.tools.studio_scenes import (
     FAMILIES,
     RGB,
     SceneFamily,
+    SceneMatch,
     colour_row,
     family_row,
     find_scene,
@@ -41,9 +43,19 @@ _SEED_LIMIT = 2**32
 Array = np.ndarray
 
 
-@dataclass(frozen=True)
+# The product's base stands at least this far (fraction of the height) inside the surface's far edge.
+BASE_GAP = 0.05
+# The floor line may rise this high (fraction of the height) to reach a product's base; above, a pedestal.
+_LINE_MIN_INDOOR = 0.22
+_LINE_MIN_OUTDOOR = 0.26
+# Rows between the painted horizon/wall line and the surface a product stands on (sea before the sand).
+_SURFACE_OFFSET: Mapping[str, float] = MappingProxyType({"beach": 0.12, "sea": 0.24})
+
+
+@dataclass(frozen=True, eq=False)
 class Backdrop:
-    """A rendered backdrop and how it was made (family, seed, the words that chose it)."""
+    """A rendered backdrop, how it was made (family, seed, the words that chose it) and what it offers a
+    product: `surface` (H×W bool, where a product may stand), the scene's `light` and the camera `view`."""
 
     image: Image.Image
     scene: str
@@ -52,7 +64,42 @@ class Backdrop:
     seconds: float
     matched: tuple[str, ...]
     modifiers: tuple[str, ...] = ()
-    floor_y: int = 0  # first row of the surface the product stands on (its far edge); rows below are floor
+    floor_y: int = 0  # top row of the surface under the product (or the floor's far edge without a footprint)
+    surface: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
+    light: Light = field(default_factory=Light)
+    view: View = "eye-level"
+    pedestal: bool = False  # a pedestal was drawn to carry a product standing high in the frame
+
+    @property
+    def ground(self) -> Ground:
+        """The surface, light and view as the compositor reads them."""
+        return Ground(surface=self.surface, light=self.light, view=self.view, source="studio")
+
+
+@dataclass(frozen=True)
+class _Pedestal:
+    """A plinth under a product that stands high in the frame (working pixels): its top face spans rows
+    `back`..`front`, columns `cx ± half`; its front face runs from `front` to the bottom of the frame."""
+
+    cx: float
+    half: float
+    back: float
+    front: float
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Everything about a render that is decided before painting: look, frame, surface line and pedestal."""
+
+    look: _Look
+    frame: _Frame
+    found: SceneMatch
+    surface_top: float  # working rows: where the floor a product may stand on begins
+    pedestal: _Pedestal | None
+    light: Light
+    view: View
+    seed: int
+    work_scale: float  # working resolution over full size
 
 
 @dataclass(frozen=True)
@@ -82,6 +129,7 @@ class _Frame:
     side: float  # -1 light from the left, +1 from the right
     detail: float  # texture gain (minimal → quieter)
     rng: np.random.Generator
+    surface_fixed: bool = False  # the surface line was placed for a product: painters add no jitter to it
 
     @property
     def unit(self) -> float:
@@ -165,38 +213,160 @@ def render_backdrop(
     *,
     seed: int | None = None,
     empty_region: str | None = None,
+    footprint: Footprint | None = None,
+    view: str | None = None,
 ) -> Backdrop:
-    """Paint a backdrop for these scene words at exactly width×height; `empty_region` is where the product
-    will stand (an anchor such as "bottom-left" or "x=0.3,y=0.8"): the key light falls there."""
+    """Paint a backdrop for these scene words at exactly width×height.
+
+    `footprint` is where the product's base will be (canvas pixels): the floor line moves up to carry it,
+    or, where the floor cannot reach that high, a pedestal is drawn under it; the key light falls there.
+    `empty_region` (an anchor or "x=0.3,y=0.8") only moves the key light. The result reports the surface
+    a product may stand on, the light and the view.
+    """
     started = time.perf_counter()
+    layout = _layout(scene_words, width, height, seed, empty_region, footprint, view)
+    look, frame = layout.look, layout.frame
+    fw, fh = frame.w, frame.h
+    painted, painted_top = _PAINTERS[look.family.name](frame, look)
+    layout = replace(layout, surface_top=painted_top)
+    if layout.pedestal is not None:
+        painted = _paint_pedestal(painted, frame, look, layout.pedestal)
+    graded = _grade(_light(painted, frame, look), look)
+    grain = frame.rng.standard_normal((fh, fw), dtype=np.float32)[..., None] * (1.2 if look.minimal else 1.8)
+    small = Image.fromarray(np.clip(graded * 255.0 + grain + 0.5, 0, 255).astype(np.uint8), "RGB")
+    image = small if (fw, fh) == (width, height) else small.resize((width, height), Image.Resampling.BICUBIC)
+    if (
+        layout.work_scale < 0.5
+    ):  # large canvases: grain at full size too, so the upscaled set does not look smeared
+        image = _add_grain(image, frame.rng, 2)
+    surface, top = _surface(layout, width, height, footprint)
+    return Backdrop(
+        image=image,
+        scene=look.family.name,
+        seed=layout.seed,
+        backend=BACKEND,
+        seconds=time.perf_counter() - started,
+        matched=layout.found.words,
+        modifiers=layout.found.modifiers + layout.found.colours,
+        floor_y=top,
+        surface=surface,
+        light=layout.light,
+        view=layout.view,
+        pedestal=layout.pedestal is not None,
+    )
+
+
+def studio_ground(
+    scene_words: str,
+    width: int,
+    height: int,
+    *,
+    seed: int,
+    footprint: Footprint | None = None,
+    view: str | None = None,
+) -> Ground:
+    """The surface, light and view `render_backdrop` gives for these arguments, without painting when a
+    footprint fixed the surface (cheap): what the pipeline reads when the studio rendered elsewhere (on the
+    worker) or earlier (a follow-up)."""
+    layout = _layout(scene_words, width, height, seed, None, footprint, view)
+    if not layout.frame.surface_fixed and layout.look.family.name in _SURFACE_OFFSET:
+        return render_backdrop(scene_words, width, height, seed=seed, footprint=footprint, view=view).ground
+    surface, _ = _surface(layout, width, height, footprint)
+    return Ground(surface=surface, light=layout.light, view=layout.view, source="studio")
+
+
+def _layout(
+    scene_words: str,
+    width: int,
+    height: int,
+    seed: int | None,
+    empty_region: str | None,
+    footprint: Footprint | None,
+    view: str | None,
+) -> _Layout:
     words = _check_words(scene_words)
     width = _check_side("width", width)
     height = _check_side("height", height)
     seed = _check_seed(seed)
+    if footprint is not None and not isinstance(footprint, Footprint):
+        raise BadRequestError(f"footprint must be a Footprint, got {type(footprint).__name__}")
+    if view is not None and view not in VIEWS:
+        raise BadRequestError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
     spot = _light_spot(empty_region, width, height)
+    if spot is None and footprint is not None:
+        spot = ((footprint.left + footprint.right) / 2 / width, footprint.base / height)
     found = find_scene(words)
     look = _resolve_look(found.family, found.modifiers, found.colours)
     rng = np.random.default_rng([seed, _stable_id(look.family.name)])
     scale = min(1.0, max(_WORK_LONG / max(width, height), _WORK_SHORT / min(width, height)))
     fw, fh = max(16, round(width * scale)), max(16, round(height * scale))
     frame = _make_frame(fw, fh, look, rng, spot)
-    painted, floor_line = _PAINTERS[look.family.name](frame, look)
-    graded = _grade(_light(painted, frame, look), look)
-    grain = rng.standard_normal((fh, fw), dtype=np.float32)[..., None] * (1.2 if look.minimal else 1.8)
-    small = Image.fromarray(np.clip(graded * 255.0 + grain + 0.5, 0, 255).astype(np.uint8), "RGB")
-    image = small if (fw, fh) == (width, height) else small.resize((width, height), Image.Resampling.BICUBIC)
-    if scale < 0.5:  # large canvases: grain at full size too, so the upscaled set does not look smeared
-        image = _add_grain(image, rng, 2)
-    return Backdrop(
-        image=image,
-        scene=look.family.name,
+    offset = _SURFACE_OFFSET.get(look.family.name, 0.0) * fh
+    pedestal = None
+    if footprint is not None:
+        base = footprint.base / height * fh
+        wanted = base - BASE_GAP * fh - offset
+        lowest = (_LINE_MIN_OUTDOOR if look.family.outdoor else _LINE_MIN_INDOOR) * fh
+        if wanted >= lowest:
+            frame = replace(frame, line=min(frame.line, wanted), surface_fixed=True)
+        else:
+            frame = replace(frame, surface_fixed=True)
+            pedestal = _pedestal_for(footprint, width, height, fw, fh)
+    return _Layout(
+        look=look,
+        frame=frame,
+        found=found,
+        surface_top=frame.line + offset,
+        pedestal=pedestal,
+        light=_scene_light(look, frame),
+        view="eye-level",
         seed=seed,
-        backend=BACKEND,
-        seconds=time.perf_counter() - started,
-        matched=found.words,
-        modifiers=found.modifiers + found.colours,
-        floor_y=min(height - 1, round(floor_line / fh * height)),
+        work_scale=scale,
     )
+
+
+def _pedestal_for(footprint: Footprint, width: int, height: int, fw: int, fh: int) -> _Pedestal:
+    """A plinth a little wider than the product's base, its top face around the base row."""
+    sx, sy = fw / width, fh / height
+    cx = (footprint.left + footprint.right) / 2 * sx
+    half = min(0.46 * fw, max(0.07 * fw, 0.5 * (footprint.right - footprint.left) * sx * 1.18 + 0.025 * fw))
+    depth = max(3.0, 0.16 * half)
+    base = footprint.base * sy
+    return _Pedestal(cx=cx, half=half, back=base - 0.7 * depth, front=base + 0.3 * depth)
+
+
+def _surface(layout: _Layout, width: int, height: int, footprint: Footprint | None) -> tuple[np.ndarray, int]:
+    """The full-size surface mask and the top row of the surface under the product (or of the floor)."""
+    sy, sx = height / layout.frame.h, width / layout.frame.w
+    safety = 0.015 * layout.frame.h if layout.look.family.name == "beach" else 0.0  # the foam line wanders
+    floor_top = (layout.surface_top + safety) * sy
+    surface = surface_below(height, width, floor_top)
+    top = floor_top
+    ped = layout.pedestal
+    if ped is not None:
+        cols = (np.arange(width, dtype=np.float32) + 0.5) * (1.0 / sx)
+        inside = np.abs(cols - ped.cx) <= ped.half * 0.98
+        rows = (np.arange(height, dtype=np.float32) + 0.5) / sy
+        face = (rows >= ped.back + 0.5)[:, None] & (rows <= ped.front)[:, None] & inside[None, :]
+        front = (rows > ped.front)[:, None] & (np.abs(cols - ped.cx) <= ped.half)[None, :]
+        surface = (surface & ~front) | face
+        top = (ped.back + 0.5) * sy
+    return surface, min(height - 1, round(top))
+
+
+def _scene_light(look: _Look, fr: _Frame) -> Light:
+    """Where the painted light comes from: the side key indoors, the sun outdoors (low and behind at
+    sunset, where the sun is drawn), soft and high at night."""
+    side = fr.side
+    if look.sunset and look.family.outdoor:
+        off = max(-1.0, min(1.0, (fr.light_x - 0.5) * 2.0))
+        azimuth = (180.0 - 60.0 * abs(off)) * (1.0 if off >= 0 else -1.0)
+        return Light(azimuth, 14.0)
+    if look.night:
+        return Light(35.0 * side, 55.0)
+    if look.family.outdoor:
+        return Light(115.0 * side, 52.0)
+    return Light(55.0 * side, 42.0)
 
 
 # --------------------------------------------------------------------------------------- look and frame
@@ -613,6 +783,36 @@ def _bokeh(fr: _Frame, img: Array, colour: RGB, amount: float, bottom: float) ->
     return img + canvas[..., None] * _rgb(colour) * amount
 
 
+def _paint_pedestal(img: Array, fr: _Frame, look: _Look, ped: _Pedestal) -> Array:
+    """A matte plinth standing in front of the set: a lit top face, a front face falling off into shade,
+    a bright bevel on its front edge and soft ambient shade on the set beside it."""
+    ys, xs = fr.rows(), fr.cols()
+    colour = _rgb(_mix(look.floor, (0.90, 0.88, 0.85), 0.35)) * _ground_light(look)
+    if float(colour.mean()) < 0.25:
+        colour = colour * 1.25
+    dx = (xs - ped.cx) / ped.half
+    across = _smoothstep(1.0 + 1.0 / ped.half, 1.0 - 1.0 / ped.half, np.abs(dx))
+    # Ambient shade on the set around the plinth (it blocks part of the sky or the room's light).
+    reach = _smoothstep(1.0 + 0.35, 1.0, np.abs(dx)) * (ys > ped.back)
+    out = img * (1.0 - 0.12 * reach * (1.0 - across))[..., None]
+    # Top face: lit, a touch brighter toward the back; front face: shaded, darker toward the floor.
+    on_top = (
+        across
+        * _smoothstep(ped.back - 0.6, ped.back + 0.6, ys)
+        * _smoothstep(ped.front + 0.6, ped.front - 0.6, ys)
+    )
+    on_front = across * _smoothstep(ped.front - 0.6, ped.front + 0.6, ys)
+    lit_side = 0.04 * fr.side * dx
+    top = colour * (1.04 + lit_side + 0.02 * (ped.front - ys) / max(1.0, ped.front - ped.back))[..., None]
+    fall = np.clip((ys - ped.front) / max(1.0, fr.h - ped.front), 0.0, 1.0)
+    front = colour * (0.84 + lit_side - 0.10 * fall)[..., None]
+    texture = 1.0 + 0.015 * _noise(fr.rng, fr.h, fr.w, 20, 30)[..., None] * fr.detail
+    bevel = 1.0 + 0.10 * np.exp(-(((ys - ped.front - 0.8) / 0.9) ** 2))[..., None]
+    out = out * (1.0 - on_top[..., None]) + top * texture * on_top[..., None]
+    out = out * (1.0 - on_front[..., None]) + front * texture * bevel * on_front[..., None]
+    return out
+
+
 # -------------------------------------------------------------------------------------- outdoor painters
 
 
@@ -621,7 +821,8 @@ def _paint_beach(fr: _Frame, look: _Look) -> tuple[Array, float]:
     rng = fr.rng
     horizon = fr.line
     img = _sky(fr, look, horizon)
-    shore = horizon + (0.12 + rng.uniform(-0.02, 0.02)) * fr.h
+    jitter = rng.uniform(-0.02, 0.02)  # drawn either way: the same seed keeps the same pixels elsewhere
+    shore = horizon + (_SURFACE_OFFSET["beach"] + (0.0 if fr.surface_fixed else jitter)) * fr.h
     pl = _plane(fr, horizon, horizon - 0.012 * fr.h)
     sea = _sea(fr, look, pl, horizon, shore)
     edge = shore + _noise(rng, 1, fr.w, 1, 4)[0][None, :] * 0.015 * fr.h
@@ -665,7 +866,8 @@ def _paint_sea(fr: _Frame, look: _Look) -> tuple[Array, float]:
     """A sea view over a whitewashed stone ledge the product stands on."""
     horizon = fr.line
     img = _sky(fr, look, horizon)
-    ledge = horizon + (0.24 + fr.rng.uniform(-0.02, 0.02)) * fr.h
+    jitter = fr.rng.uniform(-0.02, 0.02)
+    ledge = horizon + (_SURFACE_OFFSET["sea"] + (0.0 if fr.surface_fixed else jitter)) * fr.h
     pl_sea = _plane(fr, horizon, horizon - 0.012 * fr.h)
     _paste(img, pl_sea, _sea(fr, look, pl_sea, horizon, ledge + 0.2 * fr.h), horizon, 0.6)
     pl = _plane(fr, ledge - 1, ledge - 0.45 * fr.h)
