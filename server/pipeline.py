@@ -476,7 +476,10 @@ class Pipeline:
         old = prev.get("footprint") or asset.params.get("footprint")
         old_fp = Footprint(*map(float, old)) if old else None
         ground = studio_ground(words, width, height, seed=seed, footprint=old_fp)
-        if opts.floating or ground.carries(footprint):
+        from productshot.tools.studio import BASE_GAP
+
+        # Drawn surfaces keep the base BASE_GAP inside their far edge; a move that leaves less redraws.
+        if opts.floating or ground.carries(footprint, gap=0.6 * BASE_GAP * height):
             run.reused.append("background")
             return asset, image, ground
         run.start("generate")

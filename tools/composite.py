@@ -284,9 +284,9 @@ def fit_factor(
     if position.anchor is not None:  # keep the centre in the anchor's third of the frame
         ax, ay = ANCHOR_ALIGN[position.anchor]
         if ax != 0.5:
-            room_w = min(room_w, 2.0 * (width / 3.0 - margin_px))
+            room_w = min(room_w, 1.94 * (width / 3.0 - margin_px))
         if ay != 0.5:
-            room_h = min(room_h, 2.0 * (height / 3.0 - margin_px))
+            room_h = min(room_h, 1.94 * (height / 3.0 - margin_px))
     factor = min(room_w / bw, room_h / bh, math.sqrt(FIT_AREA * width * height / (bw * bh)))
     return max(factor, MIN_FIT_SCALE * min(width, height) / max(bw, bh))
 

@@ -129,14 +129,18 @@ class Ground:
     view: View = "eye-level"
     source: str = "studio"
 
-    def carries(self, footprint: Footprint, *, share: float = 0.6) -> bool:
-        """Whether the surface is under the base: at least `share` of the base's columns stand on it."""
+    def carries(self, footprint: Footprint, *, share: float = 0.6, gap: float = 0.0) -> bool:
+        """Whether the surface is under the base: at least `share` of the base's columns stand on it (and,
+        with `gap`, on the row that many pixels further back too: the base is not perched on the far edge)."""
         h, w = self.surface.shape
-        row = min(h - 1, max(0, round(footprint.base) - 1))
         x0, x1 = max(0, math.floor(footprint.left)), min(w, math.ceil(footprint.right))
         if x1 <= x0:
             return False
-        return float(self.surface[row, x0:x1].mean()) >= share
+        rows = {
+            min(h - 1, max(0, round(footprint.base) - 1)),
+            min(h - 1, max(0, round(footprint.base - gap) - 1)),
+        }
+        return all(float(self.surface[row, x0:x1].mean()) >= share for row in rows)
 
     def top_row(self, x0: float, x1: float) -> int | None:
         """The highest surface row under columns x0..x1 where the surface runs down from there, or None."""

@@ -340,9 +340,9 @@ def apply_shadow(
     region = np.array(canvas.crop(box), dtype=np.uint16)
     darkness = layer.darkness
     if surface is not None:
-        on = surface[box[1] : box[3], box[0] : box[2]].astype(np.uint8) * 255
-        soft = Image.fromarray(on).filter(ImageFilter.GaussianBlur(1.2))
-        darkness = darkness * (np.asarray(soft, dtype=np.float32) / 255.0)
+        hard = surface[box[1] : box[3], box[0] : box[2]]
+        soft = Image.fromarray(hard.astype(np.uint8) * 255).filter(ImageFilter.GaussianBlur(1.2))
+        darkness = darkness * (np.asarray(soft, dtype=np.float32) / 255.0) * hard
     # Keep-factor in 1/256ths: an untouched pixel (factor 256) comes back exactly, and 255 * 256 + 128 fits.
     keep = np.rint((1.0 - darkness) * 256.0).astype(np.uint16)[:, :, None]
     shaded = ((region * keep + 128) >> 8).astype(np.uint8)

@@ -669,7 +669,7 @@ def _paint_sweep(fr: _Frame, look: _Look) -> tuple[Array, float]:
         shadow = 1.0 - 0.05 * np.exp(-(((ys - fr.line) / (0.012 * fr.h)) ** 2)) * (ys < fr.line)
         img *= shadow[..., None]
     else:
-        _paste(img, pl, floor, fr.line, 0.07 * fr.h)
+        _paste(img, pl, floor, fr.line, 0.03 * fr.h)  # a soft cove, still read as where the floor starts
     return img, fr.line
 
 
