@@ -468,10 +468,10 @@ class Pipeline:
 
         asset = self.store.get(prev["background_id"])
         image = _open_rgb(asset)
-        if asset.backend != "studio":
+        if asset.backend != "studio" or not prev.get("studio_words"):  # not drawn by this pipeline's studio
             run.reused.append("background")
             return asset, image, estimate_ground(image)
-        words = str(prev.get("studio_words") or prev["scene"])
+        words = str(prev["studio_words"])
         seed = int(prev["seed"])
         old = prev.get("footprint") or asset.params.get("footprint")
         old_fp = Footprint(*map(float, old)) if old else None

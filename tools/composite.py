@@ -163,6 +163,7 @@ def composite(
 
     canvas = _background_copy(background, notes)
     width, height = canvas.size
+    parse_position(position).check_on_canvas(width, height)  # a bad position is named before the product
     cutout, alpha_box = _cutout(product, notes)
     placement = plan_placement((width, height), alpha_box, position, scale=scale, margin=margin)
     notes.extend(placement.notes)
