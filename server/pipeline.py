@@ -22,6 +22,7 @@ from productshot.server.services import GenerateAsk, ModelServices
 from productshot.store import Asset, AssetStore
 from productshot.tools.ground import Footprint, Ground
 from productshot.tools.imageio import LoadedImage, load_image
+from productshot.tools.notes import note
 from productshot.tools.positions import Position
 
 DEFAULT_SIZE = (1024, 768)
@@ -218,6 +219,7 @@ class Pipeline:
         placement = plan_placement((width, height), alpha_bbox(cut_image), position, scale=scale)
         footprint = placement.footprint
         studio_words = " ".join([scene, *plan.style]).strip()
+        view = self._view(plan, opts, prev, cut_image, run)
 
         # ---- background: reuse for move/resize, new for a new scene or regenerate ------------------
         needs_background = prev is None or plan.action in {"place", "new_scene", "regenerate"}
@@ -225,18 +227,19 @@ class Pipeline:
             needs_background = _plan_changes_scene(plan, prev)
         if needs_background:
             background_asset, bg_image, seed, prompt, negative, ground = self._background(
-                request, plan, scene, width, height, opts, prev, position, run, on_progress, footprint
+                request, plan, scene, width, height, opts, prev, position, run, on_progress, footprint, view
             )
         else:
             assert prev is not None
             seed = int(prev["seed"])
             prompt, negative = str(prev.get("prompt", "")), str(prev.get("negative_prompt", ""))
             background_asset, bg_image, ground = self._reuse_background(
-                prev, studio_words, width, height, footprint, opts, run
+                prev, width, height, footprint, opts, run, bool(getattr(plan, "floating", False))
             )
 
         # ---- the grounding rule (the one place it lives): the base stands on the scene's surface ----
-        position, ground_notes = _ground_position(placement, ground, position, width, height, opts.floating)
+        floating = opts.floating or bool(getattr(plan, "floating", False))
+        position, ground_notes = _ground_position(placement, ground, position, width, height, floating)
         run.notes.extend(ground_notes)
 
         # ---- composite and store -----------------------------------------------------------------
@@ -248,8 +251,8 @@ class Pipeline:
             cut_image,
             position=position,
             scale=scale,
-            shadow=opts.shadow and not opts.floating,
-            ground=None if opts.floating else ground,
+            shadow=opts.shadow and not floating,
+            ground=None if floating else ground,
             harmonize=opts.harmonize,
         )
         run.record(
@@ -276,7 +279,7 @@ class Pipeline:
             "ground": ground.source if ground is not None else None,
             "view": ground.view if ground is not None else "eye-level",
             "light": light,
-            "floating": opts.floating,
+            "floating": floating,
             "harmonize": opts.harmonize,
             "input_id": input_asset.id,
             "cutout_id": cutout_asset.id,
@@ -353,6 +356,7 @@ class Pipeline:
         run: _Run,
         on_progress: Callable[[int, int], None] | None,
         footprint: Footprint,
+        view: str,
     ) -> tuple[Asset, Image.Image, int, str, str, Ground]:
         from productshot.tools.prompt import reinforce_single_scene, write_prompt
         from productshot.tools.split import check_split
@@ -392,6 +396,7 @@ class Pipeline:
                 seed=seed,
                 model=opts.model,
                 footprint=(footprint.left, footprint.right, footprint.base),
+                view=view,
             )
             run.start("generate")
             generated = self.services.generate(ask, on_progress=on_progress)
@@ -416,7 +421,7 @@ class Pipeline:
             )
         assert best is not None
         generated = best[1]
-        image, ground = self._ground_of(generated, studio_words, width, height, footprint)
+        image, ground = self._ground_of(generated, studio_words, width, height, footprint, view)
         background_asset = self.store.put_image(
             image,
             kind="background",
@@ -429,13 +434,14 @@ class Pipeline:
                 "template_version": spec.template_version,
                 "split_score": best[0],
                 "footprint": footprint.to_list(),
+                "view": view,
             },
             backend=generated.backend,
         )
         return (background_asset, image, generated.seed, spec.prompt, spec.negative_prompt, ground)
 
     def _ground_of(
-        self, generated: Any, studio_words: str, width: int, height: int, footprint: Footprint
+        self, generated: Any, studio_words: str, width: int, height: int, footprint: Footprint, view: str
     ) -> tuple[Image.Image, Ground]:
         """The background and what it offers a product. The studio's own report when the studio drew it
         (re-drawn here for the footprint when it ran on the worker, whose wire format does not carry one:
@@ -447,19 +453,23 @@ class Pipeline:
         if generated.backend != "studio":
             return image, estimate_ground(image)
         if getattr(self.services, "where", "") == "local":
-            return image, studio_ground(studio_words, width, height, seed=generated.seed, footprint=footprint)
-        backdrop = render_backdrop(studio_words, width, height, seed=generated.seed, footprint=footprint)
+            return image, studio_ground(
+                studio_words, width, height, seed=generated.seed, footprint=footprint, view=view
+            )
+        backdrop = render_backdrop(
+            studio_words, width, height, seed=generated.seed, footprint=footprint, view=view
+        )
         return backdrop.image, backdrop.ground
 
     def _reuse_background(
         self,
         prev: dict[str, Any],
-        studio_words: str,
         width: int,
         height: int,
         footprint: Footprint,
         opts: PlaceOptions,
         run: _Run,
+        plan_floats: bool = False,
     ) -> tuple[Asset, Image.Image, Ground]:
         """A move or resize keeps the background when its surface still carries the product; a studio
         backdrop whose surface does not is re-drawn with the same family and seed, the surface moved."""
@@ -475,15 +485,16 @@ class Pipeline:
         seed = int(prev["seed"])
         old = prev.get("footprint") or asset.params.get("footprint")
         old_fp = Footprint(*map(float, old)) if old else None
-        ground = studio_ground(words, width, height, seed=seed, footprint=old_fp)
+        view = str(prev.get("view") or "eye-level")
+        ground = studio_ground(words, width, height, seed=seed, footprint=old_fp, view=view)
         from productshot.tools.studio import BASE_GAP
 
         # Drawn surfaces keep the base BASE_GAP inside their far edge; a move that leaves less redraws.
-        if opts.floating or ground.carries(footprint, gap=0.6 * BASE_GAP * height):
+        if opts.floating or plan_floats or ground.carries(footprint, gap=0.6 * BASE_GAP * height):
             run.reused.append("background")
             return asset, image, ground
         run.start("generate")
-        backdrop = render_backdrop(words, width, height, seed=seed, footprint=footprint)
+        backdrop = render_backdrop(words, width, height, seed=seed, footprint=footprint, view=view)
         run.record("generate", backdrop.backend, backdrop.seconds, f"seed {seed}, surface moved")
         new_asset = self.store.put_image(
             backdrop.image,
@@ -534,6 +545,28 @@ class Pipeline:
         return width, height
 
     @staticmethod
+    def _view(
+        plan: Any, opts: PlaceOptions, prev: dict[str, Any] | None, cutout: Image.Image, run: _Run
+    ) -> str:
+        """The camera view: asked (option, then the request's words), else the previous shot's when the
+        scene stays, else flat-lay when the photo looks taken from straight above and the scene has a
+        flat-lay variant (a named scene without one wins: its eye-level set is used)."""
+        from productshot.tools.studio import flat_lay_families, match_scene
+        from productshot.tools.view import guess_view
+
+        if opts.view is not None:
+            return opts.view
+        if getattr(plan, "view", None):
+            return str(plan.view)
+        if prev is not None and not _plan_changes_scene(plan, prev):
+            return str(prev.get("view") or "eye-level")
+        family, _ = match_scene(str(plan.scene or DEFAULT_SCENE))
+        if family in flat_lay_families() and guess_view(cutout).top_down:
+            run.notes.append(note("composition_flat_lay_guess", scene=family).text())
+            return "flat-lay"
+        return "eye-level"
+
+    @staticmethod
     def _scene(plan: Any, prev: dict[str, Any] | None, run: _Run) -> str:
         if plan.scene:
             return str(plan.scene)
@@ -582,7 +615,6 @@ def _ground_position(
     """The grounding rule: a product stands on the scene's surface unless it floats. Where the surface
     does not carry the asked position, the product moves straight up or down to the nearest spot that
     does (an exact position then names it) and a note says so."""
-    from productshot.tools.notes import note
 
     if floating:
         return position, [note("composition_floating").text()]

@@ -401,6 +401,13 @@ def _draw_shadows(
     luminance = shadows.surface_luminance(canvas, base)
     opacity = shadows.opacity_for(luminance)
     view = ground.view if ground is not None else "eye-level"
+    if view == "flat-lay":  # seen from above: the product lies on the surface, its shadow hugs it
+        layer = shadows.flat_lay_shadow(
+            alpha, origin, canvas_size, light=light or Light(), luminance=luminance
+        )
+        if layer is not None:
+            shadows.apply_shadow(canvas, layer, ground.surface if ground is not None else None)
+        return
     layers = [shadows.contact_shadow(base, origin, canvas_size, opacity=opacity, luminance=luminance)]
     if light is not None:
         layers.append(

@@ -59,6 +59,8 @@ class Plan:
     language: str = "en"
     backend: str = RULES_BACKEND
     notes: tuple[str, ...] = field(default=(), compare=False)
+    view: str | None = None  # "flat-lay" when the request says so ("top view", "위에서 본"); None: not said
+    floating: bool = False  # the request asks the product to float or hang
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -82,6 +84,8 @@ class Plan:
             "language": self.language,
             "backend": self.backend,
             "notes": list(self.notes),
+            "view": self.view,
+            "floating": self.floating,
         }
 
     @classmethod
@@ -102,6 +106,8 @@ class Plan:
                 language=str(data.get("language") or "en"),
                 backend=str(data.get("backend") or RULES_BACKEND),
                 notes=tuple(str(n) for n in data.get("notes") or ()),
+                view=str(data["view"]) if data.get("view") else None,
+                floating=bool(data.get("floating", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadRequestError(f"plan: cannot rebuild from {dict(data)!r}: {exc}") from exc
@@ -377,6 +383,12 @@ def _action(
     return "place", ()
 
 
+def view_words(text: str) -> dict[str, Any]:
+    """The camera view and floating a request's words ask for (prompts/words/views.toml)."""
+    keys = load_lexicon("views").keys_in(text)
+    return {"view": "flat-lay" if "flat_lay" in keys else None, "floating": "floating" in keys}
+
+
 class RulesPlanner:
     """The embedded planner: English and Korean word lists and patterns, no network, no model."""
 
@@ -435,6 +447,7 @@ class RulesPlanner:
             language=request_language(text),
             backend=RULES_BACKEND,
             notes=tuple(notes),
+            **view_words(text),
         )
 
 
@@ -518,6 +531,7 @@ def _plan_from_answer(answer: PlanAnswer, text: str, backend: str, notes: tuple[
         language=request_language(text),
         backend=backend,
         notes=notes,
+        **view_words(text),
     )
 
 

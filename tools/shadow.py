@@ -327,6 +327,44 @@ def cast_shadow(
     return ShadowLayer(grid.x0, grid.y0, darkness.astype(np.float32))
 
 
+def flat_lay_shadow(
+    alpha: ByteArray,
+    origin: tuple[int, int],
+    canvas_size: tuple[int, int],
+    *,
+    light: str | Light,
+    luminance: float,
+) -> ShadowLayer | None:
+    """The shadow of a product lying on a surface seen from straight above: a tight, dark occlusion
+    hugging the silhouette and a soft copy of it offset away from the light (as a low object throws)."""
+    lit = as_light(light)
+    h, w = alpha.shape
+    size = float(max(h, w))
+    length = min(0.06, 0.03 / math.tan(math.radians(lit.elevation))) * size
+    az = math.radians(lit.azimuth)
+    dx, dy = (
+        -math.sin(az) * length,
+        -math.cos(az) * length,
+    )  # away from the light; "front" is the frame's bottom
+    sigma_core, sigma_drop = max(1.0, 0.008 * size), max(2.0, 0.03 * size)
+    pad = math.ceil(abs(dx) + abs(dy) + 3 * sigma_drop) + 2
+    ox, oy = origin
+    x0, x1 = _clip_span(ox - pad, ox + w + pad, canvas_size[0])
+    y0, y1 = _clip_span(oy - pad, oy + h + pad, canvas_size[1])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    silhouette = Image.new("L", (x1 - x0, y1 - y0), 0)
+    silhouette.paste(Image.fromarray(alpha), (ox - x0, oy - y0))
+    shifted = Image.new("L", silhouette.size, 0)
+    shifted.paste(Image.fromarray(alpha), (round(ox - x0 + dx), round(oy - y0 + dy)))
+    core = np.asarray(silhouette.filter(ImageFilter.GaussianBlur(sigma_core)), np.float32) / 255.0
+    drop = np.asarray(shifted.filter(ImageFilter.GaussianBlur(sigma_drop)), np.float32) / 255.0
+    core_strength = max(0.45, darkness_for_contrast(luminance, MIN_CONTACT_DL))
+    drop_strength = max(0.30, min(0.8, darkness_for_contrast(luminance, MIN_CAST_DL)))
+    darkness = 1.0 - (1.0 - core_strength * core) * (1.0 - drop_strength * drop)
+    return ShadowLayer(x0, y0, np.clip(darkness, 0.0, 1.0).astype(np.float32))
+
+
 def apply_shadow(
     canvas: Image.Image, layer: ShadowLayer, surface: npt.NDArray[np.bool_] | None = None
 ) -> None:

@@ -227,7 +227,8 @@ def render_backdrop(
     layout = _layout(scene_words, width, height, seed, empty_region, footprint, view)
     look, frame = layout.look, layout.frame
     fw, fh = frame.w, frame.h
-    painted, painted_top = _PAINTERS[look.family.name](frame, look)
+    painter = _paint_flat_lay if layout.view == "flat-lay" else _PAINTERS[look.family.name]
+    painted, painted_top = painter(frame, look)
     layout = replace(layout, surface_top=painted_top)
     if layout.pedestal is not None:
         painted = _paint_pedestal(painted, frame, look, layout.pedestal)
@@ -301,9 +302,12 @@ def _layout(
     scale = min(1.0, max(_WORK_LONG / max(width, height), _WORK_SHORT / min(width, height)))
     fw, fh = max(16, round(width * scale)), max(16, round(height * scale))
     frame = _make_frame(fw, fh, look, rng, spot)
+    flat = view == "flat-lay" and look.family.name in _FLAT_LAY
     offset = _SURFACE_OFFSET.get(look.family.name, 0.0) * fh
     pedestal = None
-    if footprint is not None:
+    if flat:
+        frame = replace(frame, line=0.0, surface_fixed=True)
+    elif footprint is not None:
         base = footprint.base / height * fh
         wanted = base - BASE_GAP * fh - offset
         lowest = (_LINE_MIN_OUTDOOR if look.family.outdoor else _LINE_MIN_INDOOR) * fh
@@ -312,14 +316,17 @@ def _layout(
         else:
             frame = replace(frame, surface_fixed=True)
             pedestal = _pedestal_for(footprint, width, height, fw, fh)
+    light = _scene_light(look, frame)
+    if flat:  # from above, the window light reaches the table higher than a key at eye level
+        light = Light(light.azimuth, 55.0)
     return _Layout(
         look=look,
         frame=frame,
         found=found,
-        surface_top=frame.line + offset,
+        surface_top=0.0 if flat else frame.line + offset,
         pedestal=pedestal,
-        light=_scene_light(look, frame),
-        view="eye-level",
+        light=light,
+        view="flat-lay" if flat else "eye-level",
         seed=seed,
         work_scale=scale,
     )
@@ -811,6 +818,51 @@ def _paint_pedestal(img: Array, fr: _Frame, look: _Look, ped: _Pedestal) -> Arra
     out = out * (1.0 - on_top[..., None]) + top * texture * on_top[..., None]
     out = out * (1.0 - on_front[..., None]) + front * texture * bevel * on_front[..., None]
     return out
+
+
+def flat_lay_families() -> tuple[str, ...]:
+    """The families that have a flat-lay (seen from straight above) variant."""
+    return tuple(sorted(_FLAT_LAY))
+
+
+def _paint_flat_lay(fr: _Frame, look: _Look) -> tuple[Array, float]:
+    """The family's surface seen from straight above: no horizon, no perspective, the whole frame is the
+    surface (marble, wood, linen, paper, concrete, a counter), lit by soft window light from one side."""
+    name = look.family.name
+    span = 1.6  # world units across the frame's height
+    ys = np.arange(fr.h, dtype=np.float32)[:, None] + 0.5
+    per_px = span / fr.h
+    xs = (fr.cols() - fr.w * 0.5) * per_px
+    zs = ys * per_px + 4.0
+    pl = _Plane(
+        0, ys, np.broadcast_to(xs, (fr.h, fr.w)), zs, np.full_like(zs, per_px), np.full_like(zs, per_px)
+    )
+    base = _rgb(look.floor)
+    if name == "marble":
+        floor = _marble(fr, pl, base)
+    elif name in ("wood", "cafe"):
+        floor = _wood(fr, pl, base, wide=name == "cafe")
+    elif name == "concrete":
+        mottle = _floor_noise(fr, pl, 3.0, [(5.0, 0.06), (20.0, 0.035), (90.0, 0.03)])
+        floor = base * (1.0 + mottle * fr.detail)[..., None]
+    elif name == "kitchen":
+        quartz = _floor_noise(fr, pl, 2.0, [(4.0, 0.015), (110.0, 0.035)])
+        floor = base * (1.0 + quartz * fr.detail)[..., None]
+    elif name == "linen":
+        weave = np.sin(pl.x * 420.0) * np.sin(pl.z * 420.0) * _fade(np.maximum(pl.dx, pl.dz), 1 / 67)
+        wrinkles = _floor_noise(fr, pl, 2.0, [(3.0, 0.03), (9.0, 0.015)])
+        floor = base * (1.0 + (0.03 * weave + wrinkles) * fr.detail)[..., None]
+    else:  # studio paper and coloured paper: fine fibres
+        paper = _floor_noise(fr, pl, 2.0, [(8.0, 0.006), (60.0, 0.006)])
+        floor = base * (1.0 + paper * fr.detail)[..., None]
+    across = np.clip(
+        0.5 - 0.5 * fr.side * (fr.cols() / fr.w - 0.5) * 2.0, 0.0, 1.0
+    )  # brighter toward the light
+    window = 1.0 + 0.06 * (across - 0.5) + 0.02 * (0.5 - ys / fr.h)
+    return (floor * window[..., None]).astype(np.float32), 0.0
+
+
+_FLAT_LAY = frozenset({"marble", "wood", "concrete", "kitchen", "cafe", "linen", "pastel", "studio"})
 
 
 # -------------------------------------------------------------------------------------- outdoor painters

@@ -62,6 +62,7 @@ class GenerateSpec:
     guidance: float | None = None
     scene: str | None = None  # plain scene words for the studio generator; diffusion models read the prompt
     footprint: tuple[float, float, float] | None = None  # studio: the product's base (left, right, row) in px
+    view: str | None = None  # studio: "flat-lay" or "eye-level" (None: eye-level)
 
     def __post_init__(self) -> None:
         if self.scene is not None and (not isinstance(self.scene, str) or len(self.scene) > MAX_PROMPT_CHARS):
@@ -440,7 +441,7 @@ class StudioBackend:
 
                 footprint = Footprint(*spec.footprint)
             backdrop = self._render(
-                spec.scene or spec.prompt, width, height, seed=spec.seed, footprint=footprint
+                spec.scene or spec.prompt, width, height, seed=spec.seed, footprint=footprint, view=spec.view
             )
             images.append(fit_to_size(backdrop.image.convert("RGB"), spec.width, spec.height))
             if on_step is not None:
