@@ -195,7 +195,7 @@ PRODUCTS["motorcycle"] = _motorcycle  # its loader returns a stereo pair: the le
 # ---- sheet -------------------------------------------------------------------------------------------
 
 
-def run(out: Path) -> list[dict[str, object]]:
+def run(out: Path, shots: Path | None = None) -> list[dict[str, object]]:
     """Run every shot through a fresh pipeline and write the sheet to `out` (and a JSON log beside it)."""
     with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PRODUCTSHOT_", "OPENAI_"))}
@@ -222,6 +222,8 @@ def run(out: Path) -> list[dict[str, object]]:
                 options=PlaceOptions(width=shot.size[0], height=shot.size[1], seed=index),
             )
             data = result.to_dict()
+            if shots is not None:
+                result.image.save(shots / f"shot-{index:02d}.png")
             log.append(
                 {
                     "request": shot.request,
@@ -266,9 +268,12 @@ def _sheet(tiles: list[Image.Image], cols: int = 4) -> Image.Image:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="where to write the sheet (JPEG); a .json log goes beside it")
+    parser.add_argument("--shots", type=Path, default=None, help="also write each full-size shot here")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    run(args.out)
+    if args.shots is not None:
+        args.shots.mkdir(parents=True, exist_ok=True)
+    run(args.out, args.shots)
 
 
 if __name__ == "__main__":
