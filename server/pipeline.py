@@ -239,8 +239,10 @@ class Pipeline:
 
         # ---- the grounding rule (the one place it lives): the base stands on the scene's surface ----
         floating = opts.floating or bool(getattr(plan, "floating", False))
-        position, ground_notes = _ground_position(placement, ground, position, width, height, floating)
+        grounded_at, ground_notes = _ground_position(placement, ground, position, width, height, floating)
         run.notes.extend(ground_notes)
+        if grounded_at != position:  # moved onto the ground: same size, only the spot changes
+            position, scale = grounded_at, placement.scale
 
         # ---- composite and store -----------------------------------------------------------------
         from productshot.tools.composite import composite

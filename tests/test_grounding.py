@@ -107,17 +107,28 @@ def test_every_anchor_stands_on_the_surface_the_studio_draws(canvas: tuple[int, 
     assert np.array_equal(again.surface, surface) and again.light == backdrop.light
 
 
-def test_a_product_high_in_the_frame_gets_a_pedestal_and_the_pipeline_says_so(settings: Settings) -> None:
+@pytest.mark.parametrize(
+    ("words", "shelf"), [("white marble", True), ("cafe", True), ("simple beach", False)]
+)
+def test_a_product_high_in_the_frame_stands_on_a_shelf_indoors_and_on_raised_ground_outdoors(
+    settings: Settings, words: str, shelf: bool
+) -> None:
     pipe = Pipeline(AssetStore.open(settings), LocalServices(settings), RulesPlanner())
     small = LoadedImage(image=knife(), source="knife", format="PNG", has_alpha=True, notes=())
     result = pipe.place_product(
-        "knife on white marble, top right", image=small, options=PlaceOptions(width=1024, height=768, seed=3)
+        f"knife on {words}, top right", image=small, options=PlaceOptions(width=1024, height=768, seed=3)
     )
-    ground = studio_ground("white marble", 1024, 768, seed=result.seed, footprint=_footprint(result.bbox))
-    assert ground.carries(_footprint(result.bbox))
-    assert any("pedestal" in n for n in result.notes)
+    footprint = _footprint(result.bbox)
+    backdrop = render_backdrop(
+        result.asset.params["studio_words"], 1024, 768, seed=result.seed, footprint=footprint
+    )
+    assert backdrop.ground.carries(footprint) and backdrop.pedestal is shelf
+    assert any("shelf" in n for n in result.notes) is shelf
     cx, cy = (result.bbox[0] + result.bbox[2]) / 2 / 1024, (result.bbox[1] + result.bbox[3]) / 2 / 768
     assert cx > 2 / 3 and cy < 1 / 3
+    x0, _, x1, _ = result.bbox
+    seen = visible_edge_row(backdrop.image, x0, x1, backdrop.floor_y, round(0.025 * 768))
+    assert abs(seen - backdrop.floor_y) <= 0.02 * 768
 
 
 def _footprint(bbox: tuple[int, int, int, int] | list[int]):  # type: ignore[no-untyped-def]

@@ -45,9 +45,10 @@ Array = np.ndarray
 
 # The product's base stands at least this far (fraction of the height) inside the surface's far edge.
 BASE_GAP = 0.05
-# The floor line may rise this high (fraction of the height) to reach a product's base; above, a pedestal.
-_LINE_MIN_INDOOR = 0.22
-_LINE_MIN_OUTDOOR = 0.26
+# The floor line may rise this high (fraction of the height) to reach a product's base (a higher camera
+# looking down at the table or the ground); a base higher still stands on a shelf drawn under it.
+_LINE_MIN_INDOOR = 0.08
+_LINE_MIN_OUTDOOR = 0.06
 # Rows between the painted horizon/wall line and the surface a product stands on (sea before the sand).
 _SURFACE_OFFSET: Mapping[str, float] = MappingProxyType({"beach": 0.12, "sea": 0.24})
 
@@ -68,7 +69,7 @@ class Backdrop:
     surface: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
     light: Light = field(default_factory=Light)
     view: View = "eye-level"
-    pedestal: bool = False  # a pedestal was drawn to carry a product standing high in the frame
+    pedestal: bool = False  # a shelf was drawn to carry a product standing high in the frame
 
     @property
     def ground(self) -> Ground:
@@ -78,13 +79,14 @@ class Backdrop:
 
 @dataclass(frozen=True)
 class _Pedestal:
-    """A plinth under a product that stands high in the frame (working pixels): its top face spans rows
-    `back`..`front`, columns `cx ± half`; its front face runs from `front` to the bottom of the frame."""
+    """A shelf under a product that stands high in the frame (working pixels): its top face spans rows
+    `back`..`front`, columns `cx ± half`; its front edge is `thickness` rows below that."""
 
     cx: float
     half: float
     back: float
     front: float
+    thickness: float
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class _Frame:
     detail: float  # texture gain (minimal → quieter)
     rng: np.random.Generator
     surface_fixed: bool = False  # the surface line was placed for a product: painters add no jitter to it
+    offset: float | None = None  # rows from the horizon to the standable surface (beach, sea), when placed
 
     @property
     def unit(self) -> float:
@@ -313,6 +316,9 @@ def _layout(
         lowest = (_LINE_MIN_OUTDOOR if look.family.outdoor else _LINE_MIN_INDOOR) * fh
         if wanted >= lowest:
             frame = replace(frame, line=min(frame.line, wanted), surface_fixed=True)
+        elif look.family.outdoor:  # no shelf in the open air: the ground rises as far as it can
+            offset = max(min(offset, 0.03 * fh), base - BASE_GAP * fh - lowest)
+            frame = replace(frame, line=lowest, surface_fixed=True, offset=offset)
         else:
             frame = replace(frame, surface_fixed=True)
             pedestal = _pedestal_for(footprint, width, height, fw, fh)
@@ -333,13 +339,15 @@ def _layout(
 
 
 def _pedestal_for(footprint: Footprint, width: int, height: int, fw: int, fh: int) -> _Pedestal:
-    """A plinth a little wider than the product's base, its top face around the base row."""
+    """A shelf a little wider than the product's base, its top face around the base row."""
     sx, sy = fw / width, fh / height
     cx = (footprint.left + footprint.right) / 2 * sx
-    half = min(0.46 * fw, max(0.07 * fw, 0.5 * (footprint.right - footprint.left) * sx * 1.18 + 0.025 * fw))
-    depth = max(3.0, 0.16 * half)
+    half = min(0.48 * fw, max(0.08 * fw, 0.5 * (footprint.right - footprint.left) * sx * 1.12 + 0.03 * fw))
+    depth = max(3.0, 0.035 * fh)
     base = footprint.base * sy
-    return _Pedestal(cx=cx, half=half, back=base - 0.7 * depth, front=base + 0.3 * depth)
+    return _Pedestal(
+        cx=cx, half=half, back=base - 0.7 * depth, front=base + 0.3 * depth, thickness=max(2.0, 0.03 * fh)
+    )
 
 
 def _surface(layout: _Layout, width: int, height: int, footprint: Footprint | None) -> tuple[np.ndarray, int]:
@@ -355,7 +363,8 @@ def _surface(layout: _Layout, width: int, height: int, footprint: Footprint | No
         inside = np.abs(cols - ped.cx) <= ped.half * 0.98
         rows = (np.arange(height, dtype=np.float32) + 0.5) / sy
         face = (rows >= ped.back + 0.5)[:, None] & (rows <= ped.front)[:, None] & inside[None, :]
-        front = (rows > ped.front)[:, None] & (np.abs(cols - ped.cx) <= ped.half)[None, :]
+        edge = (rows > ped.front) & (rows <= ped.front + ped.thickness)
+        front = edge[:, None] & (np.abs(cols - ped.cx) <= ped.half)[None, :]
         surface = (surface & ~front) | face
         top = (ped.back + 0.5) * sy
     return surface, min(height - 1, round(top))
@@ -791,32 +800,40 @@ def _bokeh(fr: _Frame, img: Array, colour: RGB, amount: float, bottom: float) ->
 
 
 def _paint_pedestal(img: Array, fr: _Frame, look: _Look, ped: _Pedestal) -> Array:
-    """A matte plinth standing in front of the set: a lit top face, a front face falling off into shade,
-    a bright bevel on its front edge and soft ambient shade on the set beside it."""
+    """A shelf board in front of the set: a lit top face, a darker front edge with a bright bevel, and its
+    soft shadow on what lies behind and below it, thrown away from the key light."""
     ys, xs = fr.rows(), fr.cols()
-    colour = _rgb(_mix(look.floor, (0.90, 0.88, 0.85), 0.35)) * _ground_light(look)
+    colour = _rgb(_mix(look.floor, (0.90, 0.88, 0.85), 0.25)) * _ground_light(look)
     if float(colour.mean()) < 0.25:
         colour = colour * 1.25
     dx = (xs - ped.cx) / ped.half
     across = _smoothstep(1.0 + 1.0 / ped.half, 1.0 - 1.0 / ped.half, np.abs(dx))
-    # Ambient shade on the set around the plinth (it blocks part of the sky or the room's light).
-    reach = _smoothstep(1.0 + 0.35, 1.0, np.abs(dx)) * (ys > ped.back)
-    out = img * (1.0 - 0.12 * reach * (1.0 - across))[..., None]
-    # Top face: lit, a touch brighter toward the back; front face: shaded, darker toward the floor.
+    bottom = ped.front + ped.thickness
+    # The board's shadow on the wall below it, offset away from the light and softening as it falls.
+    fall = np.clip((ys - bottom) / (0.10 * fr.h), 0.0, None)
+    shifted = (xs - ped.cx + fr.side * 0.03 * fr.w * np.minimum(fall, 1.0)) / (
+        ped.half * (1.0 + 0.3 * np.minimum(fall, 1.0))
+    )
+    spread = _smoothstep(1.15, 0.85, np.abs(shifted))
+    shade = 0.30 * np.exp(-fall * 2.2) * spread * (ys > bottom - 0.5)
+    out = img * (1.0 - shade)[..., None]
     on_top = (
         across
         * _smoothstep(ped.back - 0.6, ped.back + 0.6, ys)
         * _smoothstep(ped.front + 0.6, ped.front - 0.6, ys)
     )
-    on_front = across * _smoothstep(ped.front - 0.6, ped.front + 0.6, ys)
-    lit_side = 0.04 * fr.side * dx
-    top = colour * (1.04 + lit_side + 0.02 * (ped.front - ys) / max(1.0, ped.front - ped.back))[..., None]
-    fall = np.clip((ys - ped.front) / max(1.0, fr.h - ped.front), 0.0, 1.0)
-    front = colour * (0.84 + lit_side - 0.10 * fall)[..., None]
+    on_edge = (
+        across
+        * _smoothstep(ped.front - 0.6, ped.front + 0.6, ys)
+        * _smoothstep(bottom + 0.6, bottom - 0.6, ys)
+    )
+    lit_side = 0.03 * fr.side * dx
     texture = 1.0 + 0.015 * _noise(fr.rng, fr.h, fr.w, 20, 30)[..., None] * fr.detail
-    bevel = 1.0 + 0.10 * np.exp(-(((ys - ped.front - 0.8) / 0.9) ** 2))[..., None]
+    top = colour * (1.07 + lit_side)[..., None]
+    edge = colour * (0.80 + lit_side)[..., None]
+    bevel = 1.0 + 0.12 * np.exp(-(((ys - ped.front - 0.6) / 0.8) ** 2))[..., None]
     out = out * (1.0 - on_top[..., None]) + top * texture * on_top[..., None]
-    out = out * (1.0 - on_front[..., None]) + front * texture * bevel * on_front[..., None]
+    out = out * (1.0 - on_edge[..., None]) + edge * texture * bevel * on_edge[..., None]
     return out
 
 
@@ -875,6 +892,8 @@ def _paint_beach(fr: _Frame, look: _Look) -> tuple[Array, float]:
     img = _sky(fr, look, horizon)
     jitter = rng.uniform(-0.02, 0.02)  # drawn either way: the same seed keeps the same pixels elsewhere
     shore = horizon + (_SURFACE_OFFSET["beach"] + (0.0 if fr.surface_fixed else jitter)) * fr.h
+    if fr.offset is not None:
+        shore = horizon + fr.offset
     pl = _plane(fr, horizon, horizon - 0.012 * fr.h)
     sea = _sea(fr, look, pl, horizon, shore)
     edge = shore + _noise(rng, 1, fr.w, 1, 4)[0][None, :] * 0.015 * fr.h
@@ -920,6 +939,8 @@ def _paint_sea(fr: _Frame, look: _Look) -> tuple[Array, float]:
     img = _sky(fr, look, horizon)
     jitter = fr.rng.uniform(-0.02, 0.02)
     ledge = horizon + (_SURFACE_OFFSET["sea"] + (0.0 if fr.surface_fixed else jitter)) * fr.h
+    if fr.offset is not None:
+        ledge = horizon + fr.offset
     pl_sea = _plane(fr, horizon, horizon - 0.012 * fr.h)
     _paste(img, pl_sea, _sea(fr, look, pl_sea, horizon, ledge + 0.2 * fr.h), horizon, 0.6)
     pl = _plane(fr, ledge - 1, ledge - 0.45 * fr.h)
