@@ -311,6 +311,11 @@ def _layout(
     if flat:
         frame = replace(frame, line=0.0, surface_fixed=True)
     elif footprint is not None:
+        # Light the product from its own side of the frame, as a photographer would: its shadow then
+        # falls across the open part of the picture instead of out of the frame.
+        centre = (footprint.left + footprint.right) / 2 / width
+        if abs(centre - 0.5) > 0.08:
+            frame = replace(frame, side=1.0 if centre > 0.5 else -1.0)
         base = footprint.base / height * fh
         wanted = base - BASE_GAP * fh - offset
         lowest = (_LINE_MIN_OUTDOOR if look.family.outdoor else _LINE_MIN_INDOOR) * fh
