@@ -517,7 +517,7 @@ class Pipeline:
         return PlaceResult(
             image=image,
             asset=target,
-            bbox=tuple(p["bbox"]),  # type: ignore[arg-type]
+            bbox=tuple(p["bbox"]),
             position=str(p["position"]),
             scale=float(p["scale"]),
             scene=str(p["scene"]),
