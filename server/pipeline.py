@@ -220,6 +220,8 @@ class Pipeline:
         footprint = placement.footprint
         studio_words = " ".join([scene, *plan.style]).strip()
         view = self._view(plan, opts, prev, cut_image, run)
+        floating = opts.floating or bool(getattr(plan, "floating", False))
+        carry = None if floating else footprint  # a floating product needs nothing drawn under it
 
         # ---- background: reuse for move/resize, new for a new scene or regenerate ------------------
         needs_background = prev is None or plan.action in {"place", "new_scene", "regenerate"}
@@ -227,18 +229,17 @@ class Pipeline:
             needs_background = _plan_changes_scene(plan, prev)
         if needs_background:
             background_asset, bg_image, seed, prompt, negative, ground = self._background(
-                request, plan, scene, width, height, opts, prev, position, run, on_progress, footprint, view
+                request, plan, scene, width, height, opts, prev, position, run, on_progress, carry, view
             )
         else:
             assert prev is not None
             seed = int(prev["seed"])
             prompt, negative = str(prev.get("prompt", "")), str(prev.get("negative_prompt", ""))
             background_asset, bg_image, ground = self._reuse_background(
-                prev, width, height, footprint, opts, run, bool(getattr(plan, "floating", False))
+                prev, width, height, footprint, opts, run, floating
             )
 
         # ---- the grounding rule (the one place it lives): the base stands on the scene's surface ----
-        floating = opts.floating or bool(getattr(plan, "floating", False))
         grounded_at, ground_notes = _ground_position(placement, ground, position, width, height, floating)
         run.notes.extend(ground_notes)
         if grounded_at != position:  # moved onto the ground: same size, only the spot changes
@@ -357,7 +358,7 @@ class Pipeline:
         position: str,
         run: _Run,
         on_progress: Callable[[int, int], None] | None,
-        footprint: Footprint,
+        footprint: Footprint | None,
         view: str,
     ) -> tuple[Asset, Image.Image, int, str, str, Ground]:
         from productshot.tools.prompt import reinforce_single_scene, write_prompt
@@ -397,7 +398,7 @@ class Pipeline:
                 height=height,
                 seed=seed,
                 model=opts.model,
-                footprint=(footprint.left, footprint.right, footprint.base),
+                footprint=(footprint.left, footprint.right, footprint.base) if footprint else None,
                 view=view,
             )
             run.start("generate")
@@ -435,7 +436,7 @@ class Pipeline:
                 "model": opts.model,
                 "template_version": spec.template_version,
                 "split_score": best[0],
-                "footprint": footprint.to_list(),
+                "footprint": footprint.to_list() if footprint else None,
                 "view": view,
             },
             backend=generated.backend,
@@ -443,7 +444,13 @@ class Pipeline:
         return (background_asset, image, generated.seed, spec.prompt, spec.negative_prompt, ground)
 
     def _ground_of(
-        self, generated: Any, studio_words: str, width: int, height: int, footprint: Footprint, view: str
+        self,
+        generated: Any,
+        studio_words: str,
+        width: int,
+        height: int,
+        footprint: Footprint | None,
+        view: str,
     ) -> tuple[Image.Image, Ground]:
         """The background and what it offers a product. The studio's own report when the studio drew it
         (re-drawn here for the footprint when it ran on the worker, whose wire format does not carry one:
@@ -471,7 +478,7 @@ class Pipeline:
         footprint: Footprint,
         opts: PlaceOptions,
         run: _Run,
-        plan_floats: bool = False,
+        floating: bool = False,
     ) -> tuple[Asset, Image.Image, Ground]:
         """A move or resize keeps the background when its surface still carries the product; a studio
         backdrop whose surface does not is re-drawn with the same family and seed, the surface moved."""
@@ -492,7 +499,7 @@ class Pipeline:
         from productshot.tools.studio import BASE_GAP
 
         # Drawn surfaces keep the base BASE_GAP inside their far edge; a move that leaves less redraws.
-        if opts.floating or plan_floats or ground.carries(footprint, gap=0.6 * BASE_GAP * height):
+        if floating or ground.carries(footprint, gap=0.6 * BASE_GAP * height):
             run.reused.append("background")
             return asset, image, ground
         run.start("generate")

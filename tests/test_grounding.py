@@ -374,3 +374,23 @@ def test_harmonisation_is_off_when_asked(settings: Settings) -> None:
     b = np.asarray(off.image, np.int16)[y0 + 40 : y1 - 40, x0 + 30 : x1 - 30]
     assert np.abs(a - b).mean() > 2.0
     assert off.asset.params["harmonize"] is False
+
+
+@pytest.mark.parametrize(
+    "request_text", ["a bottle floating in the air over the beach, top", "해변 위 공중에 떠 있는 병, 위쪽"]
+)
+def test_a_floating_request_is_not_grounded_and_casts_no_contact_shadow(
+    settings: Settings, request_text: str
+) -> None:
+    pipe = Pipeline(AssetStore.open(settings), LocalServices(settings), RulesPlanner())
+    loaded = LoadedImage(image=bottle((80, 160)), source="bottle", format="PNG", has_alpha=True, notes=())
+    result = pipe.place_product(
+        request_text, image=loaded, options=PlaceOptions(width=800, height=600, seed=4, scale=0.3)
+    )
+    assert result.plan["floating"] is True and result.asset.params["floating"] is True
+    assert any("floats as asked" in n for n in result.notes)
+    assert result.position == "top" and (result.bbox[1] + result.bbox[3]) / 2 < 600 / 3
+    background = Image.open(pipe.store.get(result.background_id).path).convert("RGB")
+    x0, _, x1, y1 = result.bbox
+    below = np.abs(luma(background)[y1 : y1 + 6, x0:x1] - luma(result.image)[y1 : y1 + 6, x0:x1])
+    assert below.max() < 3.0, "no shadow under a floating product"
