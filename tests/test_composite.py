@@ -122,7 +122,9 @@ def reaches_the_fit(
         room_w = min(room_w, 1.94 * (width / 3 - margin))
     if anchor != "center" and anchor not in ("left", "right"):
         room_h = min(room_h, 1.94 * (height / 3 - margin))
-    return w >= room_w - tol * width or h >= room_h - tol * height or w * h >= (FIT_AREA - tol) * width * height
+    return (
+        w >= room_w - tol * width or h >= room_h - tol * height or w * h >= (FIT_AREA - tol) * width * height
+    )
 
 
 def test_default_size_makes_the_product_the_hero() -> None:
