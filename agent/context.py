@@ -31,6 +31,7 @@ class AgentContext:
     seed: int | None = None
     max_split_retries: int = DEFAULT_SPLIT_RETRIES
     history_turns: int = DEFAULT_HISTORY_TURNS
+    harmonize: bool = True  # match the product's light and colour to the scene (`--no-harmonize`: off)
 
     def __post_init__(self) -> None:
         for name in ("width", "height"):

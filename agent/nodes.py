@@ -208,6 +208,8 @@ class Nodes:
             args["position"] = turn.position
         if turn.scale is not None:
             args["scale"] = turn.scale
+        if not context.harmonize:
+            args["harmonize"] = False
         placed = (await self.toolbox.call("place_product", args)).require()
         return {"outcome": result_fields(placed)}
 

@@ -22,8 +22,10 @@ from productshot.prompts.lexicon import style_words
 from productshot.server.services import GenerateAsk, ModelServices
 from productshot.store import Asset, AssetStore, require_file
 from productshot.store.validate import clean_text
+from productshot.tools.ground import Footprint, Ground
 from productshot.tools.imageio import LoadedImage, load_image
 from productshot.tools.notes import Note, note, notes_to_dicts
+from productshot.tools.positions import Position
 
 DEFAULT_SIZE = (1024, 768)
 DEFAULT_POSITION = "bottom"
@@ -46,6 +48,9 @@ class PlaceOptions:
     shadow: bool = True
     product_facts: Mapping[str, Any] | None = None
     max_split_retries: int = MAX_SPLIT_RETRIES
+    floating: bool = False  # the product floats or hangs: no surface needed under it, no contact shadow
+    harmonize: bool = True  # match the product's light and colour to the scene's
+    view: str | None = None  # "eye-level" | "flat-lay"; None: from the plan, the photo or the scene
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ class PlaceResult:
     seconds: float
     notes: tuple[Note, ...] = ()
     scene_requested: str = ""  # the scene words asked for (the plan's)
+    view: str = "eye-level"
+    light: dict[str, float] | None = None
 
     @property
     def backend(self) -> str:
@@ -115,6 +122,8 @@ class PlaceResult:
             "backend": self.backend,
             "seconds": round(self.seconds, 3),
             "notes": notes_to_dicts(self.notes, self.language),
+            "view": self.view,
+            "light": self.light,
         }
 
     @property
@@ -247,31 +256,57 @@ class Pipeline:
         position = self._position(plan, opts, prev, width, height)
         scale = self._scale(plan, opts, prev)
 
+        # ---- placement first: the studio draws its surface under the product's footprint ---------
+        from productshot.tools.composite import alpha_bbox, plan_placement
+
+        placement = plan_placement((width, height), alpha_bbox(cut_image), position, scale=scale)
+        footprint = placement.footprint
+        studio_words = " ".join([scene, *plan.style]).strip()
+        view = self._view(plan, opts, prev, cut_image, run)
+        floating = opts.floating or bool(getattr(plan, "floating", False))
+        carry = None if floating else footprint  # a floating product needs nothing drawn under it
+
         # ---- background: reuse for move/resize, new for a new scene or regenerate ------------------
         needs_background = prev is None or plan.action in {"place", "new_scene", "regenerate"}
         if prev is not None and plan.action == "place" and image is None and image_asset is None:
             needs_background = _plan_changes_scene(plan, prev)
         if needs_background:
-            background_asset, bg_image, seed, prompt, negative, rendered = self._background(
-                request, plan, scene, width, height, opts, prev, position, run, on_progress
+            background_asset, bg_image, seed, prompt, negative, rendered, ground = self._background(
+                request, plan, scene, width, height, opts, prev, position, run, on_progress, carry, view
             )
         else:
-            background_asset = self.store.get(prev["background_id"])  # type: ignore[index]  # prev is set here: no background means a previous shot
-            bg_image = _open_rgb(background_asset)
-            seed = int(prev["seed"])  # type: ignore[index]  # prev is set (as above)
-            prompt, negative = str(prev.get("prompt", "")), str(prev.get("negative_prompt", ""))  # type: ignore[union-attr]  # prev is set (as above)
-            rendered = str(prev.get("scene", scene))  # type: ignore[union-attr]  # prev is set (as above)
-            run.reused.append("background")
+            assert prev is not None
+            seed = int(prev["seed"])
+            prompt, negative = str(prev.get("prompt", "")), str(prev.get("negative_prompt", ""))
+            rendered = str(prev.get("scene", scene))
+            background_asset, bg_image, ground = self._reuse_background(
+                prev, width, height, footprint, opts, run, floating
+            )
+
+        # ---- the grounding rule (the one place it lives): the base stands on the scene's surface ----
+        grounded_at, ground_notes = _ground_position(placement, ground, position, width, height, floating)
+        run.notes.extend(ground_notes)
+        if grounded_at != position:  # moved onto the ground: same size, only the spot changes
+            position, scale = grounded_at, placement.scale
 
         # ---- composite and store -----------------------------------------------------------------
         from productshot.tools.composite import composite
 
         run.start("composite")
-        result = composite(bg_image, cut_image, position=position, scale=scale, shadow=opts.shadow)
+        result = composite(
+            bg_image,
+            cut_image,
+            position=position,
+            scale=scale,
+            shadow=opts.shadow and not floating,
+            ground=None if floating else ground,
+            harmonize=opts.harmonize,
+        )
         run.record(
             "composite", result.backend, result.seconds, f"{result.position}, scale {result.scale:.2f}"
         )
         run.notes.extend(result.notes)
+        light = ground.light.to_dict() if ground is not None else None
         plan_dict = plan.to_dict()
         params = {
             "request": request,
@@ -287,6 +322,13 @@ class Pipeline:
             "width": width,
             "height": height,
             "shadow": opts.shadow,
+            "footprint": Footprint.from_box(result.bbox).to_list(),
+            "studio_words": studio_words,
+            "ground": ground.source if ground is not None else None,
+            "view": ground.view if ground is not None else "eye-level",
+            "light": light,
+            "floating": floating,
+            "harmonize": opts.harmonize,
             "input_id": input_asset.id,
             "cutout_id": cutout_asset.id,
             "background_id": background_asset.id,
@@ -319,6 +361,8 @@ class Pipeline:
             background_id=background_asset.id,
             seconds=time.perf_counter() - started,
             notes=tuple(dict.fromkeys(run.notes)),
+            view=ground.view if ground is not None else "eye-level",
+            light=light,
         )
 
     # ---- steps ------------------------------------------------------------------------------------
@@ -361,9 +405,12 @@ class Pipeline:
         position: str,
         run: _Run,
         on_progress: Callable[[int, int], None] | None,
-    ) -> tuple[Asset, Image.Image, int, str, str, str]:
-        """Write the prompt, generate until one background is not split; returns the scene rendered too
-        (the studio's family, with a scene_fallback note when the words name none; else the words)."""
+        footprint: Footprint | None,
+        view: str,
+    ) -> tuple[Asset, Image.Image, int, str, str, str, Ground]:
+        """Write the prompt, generate until one background is not split; returns the scene rendered (the
+        studio's family, with a scene_fallback note when the words name none; else the words) and the ground
+        the background offers the product."""
         from productshot.tools.prompt import reinforce_single_scene, write_prompt
         from productshot.tools.split import check_split
 
@@ -399,6 +446,8 @@ class Pipeline:
                 height=height,
                 seed=seed,
                 model=opts.model,
+                footprint=(footprint.left, footprint.right, footprint.base) if footprint else None,
+                view=view,
             )
             run.start("generate")
             generated = self.services.generate(ask, on_progress=on_progress)
@@ -425,8 +474,9 @@ class Pipeline:
         if regenerated and not best[2].split:
             run.notes.append(note("split_regenerated", count=regenerated))
         rendered = self._rendered_scene(generated.backend, studio_words, scene, plan, run)
+        image, ground = self._ground_of(generated, studio_words, width, height, footprint, view)
         background_asset = self.store.put_image(
-            generated.image,
+            image,
             kind="background",
             params={
                 "prompt": spec.prompt,
@@ -437,18 +487,84 @@ class Pipeline:
                 "model": opts.model,
                 "template_version": spec.template_version,
                 "split_score": best[0],
+                "footprint": footprint.to_list() if footprint else None,
+                "view": view,
             },
             backend=generated.backend,
         )
         self.store.link_job(generated.job_id, background_asset.id)
-        return (
-            background_asset,
-            generated.image.convert("RGB"),
-            generated.seed,
-            spec.prompt,
-            spec.negative_prompt,
-            rendered,
+        return (background_asset, image, generated.seed, spec.prompt, spec.negative_prompt, rendered, ground)
+
+    def _ground_of(
+        self,
+        generated: Any,
+        studio_words: str,
+        width: int,
+        height: int,
+        footprint: Footprint | None,
+        view: str,
+    ) -> tuple[Image.Image, Ground]:
+        """The background and what it offers a product. The studio's own report when the studio drew it
+        (re-drawn here for the footprint when it ran on the worker, whose wire format does not carry one:
+        it is cheap); otherwise the ground estimated from the pixels."""
+        from productshot.tools.ground import estimate_ground
+        from productshot.tools.studio import render_backdrop, studio_ground
+
+        image = generated.image.convert("RGB")
+        if generated.backend != "studio":
+            return image, estimate_ground(image)
+        if getattr(self.services, "where", "") == "local":
+            return image, studio_ground(
+                studio_words, width, height, seed=generated.seed, footprint=footprint, view=view
+            )
+        backdrop = render_backdrop(
+            studio_words, width, height, seed=generated.seed, footprint=footprint, view=view
         )
+        return backdrop.image, backdrop.ground
+
+    def _reuse_background(
+        self,
+        prev: dict[str, Any],
+        width: int,
+        height: int,
+        footprint: Footprint,
+        opts: PlaceOptions,
+        run: _Run,
+        floating: bool = False,
+    ) -> tuple[Asset, Image.Image, Ground]:
+        """A move or resize keeps the background when its surface still carries the product; a studio
+        backdrop whose surface does not is re-drawn with the same family and seed, the surface moved."""
+        from productshot.tools.ground import estimate_ground
+        from productshot.tools.studio import render_backdrop, studio_ground
+
+        asset = self.store.get(prev["background_id"])
+        image = _open_rgb(asset)
+        if asset.backend != "studio" or not prev.get("studio_words"):  # not drawn by this pipeline's studio
+            run.reused.append("background")
+            return asset, image, estimate_ground(image)
+        words = str(prev["studio_words"])
+        seed = int(prev["seed"])
+        old = prev.get("footprint") or asset.params.get("footprint")
+        old_fp = Footprint(*map(float, old)) if old else None
+        view = str(prev.get("view") or "eye-level")
+        ground = studio_ground(words, width, height, seed=seed, footprint=old_fp, view=view)
+        from productshot.tools.studio import BASE_GAP
+
+        # Drawn surfaces keep the base BASE_GAP inside their far edge; a move that leaves less redraws.
+        if floating or ground.carries(footprint, gap=0.6 * BASE_GAP * height):
+            run.reused.append("background")
+            return asset, image, ground
+        run.start("generate")
+        backdrop = render_backdrop(words, width, height, seed=seed, footprint=footprint, view=view)
+        run.record("generate", backdrop.backend, backdrop.seconds, f"seed {seed}, surface moved")
+        new_asset = self.store.put_image(
+            backdrop.image,
+            kind="background",
+            parents=[asset.id],
+            params={**asset.params, "footprint": footprint.to_list()},
+            backend=backdrop.backend,
+        )
+        return new_asset, backdrop.image, backdrop.ground
 
     @staticmethod
     def _rendered_scene(backend: str, words: str, scene: str, plan: Any, run: _Run) -> str:
@@ -505,6 +621,28 @@ class Pipeline:
         return width, height
 
     @staticmethod
+    def _view(
+        plan: Any, opts: PlaceOptions, prev: dict[str, Any] | None, cutout: Image.Image, run: _Run
+    ) -> str:
+        """The camera view: asked (option, then the request's words), else the previous shot's when the
+        scene stays, else flat-lay when the photo looks taken from straight above and the scene has a
+        flat-lay variant (a named scene without one wins: its eye-level set is used)."""
+        from productshot.tools.studio import flat_lay_families, match_scene
+        from productshot.tools.view import guess_view
+
+        if opts.view is not None:
+            return opts.view
+        if getattr(plan, "view", None):
+            return str(plan.view)
+        if prev is not None and not _plan_changes_scene(plan, prev):
+            return str(prev.get("view") or "eye-level")
+        family, _ = match_scene(str(plan.scene or DEFAULT_SCENE))
+        if family in flat_lay_families() and guess_view(cutout).top_down:
+            run.notes.append(note("composition_flat_lay_guess", scene=family))
+            return "flat-lay"
+        return "eye-level"
+
+    @staticmethod
     def _scene(plan: Any, prev: dict[str, Any] | None, run: _Run) -> str:
         if plan.scene:
             return str(plan.scene)
@@ -533,14 +671,16 @@ class Pipeline:
 
     @staticmethod
     def _scale(plan: Any, opts: PlaceOptions, prev: dict[str, Any] | None) -> float | None:
+        from productshot.tools.composite import MAX_SCALE
+
         if opts.scale is not None:
             return opts.scale
         if plan.scale is not None:
             return float(plan.scale)
         if prev is not None:
             base = float(prev["scale"])
-            if plan.scale_factor:
-                return max(0.05, min(1.0, base * float(plan.scale_factor)))
+            if plan.scale_factor:  # the compositor stops it at the frame's margins and says so
+                return max(0.05, min(MAX_SCALE, base * float(plan.scale_factor)))
             return base
         return None
 
@@ -579,6 +719,36 @@ def composite_params(
         "steps": [{"name": "composite", "backend": result.backend, "seconds": round(result.seconds, 3)}],
         **dict(extra or {}),
     }
+
+
+def _ground_position(
+    placement: Any, ground: Ground | None, position: str, width: int, height: int, floating: bool
+) -> tuple[str, list[Note]]:
+    """The grounding rule: a product stands on the scene's surface unless it floats. Where the surface
+    does not carry the asked position, the product moves straight up or down to the nearest spot that
+    does (an exact position then names it) and a note says so."""
+
+    if floating:
+        return position, [note("composition_floating")]
+    if ground is None or ground.carries(placement.footprint):
+        if ground is not None and ground.source == "studio" and _on_pedestal(ground, placement.footprint):
+            return position, [note("composition_pedestal")]
+        return position, []
+    gap = 0.02 * height
+    base = ground.nearest_base(placement.footprint, gap=gap)
+    if base is None:
+        return position, [note("composition_no_surface")]
+    x = (placement.box[0] + placement.box[2]) / 2 / width
+    moved = Position(x=x, y=min(1.0, base / height), unit="fraction").canonical()
+    return moved, [note("composition_moved_to_ground", asked=position, used=moved)]
+
+
+def _on_pedestal(ground: Ground, footprint: Footprint) -> bool:
+    """Whether the surface under the product ends right below it (a pedestal's top, not the floor)."""
+    rows = ground.surface.shape[0]
+    below = min(rows - 1, round(footprint.base) + round(0.12 * rows))
+    x0, x1 = max(0, round(footprint.left)), max(1, round(footprint.right))
+    return float(ground.surface[below, x0:x1].mean()) < 0.5
 
 
 def _plan_changes_scene(plan: Any, prev: Mapping[str, Any]) -> bool:

@@ -56,6 +56,10 @@ class GenerateAsk:
     model: str = "auto"
     steps: int | None = None  # None: the model's default (the studio generator has no steps)
     guidance: float | None = None
+    # Where the product's base will stand (left, right, base row in pixels): the studio draws its surface
+    # there. Only in-process generation reads it; the worker's wire format does not carry it.
+    footprint: tuple[float, float, float] | None = None
+    view: str | None = None  # studio: "flat-lay" paints the family's surface seen from above
 
 
 class ModelServices(Protocol):
@@ -113,6 +117,8 @@ class LocalServices:
             steps=ask.steps,
             guidance=ask.guidance,
             scene=ask.scene,
+            footprint=ask.footprint,
+            view=ask.view,
         )
         [image] = backend.generate([spec], on_step=on_progress)
         return GenerateOutcome(image.convert("RGB"), backend.name, ask.seed, time.perf_counter() - started)

@@ -70,6 +70,37 @@ def test_backdrop_then_composite_then_check_split(cli_env, tmp_path: Path, cutou
     assert listed["count"] == 1
 
 
+def test_composite_places_exactly_where_asked_and_says_when_nothing_carries_it(
+    cli_env, tmp_path: Path, cutout: Path
+) -> None:
+    """The low-level command never moves the product: over the sky it notes the missing surface; on the
+    ground it stands and its shadows follow --light; --no-harmonize is recorded."""
+    field = Image.new("RGB", (800, 600), (150, 190, 235))
+    field.paste((110, 140, 70), (0, 380, 800, 600))
+    bg = tmp_path / "field.png"
+    field.save(bg)
+    high = ok_json(
+        cli_env, "composite", str(bg), str(cutout), "--position", "top", "-o", str(tmp_path / "a.png")
+    )
+    assert high["position"] == "top" and high["grounded"] is False
+    assert any("floats" in note for note in high["notes"])
+    low = ok_json(
+        cli_env,
+        "composite",
+        str(bg),
+        str(cutout),
+        "--position",
+        "bottom-left",
+        "--light",
+        "right",
+        "--no-harmonize",
+        "-o",
+        str(tmp_path / "b.png"),
+    )
+    assert low["grounded"] is True and low["light"] == {"azimuth": 90.0, "elevation": 42.0}
+    assert not any("floats" in note for note in low["notes"])
+
+
 def test_cutout_of_sample_photo(cli_env, tmp_path: Path) -> None:
     out = tmp_path / "coffee-cut.png"
     payload = ok_json(cli_env, "cutout", "sample:coffee", "-o", str(out))
@@ -120,7 +151,7 @@ def test_composite_with_a_plain_photo_cuts_it_out_first(cli_env, tmp_path: Path)
             "off the canvas",
         ),
         (lambda t, c: ["composite", str(c), str(c), "--scale", "0", "-o", str(t / "o.png")], "scale"),
-        (lambda t, c: ["composite", str(c), str(c), "--scale", "1.5", "-o", str(t / "o.png")], "scale"),
+        (lambda t, c: ["composite", str(c), str(c), "--scale", "4.5", "-o", str(t / "o.png")], "scale"),
         (lambda t, c: ["backdrop", "beach", "-W", "0", "-o", str(t / "o.png")], "width"),
         (lambda t, c: ["cutout", str(t / "empty.png"), "-o", str(t / "o.png")], "empty.png"),
         (lambda t, c: ["cutout", str(c), "-o", str(c)], "overwrite"),

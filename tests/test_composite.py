@@ -19,7 +19,10 @@ from PIL import Image, ImageDraw
 from productshot.errors import BadImageError, BadRequestError, PositionError
 from productshot.tools.composite import (
     DEFAULT_MARGIN,
-    DEFAULT_SCALE,
+    FIT_AREA,
+    FIT_HEIGHT,
+    FIT_WIDTH,
+    MIN_FIT_SCALE,
     CompositeResult,
     composite,
     place_box,
@@ -106,17 +109,60 @@ def test_every_anchor_puts_the_product_where_it_says(canvas: tuple[int, int], an
     assert result.position == anchor
 
 
-def test_default_scale_makes_the_product_the_hero() -> None:
-    assert DEFAULT_SCALE >= 0.40
-    # A small product lost in a big transparent cutout: scale is measured on its alpha, not the padding.
+def reaches_the_fit(
+    box: tuple[int, int, int, int], canvas: tuple[int, int], anchor: str = "bottom", *, tol: float = 0.02
+) -> bool:
+    """Whether a bbox reached one of the fit rule's limits: its width or height share of the canvas (an
+    anchor off the centre keeps the product's centre in that third), or its area share."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    width, height = canvas
+    margin = DEFAULT_MARGIN * min(canvas)
+    room_w, room_h = FIT_WIDTH * width, FIT_HEIGHT * height
+    if anchor in ("left", "right") or "-" in anchor:
+        room_w = min(room_w, 1.94 * (width / 3 - margin))
+    if anchor != "center" and anchor not in ("left", "right"):
+        room_h = min(room_h, 1.94 * (height / 3 - margin))
+    return (
+        w >= room_w - tol * width or h >= room_h - tol * height or w * h >= (FIT_AREA - tol) * width * height
+    )
+
+
+def test_default_size_makes_the_product_the_hero() -> None:
+    # A small product lost in a big transparent cutout: size is measured on its alpha, not the padding.
     product = cutout(body=(120, 60), pad=(400, 300))
     for canvas in CANVASES:
         result = composite(plain(canvas), product, shadow=False)
         x0, y0, x1, y1 = measured_bbox(result.image)
         longest = max(x1 - x0, y1 - y0)
-        assert longest >= 0.40 * min(canvas)
-        assert longest == pytest.approx(DEFAULT_SCALE * min(canvas), abs=1.5)
-        assert result.scale == DEFAULT_SCALE
+        assert longest >= MIN_FIT_SCALE * min(canvas)
+        assert reaches_the_fit((x0, y0, x1, y1), canvas)
+        assert result.scale == pytest.approx(longest / min(canvas), abs=0.01)
+
+
+@pytest.mark.parametrize("canvas", [(1600, 600), (1024, 768), (768, 1024)], ids=lambda c: f"{c[0]}x{c[1]}")
+@pytest.mark.parametrize("shape", ["knife", "bottle", "box"])
+def test_long_thin_and_tall_products_reach_the_fit_size(canvas: tuple[int, int], shape: str) -> None:
+    """A knife spans most of the width, a bottle most of the height, whatever the canvas."""
+    body = {"knife": (900, 70), "bottle": (90, 420), "box": (300, 260)}[shape]
+    result = composite(plain(canvas), cutout(body=body, pad=(20, 20)), shadow=False)
+    x0, y0, x1, y1 = measured_bbox(result.image)
+    width, height = canvas
+    if shape == "knife":
+        assert x1 - x0 >= (FIT_WIDTH - 0.02) * width
+    elif shape == "bottle":  # under the default bottom anchor its centre stays in the bottom third
+        assert y1 - y0 >= min(FIT_HEIGHT, 1.94 * (1 / 3 - DEFAULT_MARGIN * min(canvas) / height)) * height - 2
+    assert reaches_the_fit((x0, y0, x1, y1), canvas)
+    margin = DEFAULT_MARGIN * min(canvas)
+    assert x0 >= margin - 1 and y0 >= margin - 1 and x1 <= width - margin + 1 and y1 <= height - margin + 1
+
+
+def test_an_enlarged_product_is_noted_with_a_hint() -> None:
+    small = cutout(body=(40, 30), pad=(5, 5))
+    result = composite(plain((1024, 768)), small, shadow=False)
+    assert result.upscale > 1.25
+    assert any("larger photo" in n for n in result.notes)
+    big = cutout(body=(900, 700), pad=(5, 5))
+    assert not any("larger photo" in n for n in composite(plain((1024, 768)), big, shadow=False).notes)
 
 
 @pytest.mark.parametrize("scale", [0.2, 0.35, 0.8, 1])
@@ -166,7 +212,8 @@ def test_exact_point_near_the_edge_is_shifted_onto_the_canvas_and_recorded() -> 
     used = parse_position(fraction.position)
     assert used.unit == "fraction"
     assert used.x is not None and used.x > 0.02
-    assert measured_bbox(fraction.image)[0] == 0
+    assert measured_bbox(fraction.image)[0] == round(DEFAULT_MARGIN * 768)  # fractions keep the margin
+    assert any("margin" in note for note in fraction.notes)
 
 
 def test_a_product_too_wide_for_the_canvas_is_shrunk_to_fit() -> None:
@@ -178,7 +225,7 @@ def test_a_product_too_wide_for_the_canvas_is_shrunk_to_fit() -> None:
     assert abs(y1 - (1024 - margin)) <= 1
     assert result.scale < 1.0
     assert result.scale == pytest.approx((x1 - x0) / 768, abs=0.01)
-    assert any(n.code == "composite_shrunk" for n in result.notes)
+    assert any(n.code == "composition_scale_capped" for n in result.notes)
 
 
 def test_place_box_geometry() -> None:
@@ -206,7 +253,9 @@ def test_result_fields() -> None:
     assert isinstance(result, CompositeResult)
     assert result.image.mode == "RGB" and result.image.size == background.size
     assert result.backend == "composite" and result.shadow is True
-    assert result.position == "bottom" and result.scale == DEFAULT_SCALE
+    assert result.position == "bottom" and result.scale == pytest.approx(
+        max(result.bbox[2] - result.bbox[0], result.bbox[3] - result.bbox[1]) / 480, abs=0.01
+    )
     assert result.seconds > 0
     x0, y0, x1, y1 = result.bbox
     assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 480
@@ -229,7 +278,7 @@ def test_positions_off_the_canvas_are_position_errors(position: str, canvas: tup
         composite(plain(canvas), cutout(), position=position)
 
 
-@pytest.mark.parametrize("scale", [0, -0.1, 1.5, float("nan"), True])
+@pytest.mark.parametrize("scale", [0, -0.1, 4.5, float("nan"), True])
 def test_bad_scales_are_named(scale: float) -> None:
     with pytest.raises(BadRequestError, match=r"^scale") as caught:
         composite(plain((400, 300)), cutout(), scale=scale)
@@ -268,7 +317,7 @@ def test_other_cutout_modes_are_accepted() -> None:
     with Image.open(buffer) as loaded:
         assert loaded.mode == "P" and "transparency" in loaded.info
         result = composite(plain((800, 600)), loaded, shadow=False)
-    assert max(np.subtract(result.bbox[2:], result.bbox[:2])) == pytest.approx(DEFAULT_SCALE * 600, abs=1.5)
+    assert reaches_the_fit(result.bbox, (800, 600))
 
 
 def test_an_opaque_rectangle_or_transparent_background_is_noted() -> None:

@@ -73,6 +73,8 @@ class Plan:
     backend: str = RULES_BACKEND
     notes: tuple[Note, ...] = field(default=(), compare=False)
     preset: str | None = None  # the marketplace preset of a listing or check_listing action
+    view: str | None = None  # "flat-lay" when the request says so ("top view", "위에서 본"); None: not said
+    floating: bool = False  # the request asks the product to float or hang
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -97,6 +99,8 @@ class Plan:
             "backend": self.backend,
             "notes": notes_to_dicts(self.notes, self.language),
             "preset": self.preset,
+            "view": self.view,
+            "floating": self.floating,
         }
 
     @classmethod
@@ -118,6 +122,8 @@ class Plan:
                 backend=str(data.get("backend") or RULES_BACKEND),
                 notes=notes_from_dicts(n for n in data.get("notes") or () if isinstance(n, Mapping | Note)),
                 preset=str(data["preset"]) if data.get("preset") else None,
+                view=str(data["view"]) if data.get("view") else None,
+                floating=bool(data.get("floating", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadRequestError(f"plan: cannot rebuild from {dict(data)!r}: {exc}") from exc
@@ -519,6 +525,12 @@ def asks_for_help(request: str) -> bool:
     return _says("help", folded) and not read_scene(folded).found
 
 
+def view_words(text: str) -> dict[str, Any]:
+    """The camera view and floating a request's words ask for (prompts/words/views.toml)."""
+    keys = load_lexicon("views").keys_in(text)
+    return {"view": "flat-lay" if "flat_lay" in keys else None, "floating": "floating" in keys}
+
+
 class RulesPlanner:
     """The embedded planner: English and Korean word lists and patterns, no network, no model."""
 
@@ -594,6 +606,7 @@ class RulesPlanner:
             language=language,
             backend=RULES_BACKEND,
             notes=tuple(notes),
+            **view_words(text),
         )
 
 
@@ -677,6 +690,7 @@ def _plan_from_answer(answer: PlanAnswer, text: str, backend: str, notes: tuple[
         language=request_language(text),
         backend=backend,
         notes=notes,
+        **view_words(text),
     )
 
 

@@ -17,6 +17,7 @@ import numpy.typing as npt
 from PIL import Image, ImageFilter, ImageStat
 
 from productshot.errors import BadRequestError
+from productshot.tools.ground import NAMED_LIGHTS, CastGeometry, Light, View, cast_geometry
 
 FloatArray = npt.NDArray[np.float32]
 ByteArray = npt.NDArray[np.uint8]
@@ -27,35 +28,16 @@ _GRID_MAX = 192
 _SOLID_ALPHA = 128
 
 
-@dataclass(frozen=True)
-class CastGeometry:
-    """How a light direction throws the product's silhouette onto the ground.
+# Where the light comes from, as the viewer sees the picture (`composite --light`); the studio reports its
+# own `Light`, and both throw the shadow through the same `cast_geometry`.
+LIGHTS: dict[str, Light] = NAMED_LIGHTS
 
-    A point at height t above the base lands `shear * t` to the side and `squash * t` away from the base:
-    upwards in the picture (behind the product) or, when `forward`, downwards (towards the viewer).
-    """
-
-    shear: float
-    squash: float
-    forward: bool = False
-
-
-# Where the light comes from, as the viewer sees the picture. Side light throws a long, low shadow to the
-# other side; light from above a short one; light from the front throws it straight back, from the back
-# towards the viewer.
-LIGHTS: dict[str, CastGeometry] = {
-    "left": CastGeometry(shear=1.1, squash=0.30),
-    "right": CastGeometry(shear=-1.1, squash=0.30),
-    "top-left": CastGeometry(shear=0.55, squash=0.22),
-    "top-right": CastGeometry(shear=-0.55, squash=0.22),
-    "top": CastGeometry(shear=0.0, squash=0.12),
-    "front": CastGeometry(shear=0.0, squash=0.40),
-    "front-left": CastGeometry(shear=0.6, squash=0.35),
-    "front-right": CastGeometry(shear=-0.6, squash=0.35),
-    "back": CastGeometry(shear=0.0, squash=0.30, forward=True),
-    "back-left": CastGeometry(shear=0.6, squash=0.28, forward=True),
-    "back-right": CastGeometry(shear=-0.6, squash=0.28, forward=True),
-}
+# Measured minimum contrast, in CIELAB L* units, between the shadow and the bare surface next to it: the
+# contact core right under the base, and the cast shadow near the base. On dark floors a multiplied
+# shadow alone would vanish (the seed shots showed none on night scenes), so darkness rises to meet these.
+MIN_CONTACT_DL = 10.0
+MIN_CAST_DL = 5.0
+_MAX_DARKNESS = 0.88
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +72,34 @@ def parse_light(light: str) -> str:
     if key not in LIGHTS:
         raise BadRequestError(f"light: unknown direction {light!r}; use one of {', '.join(LIGHTS)}")
     return key
+
+
+def as_light(light: str | Light) -> Light:
+    """A `Light` from a name (see LIGHTS) or a `Light` itself."""
+    return light if isinstance(light, Light) else LIGHTS[parse_light(light)]
+
+
+def _lstar(v: float) -> float:
+    """CIELAB L* of an sRGB grey of value v (0..1)."""
+    lin = v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+    return 116.0 * lin ** (1.0 / 3.0) - 16.0 if lin > 0.008856 else 903.3 * lin
+
+
+def darkness_for_contrast(luminance: float, delta_l: float) -> float:
+    """The least darkness (0..1, multiplied onto sRGB values) that lowers a surface of this luminance by
+    `delta_l` L* units; capped where the surface is too dark to lose that much."""
+    v = min(max(luminance, 0.0), 1.0)
+    target = _lstar(v) - delta_l
+    if target <= _lstar(v * (1.0 - _MAX_DARKNESS)):
+        return _MAX_DARKNESS
+    lo, hi = 0.0, _MAX_DARKNESS
+    for _ in range(24):
+        mid = 0.5 * (lo + hi)
+        if _lstar(v * (1.0 - mid)) > target:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def find_base(alpha: ByteArray, origin: tuple[int, int]) -> Base | None:
@@ -160,7 +170,12 @@ def surface_luminance(canvas: Image.Image, base: Base) -> float:
 
 
 def contact_shadow(
-    base: Base, origin: tuple[int, int], canvas_size: tuple[int, int], *, opacity: float
+    base: Base,
+    origin: tuple[int, int],
+    canvas_size: tuple[int, int],
+    *,
+    opacity: float,
+    luminance: float | None = None,
 ) -> ShadowLayer | None:
     """The soft shadow where the product meets the ground: dark and tight at the contact line, fading out.
 
@@ -197,6 +212,9 @@ def contact_shadow(
     pool = 0.55 * along_feet + 0.45 * np.clip(1.0 - r2, 0.0, 1.0)
     ambient = np.clip(grid.upscale(grid.blur(pool.astype(np.float32), sigma_amb)), 0.0, 1.0)
     darkness = min(0.6, 0.36 * opacity) * ambient
+    core_strength = min(0.9, 0.5 * opacity)
+    if luminance is not None:  # the core must read on this surface: at least MIN_CONTACT_DL darker
+        core_strength = max(core_strength, darkness_for_contrast(luminance, MIN_CONTACT_DL))
 
     core = _core(base, origin, (grid.x0, grid.y0, grid.x0 + grid.width, grid.y0 + grid.height), ry_core)
     if core is not None:
@@ -204,7 +222,7 @@ def contact_shadow(
         region = darkness[
             y0 - grid.y0 : y0 - grid.y0 + values.shape[0], x0 - grid.x0 : x0 - grid.x0 + values.shape[1]
         ]
-        region[...] = 1.0 - (1.0 - region) * (1.0 - min(0.9, 0.5 * opacity) * values)
+        region[...] = 1.0 - (1.0 - region) * (1.0 - core_strength * values)
     return ShadowLayer(grid.x0, grid.y0, np.clip(darkness, 0.0, 1.0).astype(np.float32))
 
 
@@ -246,11 +264,14 @@ def cast_shadow(
     base: Base,
     canvas_size: tuple[int, int],
     *,
-    light: str,
+    light: str | Light,
     opacity: float,
+    luminance: float | None = None,
+    view: View = "eye-level",
 ) -> ShadowLayer | None:
-    """The product's silhouette thrown onto the ground away from `light`, softer and lighter with distance."""
-    geometry = LIGHTS[parse_light(light)]
+    """The product's silhouette thrown onto the ground away from `light` (a name or the scene's `Light`),
+    softer and lighter with distance; near the base at least MIN_CAST_DL darker than the surface."""
+    geometry: CastGeometry = cast_geometry(as_light(light), view)
     ox, oy = origin
     h, w = alpha.shape
     yb = base.contact_y
@@ -298,18 +319,70 @@ def cast_shadow(
     height_above = np.clip(sign * (yb - grid.canvas_y()) / (geometry.squash * reach), 0.0, 1.0)
     mix = height_above[:, None].astype(np.float32)
     soft = (1.0 - mix) * near + mix * far
-    fade = (1.0 - 0.7 * mix) * min(0.8, 0.42 * opacity)
+    strength = min(0.8, 0.42 * opacity)
+    if luminance is not None:
+        strength = max(strength, min(0.8, darkness_for_contrast(luminance, MIN_CAST_DL)))
+    fade = (1.0 - 0.7 * mix) * strength
     darkness = np.clip(grid.upscale((soft * fade).astype(np.float32)), 0.0, 1.0)
     return ShadowLayer(grid.x0, grid.y0, darkness.astype(np.float32))
 
 
-def apply_shadow(canvas: Image.Image, layer: ShadowLayer) -> None:
-    """Multiply a shadow onto an RGB canvas in place (the caller's own copy); only its region is touched."""
+def flat_lay_shadow(
+    alpha: ByteArray,
+    origin: tuple[int, int],
+    canvas_size: tuple[int, int],
+    *,
+    light: str | Light,
+    luminance: float,
+) -> ShadowLayer | None:
+    """The shadow of a product lying on a surface seen from straight above: a tight, dark occlusion
+    hugging the silhouette and a soft copy of it offset away from the light (as a low object throws)."""
+    lit = as_light(light)
+    h, w = alpha.shape
+    size = float(max(h, w))
+    length = min(0.06, 0.03 / math.tan(math.radians(lit.elevation))) * size
+    az = math.radians(lit.azimuth)
+    dx, dy = (
+        -math.sin(az) * length,
+        -math.cos(az) * length,
+    )  # away from the light; "front" is the frame's bottom
+    sigma_core, sigma_drop = max(1.0, 0.008 * size), max(2.0, 0.03 * size)
+    pad = math.ceil(abs(dx) + abs(dy) + 3 * sigma_drop) + 2
+    ox, oy = origin
+    x0, x1 = _clip_span(ox - pad, ox + w + pad, canvas_size[0])
+    y0, y1 = _clip_span(oy - pad, oy + h + pad, canvas_size[1])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    silhouette = Image.new("L", (x1 - x0, y1 - y0), 0)
+    silhouette.paste(Image.fromarray(alpha), (ox - x0, oy - y0))
+    shifted = Image.new("L", silhouette.size, 0)
+    shifted.paste(Image.fromarray(alpha), (round(ox - x0 + dx), round(oy - y0 + dy)))
+    core = np.asarray(silhouette.filter(ImageFilter.GaussianBlur(sigma_core)), np.float32) / 255.0
+    drop = np.asarray(shifted.filter(ImageFilter.GaussianBlur(sigma_drop)), np.float32) / 255.0
+    core_strength = max(0.45, darkness_for_contrast(luminance, MIN_CONTACT_DL))
+    drop_strength = max(0.30, min(0.8, darkness_for_contrast(luminance, MIN_CAST_DL)))
+    darkness = 1.0 - (1.0 - core_strength * core) * (1.0 - drop_strength * drop)
+    return ShadowLayer(x0, y0, np.clip(darkness, 0.0, 1.0).astype(np.float32))
+
+
+def apply_shadow(
+    canvas: Image.Image, layer: ShadowLayer, surface: npt.NDArray[np.bool_] | None = None
+) -> None:
+    """Multiply a shadow onto an RGB canvas in place (the caller's own copy); only its region is touched.
+
+    With a `surface` mask (canvas-sized) the shadow falls only on the surface (softened by a pixel or two
+    at its edge): never on the sky or on a wall behind.
+    """
     rows, cols = layer.darkness.shape
     box = (layer.x0, layer.y0, layer.x0 + cols, layer.y0 + rows)
     region = np.array(canvas.crop(box), dtype=np.uint16)
+    darkness = layer.darkness
+    if surface is not None:
+        hard = surface[box[1] : box[3], box[0] : box[2]]
+        soft = Image.fromarray(hard.astype(np.uint8) * 255).filter(ImageFilter.GaussianBlur(1.2))
+        darkness = darkness * (np.asarray(soft, dtype=np.float32) / 255.0) * hard
     # Keep-factor in 1/256ths: an untouched pixel (factor 256) comes back exactly, and 255 * 256 + 128 fits.
-    keep = np.rint((1.0 - layer.darkness) * 256.0).astype(np.uint16)[:, :, None]
+    keep = np.rint((1.0 - darkness) * 256.0).astype(np.uint16)[:, :, None]
     shaded = ((region * keep + 128) >> 8).astype(np.uint8)
     canvas.paste(Image.fromarray(shaded), box[:2])
 

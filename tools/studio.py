@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -20,12 +20,14 @@ from scipy import fft as sfft
 from scipy import ndimage
 
 from productshot.errors import BadRequestError, PositionError
+from productshot.tools.ground import VIEWS, Footprint, Ground, Light, View, surface_below
 from productshot.tools.notes import Note
 from productshot.tools.positions import ANCHOR_ALIGN, parse_position
 from productshot.tools.studio_scenes import (
     FAMILIES,
     RGB,
     SceneFamily,
+    SceneMatch,
     colour_row,
     fallback_note,
     family_row,
@@ -43,9 +45,20 @@ _SEED_LIMIT = 2**32
 Array = np.ndarray
 
 
-@dataclass(frozen=True)
+# The product's base stands at least this far (fraction of the height) inside the surface's far edge.
+BASE_GAP = 0.05
+# The floor line may rise this high (fraction of the height) to reach a product's base (a higher camera
+# looking down at the table or the ground); a base higher still stands on a shelf drawn under it.
+_LINE_MIN_INDOOR = 0.08
+_LINE_MIN_OUTDOOR = 0.06
+# Rows between the painted horizon/wall line and the surface a product stands on (sea before the sand).
+_SURFACE_OFFSET: Mapping[str, float] = MappingProxyType({"beach": 0.12, "sea": 0.24})
+
+
+@dataclass(frozen=True, eq=False)
 class Backdrop:
-    """A rendered backdrop and how it was made (family, seed, the words that chose it)."""
+    """A rendered backdrop, how it was made (family, seed, the words that chose it) and what it offers a
+    product: `surface` (H×W bool, where a product may stand), the scene's `light` and the camera `view`."""
 
     image: Image.Image
     scene: str
@@ -54,9 +67,45 @@ class Backdrop:
     seconds: float
     matched: tuple[str, ...]
     modifiers: tuple[str, ...] = ()
-    floor_y: int = 0  # first row of the surface the product stands on (its far edge); rows below are floor
+    floor_y: int = 0  # top row of the surface under the product (or the floor's far edge without a footprint)
+    surface: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
+    light: Light = field(default_factory=Light)
+    view: View = "eye-level"
+    pedestal: bool = False  # a shelf was drawn to carry a product standing high in the frame
     unmatched: tuple[str, ...] = ()  # scene words asked for that no family paints (`scene` is a fallback)
     notes: tuple[Note, ...] = ()
+
+    @property
+    def ground(self) -> Ground:
+        """The surface, light and view as the compositor reads them."""
+        return Ground(surface=self.surface, light=self.light, view=self.view, source="studio")
+
+
+@dataclass(frozen=True)
+class _Pedestal:
+    """A shelf under a product that stands high in the frame (working pixels): its top face spans rows
+    `back`..`front`, columns `cx ± half`; its front edge is `thickness` rows below that."""
+
+    cx: float
+    half: float
+    back: float
+    front: float
+    thickness: float
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Everything about a render that is decided before painting: look, frame, surface line and pedestal."""
+
+    look: _Look
+    frame: _Frame
+    found: SceneMatch
+    surface_top: float  # working rows: where the floor a product may stand on begins
+    pedestal: _Pedestal | None
+    light: Light
+    view: View
+    seed: int
+    work_scale: float  # working resolution over full size
 
 
 @dataclass(frozen=True)
@@ -86,6 +135,8 @@ class _Frame:
     side: float  # -1 light from the left, +1 from the right
     detail: float  # texture gain (minimal → quieter)
     rng: np.random.Generator
+    surface_fixed: bool = False  # the surface line was placed for a product: painters add no jitter to it
+    offset: float | None = None  # rows from the horizon to the standable surface (beach, sea), when placed
 
     @property
     def unit(self) -> float:
@@ -169,40 +220,178 @@ def render_backdrop(
     *,
     seed: int | None = None,
     empty_region: str | None = None,
+    footprint: Footprint | None = None,
+    view: str | None = None,
 ) -> Backdrop:
-    """Paint a backdrop for these scene words at exactly width×height; `empty_region` is where the product
-    will stand (an anchor such as "bottom-left" or "x=0.3,y=0.8"): the key light falls there."""
+    """Paint a backdrop for these scene words at exactly width×height.
+
+    `footprint` is where the product's base will be (canvas pixels): the floor line moves up to carry it,
+    or, where the floor cannot reach that high, a pedestal is drawn under it; the key light falls there.
+    `empty_region` (an anchor or "x=0.3,y=0.8") only moves the key light. The result reports the surface
+    a product may stand on, the light and the view.
+    """
     started = time.perf_counter()
+    layout = _layout(scene_words, width, height, seed, empty_region, footprint, view)
+    look, frame = layout.look, layout.frame
+    fw, fh = frame.w, frame.h
+    painter = _paint_flat_lay if layout.view == "flat-lay" else _PAINTERS[look.family.name]
+    painted, painted_top = painter(frame, look)
+    layout = replace(layout, surface_top=painted_top)
+    if layout.pedestal is not None:
+        painted = _paint_pedestal(painted, frame, look, layout.pedestal)
+    graded = _grade(_light(painted, frame, look), look)
+    grain = frame.rng.standard_normal((fh, fw), dtype=np.float32)[..., None] * (1.2 if look.minimal else 1.8)
+    small = Image.fromarray(np.clip(graded * 255.0 + grain + 0.5, 0, 255).astype(np.uint8), "RGB")
+    image = small if (fw, fh) == (width, height) else small.resize((width, height), Image.Resampling.BICUBIC)
+    if layout.work_scale < 0.5:  # large canvases: grain at full size too, so the upscaled set is not smeared
+        image = _add_grain(image, frame.rng, 2)
+    surface, top = _surface(layout, width, height, footprint)
+    return Backdrop(
+        image=image,
+        scene=look.family.name,
+        seed=layout.seed,
+        backend=BACKEND,
+        seconds=time.perf_counter() - started,
+        matched=layout.found.words,
+        modifiers=layout.found.modifiers + layout.found.colours,
+        floor_y=top,
+        surface=surface,
+        light=layout.light,
+        view=layout.view,
+        pedestal=layout.pedestal is not None,
+        unmatched=layout.found.unmatched,
+        notes=tuple(n for n in (fallback_note(layout.found),) if n is not None),
+    )
+
+
+def studio_ground(
+    scene_words: str,
+    width: int,
+    height: int,
+    *,
+    seed: int,
+    footprint: Footprint | None = None,
+    view: str | None = None,
+) -> Ground:
+    """The surface, light and view `render_backdrop` gives for these arguments, without painting when a
+    footprint fixed the surface (cheap): what the pipeline reads when the studio rendered elsewhere (on the
+    worker) or earlier (a follow-up)."""
+    layout = _layout(scene_words, width, height, seed, None, footprint, view)
+    if not layout.frame.surface_fixed and layout.look.family.name in _SURFACE_OFFSET:
+        return render_backdrop(scene_words, width, height, seed=seed, footprint=footprint, view=view).ground
+    surface, _ = _surface(layout, width, height, footprint)
+    return Ground(surface=surface, light=layout.light, view=layout.view, source="studio")
+
+
+def _layout(
+    scene_words: str,
+    width: int,
+    height: int,
+    seed: int | None,
+    empty_region: str | None,
+    footprint: Footprint | None,
+    view: str | None,
+) -> _Layout:
     words = _check_words(scene_words)
     width = _check_side("width", width)
     height = _check_side("height", height)
     seed = _check_seed(seed)
+    if footprint is not None and not isinstance(footprint, Footprint):
+        raise BadRequestError(f"footprint must be a Footprint, got {type(footprint).__name__}")
+    if view is not None and view not in VIEWS:
+        raise BadRequestError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
     spot = _light_spot(empty_region, width, height)
+    if spot is None and footprint is not None:
+        spot = ((footprint.left + footprint.right) / 2 / width, footprint.base / height)
     found = find_scene(words)
     look = _resolve_look(found.family, found.modifiers, found.colours)
     rng = np.random.default_rng([seed, _stable_id(look.family.name)])
     scale = min(1.0, max(_WORK_LONG / max(width, height), _WORK_SHORT / min(width, height)))
     fw, fh = max(16, round(width * scale)), max(16, round(height * scale))
     frame = _make_frame(fw, fh, look, rng, spot)
-    painted, floor_line = _PAINTERS[look.family.name](frame, look)
-    graded = _grade(_light(painted, frame, look), look)
-    grain = rng.standard_normal((fh, fw), dtype=np.float32)[..., None] * (1.2 if look.minimal else 1.8)
-    small = Image.fromarray(np.clip(graded * 255.0 + grain + 0.5, 0, 255).astype(np.uint8), "RGB")
-    image = small if (fw, fh) == (width, height) else small.resize((width, height), Image.Resampling.BICUBIC)
-    if scale < 0.5:  # large canvases: grain at full size too, so the upscaled set does not look smeared
-        image = _add_grain(image, rng, 2)
-    return Backdrop(
-        image=image,
-        scene=look.family.name,
+    flat = view == "flat-lay" and look.family.name in _FLAT_LAY
+    offset = _SURFACE_OFFSET.get(look.family.name, 0.0) * fh
+    pedestal = None
+    if flat:
+        frame = replace(frame, line=0.0, surface_fixed=True)
+    elif footprint is not None:
+        # Light the product from its own side of the frame, as a photographer would: its shadow then
+        # falls across the open part of the picture instead of out of the frame.
+        centre = (footprint.left + footprint.right) / 2 / width
+        if abs(centre - 0.5) > 0.08:
+            frame = replace(frame, side=1.0 if centre > 0.5 else -1.0)
+        base = footprint.base / height * fh
+        wanted = base - BASE_GAP * fh - offset
+        lowest = (_LINE_MIN_OUTDOOR if look.family.outdoor else _LINE_MIN_INDOOR) * fh
+        if wanted >= lowest:
+            frame = replace(frame, line=min(frame.line, wanted), surface_fixed=True)
+        elif look.family.outdoor:  # no shelf in the open air: the ground rises as far as it can
+            offset = max(min(offset, 0.03 * fh), base - BASE_GAP * fh - lowest)
+            frame = replace(frame, line=lowest, surface_fixed=True, offset=offset)
+        else:
+            frame = replace(frame, surface_fixed=True)
+            pedestal = _pedestal_for(footprint, width, height, fw, fh)
+    light = _scene_light(look, frame)
+    if flat:  # from above, the window light reaches the table higher than a key at eye level
+        light = Light(light.azimuth, 55.0)
+    return _Layout(
+        look=look,
+        frame=frame,
+        found=found,
+        surface_top=0.0 if flat else frame.line + offset,
+        pedestal=pedestal,
+        light=light,
+        view="flat-lay" if flat else "eye-level",
         seed=seed,
-        backend=BACKEND,
-        seconds=time.perf_counter() - started,
-        matched=found.words,
-        modifiers=found.modifiers + found.colours,
-        floor_y=min(height - 1, round(floor_line / fh * height)),
-        unmatched=found.unmatched,
-        notes=tuple(n for n in (fallback_note(found),) if n is not None),
+        work_scale=scale,
     )
+
+
+def _pedestal_for(footprint: Footprint, width: int, height: int, fw: int, fh: int) -> _Pedestal:
+    """A shelf a little wider than the product's base, its top face around the base row."""
+    sx, sy = fw / width, fh / height
+    cx = (footprint.left + footprint.right) / 2 * sx
+    half = min(0.48 * fw, max(0.08 * fw, 0.5 * (footprint.right - footprint.left) * sx * 1.12 + 0.03 * fw))
+    depth = max(3.0, 0.035 * fh)
+    base = footprint.base * sy
+    return _Pedestal(
+        cx=cx, half=half, back=base - 0.7 * depth, front=base + 0.3 * depth, thickness=max(2.0, 0.03 * fh)
+    )
+
+
+def _surface(layout: _Layout, width: int, height: int, footprint: Footprint | None) -> tuple[np.ndarray, int]:
+    """The full-size surface mask and the top row of the surface under the product (or of the floor)."""
+    sy, sx = height / layout.frame.h, width / layout.frame.w
+    safety = 0.015 * layout.frame.h if layout.look.family.name == "beach" else 0.0  # the foam line wanders
+    floor_top = (layout.surface_top + safety) * sy
+    surface = surface_below(height, width, floor_top)
+    top = floor_top
+    ped = layout.pedestal
+    if ped is not None:
+        cols = (np.arange(width, dtype=np.float32) + 0.5) * (1.0 / sx)
+        inside = np.abs(cols - ped.cx) <= ped.half * 0.98
+        rows = (np.arange(height, dtype=np.float32) + 0.5) / sy
+        face = (rows >= ped.back + 0.5)[:, None] & (rows <= ped.front)[:, None] & inside[None, :]
+        edge = (rows > ped.front) & (rows <= ped.front + ped.thickness)
+        front = edge[:, None] & (np.abs(cols - ped.cx) <= ped.half)[None, :]
+        surface = (surface & ~front) | face
+        top = (ped.back + 0.5) * sy
+    return surface, min(height - 1, round(top))
+
+
+def _scene_light(look: _Look, fr: _Frame) -> Light:
+    """Where the painted light comes from: the side key indoors, the sun outdoors (low and behind at
+    sunset, where the sun is drawn), soft and high at night."""
+    side = fr.side
+    if look.sunset and look.family.outdoor:
+        off = max(-1.0, min(1.0, (fr.light_x - 0.5) * 2.0))
+        azimuth = (180.0 - 60.0 * abs(off)) * (1.0 if off >= 0 else -1.0)
+        return Light(azimuth, 14.0)
+    if look.night:
+        return Light(35.0 * side, 55.0)
+    if look.family.outdoor:
+        return Light(115.0 * side, 52.0)
+    return Light(55.0 * side, 42.0)
 
 
 # --------------------------------------------------------------------------------------- look and frame
@@ -505,7 +694,7 @@ def _paint_sweep(fr: _Frame, look: _Look) -> tuple[Array, float]:
         shadow = 1.0 - 0.05 * np.exp(-(((ys - fr.line) / (0.012 * fr.h)) ** 2)) * (ys < fr.line)
         img *= shadow[..., None]
     else:
-        _paste(img, pl, floor, fr.line, 0.07 * fr.h)
+        _paste(img, pl, floor, fr.line, 0.03 * fr.h)  # a soft cove, still read as where the floor starts
     return img, fr.line
 
 
@@ -619,6 +808,89 @@ def _bokeh(fr: _Frame, img: Array, colour: RGB, amount: float, bottom: float) ->
     return img + canvas[..., None] * _rgb(colour) * amount
 
 
+def _paint_pedestal(img: Array, fr: _Frame, look: _Look, ped: _Pedestal) -> Array:
+    """A shelf board in front of the set: a lit top face, a darker front edge with a bright bevel, and its
+    soft shadow on what lies behind and below it, thrown away from the key light."""
+    ys, xs = fr.rows(), fr.cols()
+    colour = _rgb(_mix(look.floor, (0.90, 0.88, 0.85), 0.25)) * _ground_light(look)
+    if float(colour.mean()) < 0.25:
+        colour = colour * 1.25
+    dx = (xs - ped.cx) / ped.half
+    across = _smoothstep(1.0 + 1.0 / ped.half, 1.0 - 1.0 / ped.half, np.abs(dx))
+    bottom = ped.front + ped.thickness
+    # The board's shadow on the wall below it, offset away from the light and softening as it falls.
+    fall = np.clip((ys - bottom) / (0.10 * fr.h), 0.0, None)
+    shifted = (xs - ped.cx + fr.side * 0.03 * fr.w * np.minimum(fall, 1.0)) / (
+        ped.half * (1.0 + 0.3 * np.minimum(fall, 1.0))
+    )
+    spread = _smoothstep(1.15, 0.85, np.abs(shifted))
+    shade = 0.30 * np.exp(-fall * 2.2) * spread * (ys > bottom - 0.5)
+    out = img * (1.0 - shade)[..., None]
+    on_top = (
+        across
+        * _smoothstep(ped.back - 0.6, ped.back + 0.6, ys)
+        * _smoothstep(ped.front + 0.6, ped.front - 0.6, ys)
+    )
+    on_edge = (
+        across
+        * _smoothstep(ped.front - 0.6, ped.front + 0.6, ys)
+        * _smoothstep(bottom + 0.6, bottom - 0.6, ys)
+    )
+    lit_side = 0.03 * fr.side * dx
+    texture = 1.0 + 0.015 * _noise(fr.rng, fr.h, fr.w, 20, 30)[..., None] * fr.detail
+    top = colour * (1.07 + lit_side)[..., None]
+    edge = colour * (0.80 + lit_side)[..., None]
+    bevel = 1.0 + 0.12 * np.exp(-(((ys - ped.front - 0.6) / 0.8) ** 2))[..., None]
+    out = out * (1.0 - on_top[..., None]) + top * texture * on_top[..., None]
+    out = out * (1.0 - on_edge[..., None]) + edge * texture * bevel * on_edge[..., None]
+    return out
+
+
+def flat_lay_families() -> tuple[str, ...]:
+    """The families that have a flat-lay (seen from straight above) variant."""
+    return tuple(sorted(_FLAT_LAY))
+
+
+def _paint_flat_lay(fr: _Frame, look: _Look) -> tuple[Array, float]:
+    """The family's surface seen from straight above: no horizon, no perspective, the whole frame is the
+    surface (marble, wood, linen, paper, concrete, a counter), lit by soft window light from one side."""
+    name = look.family.name
+    span = 1.6  # world units across the frame's height
+    ys = np.arange(fr.h, dtype=np.float32)[:, None] + 0.5
+    per_px = span / fr.h
+    xs = (fr.cols() - fr.w * 0.5) * per_px
+    zs = ys * per_px + 4.0
+    pl = _Plane(
+        0, ys, np.broadcast_to(xs, (fr.h, fr.w)), zs, np.full_like(zs, per_px), np.full_like(zs, per_px)
+    )
+    base = _rgb(look.floor)
+    if name == "marble":
+        floor = _marble(fr, pl, base)
+    elif name in ("wood", "cafe"):
+        floor = _wood(fr, pl, base, wide=name == "cafe")
+    elif name == "concrete":
+        mottle = _floor_noise(fr, pl, 3.0, [(5.0, 0.06), (20.0, 0.035), (90.0, 0.03)])
+        floor = base * (1.0 + mottle * fr.detail)[..., None]
+    elif name == "kitchen":
+        quartz = _floor_noise(fr, pl, 2.0, [(4.0, 0.015), (110.0, 0.035)])
+        floor = base * (1.0 + quartz * fr.detail)[..., None]
+    elif name == "linen":
+        weave = np.sin(pl.x * 420.0) * np.sin(pl.z * 420.0) * _fade(np.maximum(pl.dx, pl.dz), 1 / 67)
+        wrinkles = _floor_noise(fr, pl, 2.0, [(3.0, 0.03), (9.0, 0.015)])
+        floor = base * (1.0 + (0.03 * weave + wrinkles) * fr.detail)[..., None]
+    else:  # studio paper and coloured paper: fine fibres
+        paper = _floor_noise(fr, pl, 2.0, [(8.0, 0.006), (60.0, 0.006)])
+        floor = base * (1.0 + paper * fr.detail)[..., None]
+    across = np.clip(
+        0.5 - 0.5 * fr.side * (fr.cols() / fr.w - 0.5) * 2.0, 0.0, 1.0
+    )  # brighter toward the light
+    window = 1.0 + 0.06 * (across - 0.5) + 0.02 * (0.5 - ys / fr.h)
+    return (floor * window[..., None]).astype(np.float32), 0.0
+
+
+_FLAT_LAY = frozenset({"marble", "wood", "concrete", "kitchen", "cafe", "linen", "pastel", "studio"})
+
+
 # -------------------------------------------------------------------------------------- outdoor painters
 
 
@@ -627,7 +899,10 @@ def _paint_beach(fr: _Frame, look: _Look) -> tuple[Array, float]:
     rng = fr.rng
     horizon = fr.line
     img = _sky(fr, look, horizon)
-    shore = horizon + (0.12 + rng.uniform(-0.02, 0.02)) * fr.h
+    jitter = rng.uniform(-0.02, 0.02)  # drawn either way: the same seed keeps the same pixels elsewhere
+    shore = horizon + (_SURFACE_OFFSET["beach"] + (0.0 if fr.surface_fixed else jitter)) * fr.h
+    if fr.offset is not None:
+        shore = horizon + fr.offset
     pl = _plane(fr, horizon, horizon - 0.012 * fr.h)
     sea = _sea(fr, look, pl, horizon, shore)
     edge = shore + _noise(rng, 1, fr.w, 1, 4)[0][None, :] * 0.015 * fr.h
@@ -671,7 +946,10 @@ def _paint_sea(fr: _Frame, look: _Look) -> tuple[Array, float]:
     """A sea view over a whitewashed stone ledge the product stands on."""
     horizon = fr.line
     img = _sky(fr, look, horizon)
-    ledge = horizon + (0.24 + fr.rng.uniform(-0.02, 0.02)) * fr.h
+    jitter = fr.rng.uniform(-0.02, 0.02)
+    ledge = horizon + (_SURFACE_OFFSET["sea"] + (0.0 if fr.surface_fixed else jitter)) * fr.h
+    if fr.offset is not None:
+        ledge = horizon + fr.offset
     pl_sea = _plane(fr, horizon, horizon - 0.012 * fr.h)
     _paste(img, pl_sea, _sea(fr, look, pl_sea, horizon, ledge + 0.2 * fr.h), horizon, 0.6)
     pl = _plane(fr, ledge - 1, ledge - 0.45 * fr.h)

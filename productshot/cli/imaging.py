@@ -51,7 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="anchor (bottom-left, center, 왼쪽 아래, ...), fractions x=0.3,y=0.8 or pixels x=300px,y=620px",
     )
     p.add_argument(
-        "--scale", type=float, default=None, help="product's longest side / canvas short side (0..1]"
+        "--scale",
+        type=float,
+        default=None,
+        help="product's longest side / canvas short side (0..4; default: fit the product's shape to the frame)",
     )
     p.add_argument("--margin", type=float, default=None, help="margin as a fraction of the canvas short side")
     p.add_argument(
@@ -59,7 +62,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-shadow", dest="shadow", action="store_false", help="no shadow")
     p.add_argument(
-        "--light", default=None, help="add a cast shadow away from this light: left, right, top-left, ..."
+        "--light",
+        default=None,
+        help="cast a shadow away from this light: left, right, top-left, back, ... (default: the light read "
+        "from the background, when it shows one)",
+    )
+    p.add_argument(
+        "--no-harmonize",
+        dest="harmonize",
+        action="store_false",
+        default=True,
+        help="keep the product's own light and colour (default: match them gently to the background's)",
     )
     add_output(p)
     add_json_flag(p)
@@ -181,14 +194,19 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
                 backend=cut.backend,
             )
             steps.append({"name": "cutout", "backend": cut.backend, "seconds": round(cut.seconds, 3)})
+        from productshot.tools.ground import estimate_ground
+
+        back_rgb = background.image.convert("RGB")
         result = composite(
-            background.image.convert("RGB"),
+            back_rgb,
             cut_image,
             position=position,
             scale=args.scale,
             margin=args.margin,
             shadow=args.shadow,
             light=args.light,
+            ground=estimate_ground(back_rgb),
+            harmonize=args.harmonize,
         )
         steps.append({"name": "composite", "backend": result.backend, "seconds": round(result.seconds, 3)})
         asset = store.put_image(
@@ -203,7 +221,7 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
                 shadow=result.shadow,
                 margin=args.margin,
                 input_id=input_asset.id,
-                extra={"light": args.light},
+                extra={"light": args.light, "harmonize": args.harmonize},
             ),
             backend=result.backend,
         )
@@ -219,6 +237,8 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
         "asset_id": asset.id,
         "parents": [bg_asset.id, product_asset.id],
         "notes": list(result.notes),
+        "grounded": result.grounded,
+        "light": result.light.to_dict() if result.light is not None else None,
     }
     served = ", ".join(f"{s['name']}: {s['backend']}" for s in steps)
     emit(args, payload, f"composite: {out} at {result.position}, scale {result.scale:.2f} ({served})")

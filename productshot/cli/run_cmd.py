@@ -47,7 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_agent_options(p)
     p.add_argument("--position", default=None, help="override the position the request names")
-    p.add_argument("--scale", type=float, default=None, help="override the product's scale (0..1]")
+    p.add_argument(
+        "--scale", type=float, default=None, help="override the product's scale (longest side / short side)"
+    )
     add_json_flag(p)
     p.set_defaults(handler=run)
 
@@ -61,6 +63,13 @@ def add_agent_options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="random seed of the generated background, 0..4294967295 (default: drawn, and kept with the result)",
+    )
+    p.add_argument(
+        "--no-harmonize",
+        dest="harmonize",
+        action="store_false",
+        default=True,
+        help="keep the product's own light and colour (default: match them gently to the scene's)",
     )
     p.add_argument(
         "--model", default="auto", help="background generator (default auto; see `productshot models`)"
@@ -103,7 +112,13 @@ def agent_settings(settings: Settings, where: str) -> Settings:
 def agent_context(args: argparse.Namespace) -> AgentContext:
     from productshot.agent.context import AgentContext
 
-    return AgentContext(width=args.width, height=args.height, model=args.model, seed=args.seed)
+    return AgentContext(
+        width=args.width,
+        height=args.height,
+        model=args.model,
+        seed=args.seed,
+        harmonize=getattr(args, "harmonize", True),
+    )
 
 
 def open_runtime(args: argparse.Namespace, settings: Settings) -> AgentRuntime:

@@ -18,11 +18,33 @@ POSITION_DOC = (
 POSITION_EXAMPLES = ["bottom-left", "center", "왼쪽 아래", "x=0.3,y=0.8", "x=300px,y=620px"]
 IMAGE_EXAMPLES = ["~/Pictures/bag.jpg", "a01jd5k2m8q3xyz7f", "sample:coffee"]
 SCALE_DOC = (
-    "The product's longest side as a fraction of the canvas's short side, 0 < scale <= 1. "
-    "Default 0.55, which makes the product the hero of the shot; 0.3 is small, 0.8 is very large."
+    "The product's longest side as a fraction of the canvas's short side, 0 < scale <= 4 (a long thin "
+    "product on a wide canvas can exceed 1). Default: a fit rule on the product's shape makes it the hero "
+    "(a knife spans most of the width, a bottle most of the height); 0.3 is small, 0.8 is very large. "
+    "The product always stays inside the margins: a scale too big stops at the frame and a note says so."
 )
 MARGIN_DOC = "Gap between the product and the canvas edges, as a fraction of the canvas's short side (0 to 0.25). Default 0.05."
-SHADOW_DOC = "Draw a soft contact shadow under the product so it stands on the ground. Default true."
+SHADOW_DOC = (
+    "Draw shadows: a dark contact shadow where the product touches the ground and a cast shadow from the "
+    "scene's light. Default true."
+)
+LIGHT_DOC = (
+    "Where the key light comes from, for the cast shadow: left, right, top-left, top-right, top, front, "
+    "front-left, front-right, back, back-left, back-right. Default: the light read from the background."
+)
+HARMONIZE_DOC = (
+    "Match the product's white balance, exposure, edge light and grain gently to the scene's light "
+    "(a sunset warms it, a night scene cools and darkens it); it stays the same product. Default true."
+)
+FLOATING_DOC = (
+    "The product floats or hangs (no surface under it, no contact shadow). Default false: the product "
+    "stands on the scene's surface (the studio draws a floor, table top or pedestal under it; on other "
+    "backgrounds it moves to the nearest ground and a note says so)."
+)
+VIEW_DOC = (
+    "Camera view of the background: 'eye-level' or 'flat-lay' (seen from straight above). Default: from "
+    "the request's words ('flat lay', 'top view', '위에서 본') or the product photo's own view."
+)
 SAVE_TO_DOC = (
     "Optional: also write the full-resolution image to this file, e.g. '~/Pictures/shot.png' (a bare name "
     "such as 'shot.png' goes into the first allowed folder). It must lie "
@@ -45,9 +67,12 @@ FACTS_DOC = (
 
 __all__ = [
     "FACTS_DOC",
+    "FLOATING_DOC",
+    "HARMONIZE_DOC",
     "HEIGHT_DOC",
     "IMAGE_DOC",
     "IMAGE_EXAMPLES",
+    "LIGHT_DOC",
     "MARGIN_DOC",
     "MODEL_DOC",
     "POSITION_DOC",
@@ -56,5 +81,6 @@ __all__ = [
     "SCALE_DOC",
     "SEED_DOC",
     "SHADOW_DOC",
+    "VIEW_DOC",
     "WIDTH_DOC",
 ]

@@ -97,6 +97,13 @@ class CompositeOut(ImageOut):
     )
     scale: float = Field(description="the scale used: product's longest side / canvas short side")
     shadow: bool
+    grounded: bool | None = Field(
+        default=None, description="whether the product's base stands on the surface the background shows"
+    )
+    light: dict[str, float] | None = Field(
+        default=None,
+        description="the light the cast shadow was thrown from: azimuth and elevation in degrees",
+    )
     background_id: str = Field(description="asset id of the background")
     product_id: str = Field(description="asset id of the product image")
     parents: list[str] = Field(description="asset ids this result was made from")
@@ -140,6 +147,10 @@ class PlaceProductOut(ImageOut):
     cutout_id: str
     background_id: str
     plan: dict[str, Any] = Field(description="how the request was understood")
+    view: str = Field(default="eye-level", description="the camera view of the scene: eye-level or flat-lay")
+    light: dict[str, float] | None = Field(
+        default=None, description="the scene's key light: azimuth (0 front, 90 right, 180 back) and elevation"
+    )
 
 
 class GeneratorOut(BaseModel):

@@ -11,7 +11,7 @@ import inspect
 import random
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -22,9 +22,12 @@ from pydantic import Field
 from productshot.errors import BadRequestError, ModelError, NotFoundError, ProductshotError
 from productshot.server.mcp.descriptions import (
     FACTS_DOC,
+    FLOATING_DOC,
+    HARMONIZE_DOC,
     HEIGHT_DOC,
     IMAGE_DOC,
     IMAGE_EXAMPLES,
+    LIGHT_DOC,
     MARGIN_DOC,
     MODEL_DOC,
     POSITION_DOC,
@@ -33,6 +36,7 @@ from productshot.server.mcp.descriptions import (
     SCALE_DOC,
     SEED_DOC,
     SHADOW_DOC,
+    VIEW_DOC,
     WIDTH_DOC,
 )
 from productshot.server.mcp.inputs import ImageInput, check_model_argument, resolve_image, store_input
@@ -317,14 +321,17 @@ async def composite(
         Field(description=IMAGE_DOC + " The product, ideally a transparent cutout from remove_background."),
     ],
     position: Annotated[str, Field(description=POSITION_DOC, examples=POSITION_EXAMPLES)] = "bottom",
-    scale: Annotated[float | None, Field(description=SCALE_DOC, gt=0, le=1)] = None,
+    scale: Annotated[float | None, Field(description=SCALE_DOC, gt=0, le=4)] = None,
     margin: Annotated[float | None, Field(description=MARGIN_DOC, ge=0, le=0.25)] = None,
     shadow: Annotated[bool, Field(description=SHADOW_DOC)] = True,
+    light: Annotated[str | None, Field(description=LIGHT_DOC, examples=["left", "back-right"])] = None,
+    harmonize: Annotated[bool, Field(description=HARMONIZE_DOC)] = True,
     save_to: Annotated[
         str | None, Field(description=SAVE_TO_DOC, examples=["~/Pictures/bag-on-beach.png"])
     ] = None,
 ) -> Annotated[CallToolResult, CompositeOut]:
-    """Place a product cutout on a background: position, scale, margin and contact shadow.
+    """Place a product cutout on a background exactly where asked: position, scale, margin, shadows from
+    the background's light and a gentle light/colour match. Notes say when no surface is under the product.
 
     The result can be changed later with place_product(previous=<its asset_id>, request='move it right').
     """
@@ -336,9 +343,25 @@ async def composite(
     back = await _resolve(studio, background, "background")
     item = await _resolve(studio, product, "product")
 
+    if light is not None:
+        from productshot.tools.shadow import parse_light
+
+        parse_light(light)  # an unknown light fails before any work
+
     def work() -> Any:
+        from productshot.tools.ground import estimate_ground
+
+        back_rgb = back.loaded.image.convert("RGB")
         result = place(
-            back.loaded.image, item.loaded.image, position=position, scale=scale, margin=margin, shadow=shadow
+            back_rgb,
+            item.loaded.image,
+            position=position,
+            scale=scale,
+            margin=margin,
+            shadow=shadow,
+            light=light,
+            ground=estimate_ground(back_rgb),
+            harmonize=harmonize,
         )
         with studio.store.batch():  # both inputs and the result are stored together, or none
             back_asset = store_input(back, studio.store)
@@ -361,6 +384,8 @@ async def composite(
         position=result.position,
         scale=round(result.scale, 4),
         shadow=result.shadow,
+        grounded=result.grounded,
+        light=result.light.to_dict() if result.light is not None else None,
         background_id=back_asset.id,
         product_id=item_asset.id,
         parents=[back_asset.id, item_asset.id],
@@ -442,9 +467,14 @@ async def place_product(
         str | None, Field(description="Overrides the position the request names. " + POSITION_DOC)
     ] = None,
     scale: Annotated[
-        float | None, Field(description="Overrides the scale the request implies. " + SCALE_DOC, gt=0, le=1)
+        float | None, Field(description="Overrides the scale the request implies. " + SCALE_DOC, gt=0, le=4)
     ] = None,
     shadow: Annotated[bool, Field(description=SHADOW_DOC)] = True,
+    floating: Annotated[bool, Field(description=FLOATING_DOC)] = False,
+    harmonize: Annotated[bool, Field(description=HARMONIZE_DOC)] = True,
+    view: Annotated[
+        Literal["eye-level", "flat-lay"] | None, Field(description=VIEW_DOC, examples=["flat-lay"])
+    ] = None,
     product_facts: Annotated[ProductFacts | None, Field(description=FACTS_DOC)] = None,
     cutout_model: Annotated[
         str | None, Field(description="Cutout model (default u2netp); see list_models.")
@@ -483,6 +513,9 @@ async def place_product(
         scale=scale,
         shadow=shadow,
         product_facts=product_facts.to_facts() if product_facts else None,
+        floating=floating,
+        harmonize=harmonize,
+        view=view,
     )
     watch = JobWatch()
 
@@ -526,6 +559,8 @@ async def place_product(
         cutout_id=placed.cutout_id,
         background_id=placed.background_id,
         plan=placed.plan,
+        view=placed.view,
+        light=placed.light,
         backend=placed.backend,
         seconds=round(time.perf_counter() - started, 3),
     )

@@ -61,6 +61,8 @@ class GenerateSpec:
     steps: int | None = None
     guidance: float | None = None
     scene: str | None = None  # plain scene words for the studio generator; diffusion models read the prompt
+    footprint: tuple[float, float, float] | None = None  # studio: the product's base (left, right, row) in px
+    view: str | None = None  # studio: "flat-lay" or "eye-level" (None: eye-level)
 
     def __post_init__(self) -> None:
         if self.scene is not None and (not isinstance(self.scene, str) or len(self.scene) > MAX_PROMPT_CHARS):
@@ -433,7 +435,14 @@ class StudioBackend:
         for index, spec in enumerate(specs):
             _check_stop(should_stop, index, len(specs))
             width, height = native_size_for(self.preset, spec.width, spec.height)
-            backdrop = self._render(spec.scene or spec.prompt, width, height, seed=spec.seed)
+            footprint = None
+            if spec.footprint is not None and (width, height) == (spec.width, spec.height):
+                from productshot.tools.ground import Footprint
+
+                footprint = Footprint(*spec.footprint)
+            backdrop = self._render(
+                spec.scene or spec.prompt, width, height, seed=spec.seed, footprint=footprint, view=spec.view
+            )
             images.append(fit_to_size(backdrop.image.convert("RGB"), spec.width, spec.height))
             if on_step is not None:
                 on_step(index + 1, len(specs))
