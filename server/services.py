@@ -63,7 +63,10 @@ class GenerateAsk:
 
 
 class ModelServices(Protocol):
-    where: str
+    @property
+    def where(self) -> str:
+        """`local` (in this process) or `worker` (the resident worker)."""
+        ...
 
     def cutout(self, image: Image.Image, *, model: str, alpha_matting: bool = False) -> CutoutOutcome: ...
 
