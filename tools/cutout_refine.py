@@ -1,0 +1,379 @@
+"""Refine a coarse cutout mask to the photo's real edges, and gather the evidence of how far to trust it.
+
+The model's mask (u2netp predicts at 320² and is scaled up) is right about *what* the product is and
+blurry about *where* its outline runs. This module keeps its decisions away from the outline and
+re-solves alpha only in a thin band around it:
+
+1. **Trimap.** Pixels farther than ``radius`` from the coarse 0.5 contour are solid product or clear
+   background; the band between is unknown.
+2. **Band alpha.** Each band pixel is un-mixed against the local product colour F and background colour
+   B (Gaussian means of the nearby solid / clear pixels): alpha = (I − B)·(F − B) / |F − B|². That
+   recovers the anti-aliased edge exactly where both sides are locally plain. Where they are not
+   (stripes on chrome, a textured backdrop, low contrast), a colour guided filter of the coarse mask
+   takes over, weighted by how well the two-colour model holds.
+3. **Holes and dropped parts.** With a backdrop plain enough to model from the photo's border
+   (a quadratic colour surface), regions the model filled that are backdrop-coloured with a sharp rim
+   become holes again, and regions next to the product that the backdrop model cannot explain (a dark
+   product on a dark backdrop) are added back, unless they look like the photo's own floor shadow (the
+   backdrop darkened with its hue kept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+_SNAP_SOLID = 0.96  # band alpha at or above this is solid product
+_SNAP_CLEAR = 0.04  # and at or below this is clear background
+# RGB → (luma, half-weight blue and red chroma): the space the band is un-mixed in.
+_LUMA_CHROMA = np.array(
+    [[0.299, 0.587, 0.114], [-0.0844, -0.1656, 0.25], [0.25, -0.2094, -0.0406]], dtype=np.float32
+)
+
+
+@dataclass(frozen=True)
+class BackgroundModel:
+    """A smooth colour surface fitted to the photo's border, and how well it explains that border."""
+
+    coefficients: np.ndarray  # (6, 3): 1, x, y, x², xy, y² (x, y in 0..1) → RGB
+    noise: float  # robust per-channel spread of the border around the surface (8-bit levels)
+    spread: float  # 90th percentile of the border's colour distance to the surface
+    coverage: float  # share of the border ring that showed backdrop (not product)
+
+    def at(self, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """Backdrop colours (N×3) at pixel coordinates."""
+        return _design(ys, xs, shape) @ self.coefficients
+
+    def plain(self) -> bool:
+        """True when the border is one smooth colour surface plus noise (a studio backdrop)."""
+        return self.coverage >= 0.5 and self.spread <= max(14.0, 4.0 * self.noise) and self.noise <= 6.0
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """The refined alpha and what was learned making it (the evidence for the cutout's confidence)."""
+
+    alpha: np.ndarray  # uint8, the image's size
+    background: BackgroundModel | None
+    band_reliability: float  # mean weight of the two-colour model across the band (0..1)
+    edge_shift: float  # how far the band moved the model's edge: changed pixels per pixel of outline
+    coarse_ramp: float  # the model's 10-90 % ramp width (its pixels): a sure model draws a sharp edge
+    coarse_unsure: float  # model alpha between 0.1 and 0.9 away from its edge, per product pixel
+    fragments: int  # separate solid parts of the refined mask (2 % of the largest or more)
+    holes_opened: int  # pixels turned back into background inside the outline
+    recovered: int  # pixels added back next to the outline
+    border_touch: float  # share of the image border covered by product
+    area: float  # share of the image covered by product
+
+    @property
+    def plain_backdrop(self) -> bool:
+        return self.background is not None and self.background.plain()
+
+
+def fit_background(rgb: np.ndarray, coarse: np.ndarray) -> BackgroundModel | None:
+    """Fit the backdrop colour surface to the border ring pixels the coarse mask calls background."""
+    height, width = coarse.shape
+    ring = max(3, round(0.03 * min(height, width)))
+    border = np.zeros((height, width), dtype=bool)
+    border[:ring], border[-ring:], border[:, :ring], border[:, -ring:] = True, True, True, True
+    product = ndimage.binary_dilation(coarse >= 13, iterations=2)
+    usable = border & ~product
+    coverage = float(usable.sum() / max(1, border.sum()))
+    ys, xs = np.nonzero(usable)
+    if ys.size < 50:
+        return None
+    if ys.size > 20000:
+        pick = np.random.default_rng(0).choice(ys.size, 20000, replace=False)
+        ys, xs = ys[pick], xs[pick]
+    colours = rgb[ys, xs].astype(np.float64)
+    design = _design(ys, xs, (height, width))
+    keep = np.ones(ys.size, dtype=bool)
+    coefficients = np.zeros((6, 3))
+    residual = np.zeros(ys.size)
+    for _ in range(3):  # refit without the worst outliers (a stray object on the border)
+        coefficients = np.linalg.lstsq(design[keep], colours[keep], rcond=None)[0]
+        residual = np.linalg.norm(colours - design @ coefficients, axis=1)
+        keep = residual <= max(3.0 * float(np.median(residual[keep])), 3.0)
+    per_channel = np.abs(colours - design @ coefficients)[keep]
+    noise = float(1.4826 * np.median(per_channel))
+    return BackgroundModel(coefficients, noise, float(np.percentile(residual, 90)), coverage)
+
+
+def refine_alpha(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
+    """Refine ``coarse`` (uint8 alpha from the model) against ``rgb`` (uint8 H×W×3); see the module doc."""
+    height, width = coarse.shape
+    radius = max(3, int(np.ceil(1.5 * max(height, width) / 320)))
+    background = fit_background(rgb, coarse)
+    plain = background is not None and background.plain()
+    solid = coarse >= 128
+    holes = recovered = 0
+    if plain and solid.any():
+        assert background is not None
+        opened = _backdrop_holes(rgb, solid, background, radius)
+        added = _dropped_parts(rgb, solid & ~opened, background, radius)
+        holes, recovered = int(opened.sum()), int(added.sum())
+        solid = (solid & ~opened) | added
+    noise = background.noise if background is not None and plain else 2.0
+    # The model's mask is about 320 px across, so its edge is ``scale`` pixels soft here.
+    scale = max(height, width) / 320
+    alpha, reliability = _band_alpha(rgb, coarse, solid, radius, max(1.0, noise), max(2.0, 2.0 * scale))
+    # A second, narrower pass samples both sides right next to the edge the first pass found: nearer
+    # colours are truer where the backdrop changes fast (a floor shadow right under the edge).
+    alpha, _ = _band_alpha(rgb, alpha, alpha >= 128, 2, max(1.0, noise), 1.0, exact_sides=True)
+    return _evidence(coarse, solid, alpha, scale, background, reliability, holes, recovered)
+
+
+def _evidence(
+    coarse: np.ndarray,
+    target: np.ndarray,
+    alpha: np.ndarray,
+    scale: float,
+    background: BackgroundModel | None,
+    reliability: float,
+    holes: int,
+    recovered: int,
+) -> Refinement:
+    """The refinement with what the coarse mask and the band say about the cutout's reliability."""
+    refined = alpha >= 128
+    c = coarse.astype(np.float32) / 255.0
+    gy, gx = np.gradient(c)
+    outline = max(float(np.hypot(gx, gy).sum()), 1.0)
+    # The refinement's own changes (holes, recovered parts) are in ``target``; what is left is how far
+    # the band moved the model's edge, per pixel of outline, in the model's own pixels.
+    shift = float((refined ^ target).sum()) / outline / max(scale, 1.0)
+    soft = (c > 0.1) & (c < 0.9)
+    ramp = float(soft.sum()) / outline / max(scale, 1.0)
+    solid = coarse >= 128
+    reach = 2 * int(np.ceil(1.5 * scale + 1)) + 1
+    edge_zone = ndimage.maximum_filter(solid, reach) & ~ndimage.minimum_filter(solid, reach)
+    area = max(int(refined.sum()), 1)
+    labels, count = ndimage.label(refined)
+    if count:
+        sizes = np.asarray(ndimage.sum(refined, labels, np.arange(1, count + 1)))
+        count = int((sizes >= 0.02 * sizes.max()).sum())
+    border = np.concatenate([refined[0], refined[-1], refined[:, 0], refined[:, -1]])
+    return Refinement(
+        alpha=alpha,
+        background=background,
+        band_reliability=reliability,
+        edge_shift=shift,
+        coarse_ramp=ramp,
+        coarse_unsure=float((soft & ~edge_zone).sum()) / area,
+        fragments=count,
+        holes_opened=holes,
+        recovered=recovered,
+        border_touch=float(border.mean()),
+        area=float(refined.mean()),
+    )
+
+
+# ---- the band ----------------------------------------------------------------------------------------------
+
+
+def _band_alpha(
+    rgb: np.ndarray,
+    source: np.ndarray,
+    solid: np.ndarray,
+    radius: int,
+    noise: float,
+    stretch: float,
+    *,
+    exact_sides: bool = False,
+) -> tuple[np.ndarray, float]:
+    """Alpha: 255 on solid pixels away from the outline, 0 on clear ones, re-solved in the band between.
+
+    ``source`` is the alpha the band falls back on where the two-colour model does not hold, sharpened
+    around its 0.5 level by ``stretch`` (the model's upscaled mask is several pixels soft). With
+    ``exact_sides`` the sides are sampled from the pixels ``source`` already calls fully solid or clear
+    next to the band (the second pass), instead of from rings past a band of ``radius``.
+    """
+    height, width = solid.shape
+    alpha = np.where(solid, 255, 0).astype(np.uint8)
+    if not solid.any() or solid.all():
+        return alpha, 1.0
+    reach = 4 * radius + 3
+    ys, xs = np.nonzero(solid ^ ndimage.minimum_filter(solid, 3) | (solid ^ ndimage.maximum_filter(solid, 3)))
+    y0, y1 = max(0, ys.min() - reach), min(height, ys.max() + reach + 1)
+    x0, x1 = max(0, xs.min() - reach), min(width, xs.max() + reach + 1)
+    crop = (slice(y0, y1), slice(x0, x1))
+    inner = solid[crop]
+    grown = ndimage.maximum_filter(inner, 2 * radius + 1, mode="nearest")
+    shrunk = ndimage.minimum_filter(inner, 2 * radius + 1, mode="nearest")
+    band = grown & ~shrunk
+    if exact_sides:
+        near = ndimage.maximum_filter(band, reach, mode="nearest")
+        fg_ring, bg_ring = near & (source[crop] == 255) & ~band, near & (source[crop] == 0) & ~band
+        window = radius + 1
+    else:
+        # The sides' colours come from rings just past the band, so the blurry coarse edge is not sampled.
+        fg_ring = shrunk & ~ndimage.minimum_filter(inner, reach, mode="nearest")
+        bg_ring = ndimage.maximum_filter(inner, reach, mode="nearest") & ~grown
+        window = 2 * radius + 2
+    # Un-mix in a luma/chroma space with chroma at half weight: JPEG keeps chroma at half resolution, so
+    # a saturated edge bleeds colour a pixel or two into the backdrop.
+    image = rgb[crop].astype(np.float32) @ _LUMA_CHROMA.T
+    by, bx = np.nonzero(band)
+    if by.size == 0:
+        return alpha, 1.0
+    f, f_var, f_weight = _ring_stats(image, fg_ring, window, by, bx)
+    b, b_var, b_weight = _ring_stats(image, bg_ring, window, by, bx)
+    colour = image[by, bx]
+    d = f - b
+    contrast2 = np.sum(d * d, axis=1)
+    a = np.sum((colour - b) * d, axis=1) / np.maximum(contrast2, 1e-6)
+    off_line = np.linalg.norm(colour - b - np.clip(a, 0, 1)[:, None] * d, axis=1)
+    spread = np.sqrt(f_var + b_var + 3.0 * noise * noise)
+    contrast = np.sqrt(contrast2)
+    # Trust the two-colour model when the sides differ well beyond their own variation, and the pixel
+    # lies on the line between them (a highlight or rim light next to the backdrop does not).
+    weight = np.clip((contrast / spread - 2.0) / 2.0, 0.0, 1.0)
+    weight *= np.clip(2.0 - off_line / np.maximum(0.12 * contrast, 4.0 * noise + 2.0), 0.0, 1.0)
+    weight *= (f_weight > 0.02) & (b_weight > 0.02)
+    fallback = np.clip((source[crop][by, bx].astype(np.float32) / 255.0 - 0.5) * stretch + 0.5, 0.0, 1.0)
+    solved = weight * np.clip(a, 0.0, 1.0) + (1.0 - weight) * fallback
+    # Photo noise moves the un-mixed alpha by about noise / contrast: values that close to 0 or 1 are
+    # the side they are near (else a low-contrast edge gets a noisy fringe several pixels wide).
+    wobble = np.clip(3.0 * np.sqrt(3.0) * noise / np.maximum(contrast, 1e-3), _SNAP_CLEAR, 0.25)
+    snap = np.maximum(wobble * weight + 0.12 * (1.0 - weight), _SNAP_CLEAR)
+    solved = np.where(solved >= 1.0 - snap, 1.0, np.where(solved <= snap, 0.0, solved))
+    alpha[y0 + by, x0 + bx] = np.rint(solved * 255.0).astype(np.uint8)
+    return alpha, float(weight.mean())
+
+
+def _ring_stats(
+    image: np.ndarray, ring: np.ndarray, window: int, ys: np.ndarray, xs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean colour, summed colour variance and sample weight of the ``ring`` pixels within ``window`` px
+    of each (ys, xs), from box sums on a grid ``window // 4`` times coarser, read back bilinearly.
+    The weight is the share of the window the ring covers."""
+    step = max(1, window // 4)
+    height, width = ring.shape
+    gh, gw = -(-height // step), -(-width // step)
+    weight = ring.astype(np.float32)
+    stack = np.concatenate(
+        [
+            weight[..., None],
+            image * weight[..., None],
+            (image * image).sum(-1, keepdims=True) * weight[..., None],
+        ],
+        axis=-1,
+    )
+    padded = np.zeros((gh * step, gw * step, stack.shape[-1]), dtype=np.float32)
+    padded[:height, :width] = stack
+    grid = padded.reshape(gh, step, gw, step, -1).sum(axis=(1, 3))
+    size = 2 * int(np.ceil(window / step)) + 1
+    grid = ndimage.uniform_filter(grid, size=(size, size, 1), mode="constant")
+    coords = np.vstack([(ys + 0.5) / step - 0.5, (xs + 0.5) / step - 0.5])
+    sampled = np.stack(
+        [
+            ndimage.map_coordinates(grid[..., c], coords, order=1, mode="nearest")
+            for c in range(grid.shape[-1])
+        ],
+        axis=1,
+    )
+    total = np.maximum(sampled[:, 0], 1e-6)
+    mean = sampled[:, 1:4] / total[:, None]
+    variance = np.maximum(sampled[:, 4] / total - np.sum(mean * mean, axis=1), 0.0)
+    return mean, variance, sampled[:, 0] / (step * step)
+
+
+# ---- holes and dropped parts (plain backdrops) -------------------------------------------------------------
+
+
+def _backdrop_distance(rgb: np.ndarray, where: np.ndarray, background: BackgroundModel) -> np.ndarray:
+    """Colour distance to the backdrop surface at the ``where`` pixels (NaN elsewhere), on a 3×3 mean."""
+    smooth = ndimage.uniform_filter(rgb.astype(np.float32), size=(3, 3, 1))
+    ys, xs = np.nonzero(where)
+    out = np.full(where.shape, np.nan, dtype=np.float32)
+    out[ys, xs] = np.linalg.norm(smooth[ys, xs] - background.at(ys, xs, where.shape), axis=1)
+    return out
+
+
+def _backdrop_holes(
+    rgb: np.ndarray, solid: np.ndarray, background: BackgroundModel, radius: int
+) -> np.ndarray:
+    """Regions inside the coarse product that are backdrop, bounded by a sharp rim: real holes."""
+    tolerance = max(10.0, 3.0 * background.noise * np.sqrt(3.0))
+    distance = _backdrop_distance(rgb, solid, background)
+    candidates = solid & (distance <= tolerance)
+    labels, count = ndimage.label(candidates)
+    opened = np.zeros_like(solid)
+    if not count:
+        return opened
+    min_radius = max(4.0, 0.012 * min(solid.shape))
+    sizes = np.asarray(ndimage.sum(candidates, labels, np.arange(1, count + 1)))
+    for index, region in enumerate(ndimage.find_objects(labels), start=1):
+        if region is None or sizes[index - 1] < np.pi * min_radius**2:
+            continue
+        pad = 3 * radius + 2
+        window = tuple(slice(max(0, s.start - pad), s.stop + pad) for s in region)
+        blob = labels[window] == index
+        if ndimage.distance_transform_edt(np.pad(blob, 1)).max() < min_radius:
+            continue  # too thin to be a hole: a highlight or a seam
+        near = ndimage.binary_dilation(blob, iterations=4) & ~ndimage.binary_dilation(blob, iterations=2)
+        farther = ndimage.binary_dilation(blob, iterations=3 * radius + 4) & ~ndimage.binary_dilation(
+            blob, iterations=2 * radius + 2
+        )
+        oy, ox = window[0].start, window[1].start
+        rim = _distance_at(rgb, near, background, (oy, ox), solid.shape)
+        wall = _distance_at(rgb, farther, background, (oy, ox), solid.shape)
+        wall_contrast = float(np.median(wall)) if wall.size else 0.0
+        # A hole's rim jumps from backdrop to product within a pixel or two: 3-4 px out, its contrast is
+        # most of the product's. A highlight fades into the product over many pixels.
+        if wall_contrast >= 4.0 * tolerance and float(np.median(rim)) >= 0.6 * wall_contrast:
+            opened[window] |= blob
+    return opened
+
+
+def _distance_at(
+    rgb: np.ndarray,
+    where: np.ndarray,
+    background: BackgroundModel,
+    origin: tuple[int, int],
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """Colour distance to the backdrop at the ``where`` pixels of a window starting at ``origin``."""
+    ys, xs = np.nonzero(where)
+    ys, xs = ys + origin[0], xs + origin[1]
+    return np.linalg.norm(rgb[ys, xs].astype(np.float32) - background.at(ys, xs, shape), axis=1)
+
+
+def _dropped_parts(
+    rgb: np.ndarray, solid: np.ndarray, background: BackgroundModel, radius: int
+) -> np.ndarray:
+    """Pixels next to the product that the backdrop cannot explain and that are not its floor shadow."""
+    tolerance = max(8.0, 4.0 * background.noise * np.sqrt(3.0) / 3.0 + 4.0)
+    reach = ndimage.maximum_filter(solid, 2 * max(4, round(0.15 * np.sqrt(solid.sum()))) + 1)
+    zone = reach & ~solid
+    distance = _backdrop_distance(rgb, zone, background)
+    foreign = zone & (distance > tolerance)
+    if not foreign.any():
+        return np.zeros_like(solid)
+    ys, xs = np.nonzero(foreign)
+    colour = ndimage.uniform_filter(rgb.astype(np.float32), size=(3, 3, 1))[ys, xs]
+    backdrop = background.at(ys, xs, solid.shape)
+    shade = np.sum(colour * backdrop, axis=1) / np.maximum(np.sum(backdrop * backdrop, axis=1), 1e-6)
+    hue_off = np.linalg.norm(colour - shade[:, None] * backdrop, axis=1)
+    shadow = (shade < 1.0) & (hue_off <= tolerance)
+    foreign[ys[shadow], xs[shadow]] = False
+    foreign = ndimage.binary_opening(foreign, iterations=1)
+    labels, count = ndimage.label(foreign | solid)
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[np.unique(labels[solid])] = True
+    keep[0] = False
+    added = keep[labels] & ~solid & foreign
+    # Only whole regions of real size: a few stray pixels are noise, not a dropped part.
+    if added.sum() < max(20, radius * radius):
+        return np.zeros_like(solid)
+    return added
+
+
+def _design(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    y = ys.astype(np.float64) / max(1, shape[0] - 1)
+    x = xs.astype(np.float64) / max(1, shape[1] - 1)
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+
+
+__all__ = ["BackgroundModel", "Refinement", "fit_background", "refine_alpha"]
