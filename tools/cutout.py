@@ -225,7 +225,7 @@ class Cutter:
             ) from exc
         coarse = clean_mask(np.asarray(masks[0].convert("L").resize(rgb.size)))
         refinement = refine_alpha(np.asarray(rgb), coarse)
-        alpha = clean_mask(refinement.alpha)
+        alpha = refinement.alpha
         trust = assess_cutout(refinement)
         matted = False
         if alpha_matting:
@@ -421,7 +421,7 @@ def _decontaminate_crop(
     # Only pixels the product does not fully cover change: every fully opaque pixel keeps the photo's colour.
     band = ~clear & (alpha8 < 255)
     # Colour fields are smooth, so they are estimated on a coarser grid and read back per pixel.
-    step = max(1, radius // 2)
+    step = max(1, radius)
     rgb = pixels[..., :3]
     fg_field = _ColourField(rgb, interior, sigma=1.5 * radius, step=step)
     bg_field = _background_field(rgb, clear, background, sigma=3.0 * radius, step=step)

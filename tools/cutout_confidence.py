@@ -48,9 +48,7 @@ def cutout_risks(refinement: Refinement) -> dict[str, float]:
         return {"empty": 1.0}
     return {
         "cluttered": 0.0 if refinement.plain_backdrop else _CLUTTER_RISK,
-        "unsure": max(
-            _ramp(refinement.coarse_ramp, 2.75, 4.5), _ramp(refinement.coarse_unsure, 0.04, 0.14)
-        ),
+        "unsure": max(_ramp(refinement.coarse_ramp, 2.75, 4.5), _ramp(refinement.coarse_unsure, 0.04, 0.14)),
         "cropped": _ramp(refinement.border_touch, 0.1, 0.4),
         "pieces": _ramp(float(refinement.fragments), 2.0, 5.0),
         "edges": _ramp(refinement.edge_shift, 1.5, 4.0),

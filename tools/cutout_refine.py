@@ -20,10 +20,14 @@ re-solves alpha only in a thin band around it:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Final
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
+
+WORK_SIDE: Final = 512  # refine at most this many pixels across, then solve the edge at full size
 
 _SNAP_SOLID = 0.96  # band alpha at or above this is solid product
 _SNAP_CLEAR = 0.04  # and at or below this is clear background
@@ -84,8 +88,8 @@ def fit_background(rgb: np.ndarray, coarse: np.ndarray) -> BackgroundModel | Non
     ys, xs = np.nonzero(usable)
     if ys.size < 50:
         return None
-    if ys.size > 20000:
-        pick = np.random.default_rng(0).choice(ys.size, 20000, replace=False)
+    if ys.size > 5000:
+        pick = np.random.default_rng(0).choice(ys.size, 5000, replace=False)
         ys, xs = ys[pick], xs[pick]
     colours = rgb[ys, xs].astype(np.float64)
     design = _design(ys, xs, (height, width))
@@ -102,7 +106,32 @@ def fit_background(rgb: np.ndarray, coarse: np.ndarray) -> BackgroundModel | Non
 
 
 def refine_alpha(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
-    """Refine ``coarse`` (uint8 alpha from the model) against ``rgb`` (uint8 H×W×3); see the module doc."""
+    """Refine ``coarse`` (uint8 alpha from the model) against ``rgb`` (uint8 H×W×3); see the module doc.
+
+    Photos larger than `WORK_SIDE` are refined at that size (the model's mask has no finer detail), then
+    the edge is solved once more at full size from the pixels right next to it, so it stays crisp.
+    """
+    height, width = coarse.shape
+    factor = WORK_SIDE / max(height, width)
+    if factor >= 1.0:
+        return _refine(rgb, coarse)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    small = _refine(
+        np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX)),
+        np.asarray(Image.fromarray(coarse).resize(size, Image.Resampling.BILINEAR)),
+    )
+    source = np.asarray(Image.fromarray(small.alpha).resize((width, height), Image.Resampling.BILINEAR))
+    # Averaging 1/factor² pixels divided the photo's noise by about 1/factor.
+    noise = small.background.noise / factor if small.plain_backdrop and small.background else 2.0
+    # Scaling up made the edge 1/factor times softer: the fallback is sharpened back, then the edge is
+    # solved again from the now nearer sides.
+    alpha = _edge_pass(rgb, source, max(1.0, noise), small.plain_backdrop, stretch=1.0 / factor)
+    alpha = _edge_pass(rgb, alpha, max(1.0, noise), small.plain_backdrop)
+    return replace(small, alpha=alpha)
+
+
+def _refine(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
+    """`refine_alpha` at the working size."""
     height, width = coarse.shape
     radius = max(3, int(np.ceil(1.5 * max(height, width) / 320)))
     background = fit_background(rgb, coarse)
@@ -111,17 +140,20 @@ def refine_alpha(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
     holes = recovered = 0
     if plain and solid.any():
         assert background is not None
-        opened = _backdrop_holes(rgb, solid, background, radius)
-        added = _dropped_parts(rgb, solid & ~opened, background, radius)
+        backdrop = _Backdrop.of(rgb, background)
+        opened = _backdrop_holes(solid, backdrop, background.noise, radius)
+        added = _dropped_parts(solid & ~opened, backdrop, background.noise, radius)
         holes, recovered = int(opened.sum()), int(added.sum())
         solid = (solid & ~opened) | added
     noise = background.noise if background is not None and plain else 2.0
     # The model's mask is about 320 px across, so its edge is ``scale`` pixels soft here.
     scale = max(height, width) / 320
-    alpha, reliability = _band_alpha(rgb, coarse, solid, radius, max(1.0, noise), max(2.0, 2.0 * scale))
+    alpha, reliability = _band_alpha(
+        rgb, coarse, solid, radius, max(1.0, noise), max(2.0, 2.0 * scale), plain
+    )
     # A second, narrower pass samples both sides right next to the edge the first pass found: nearer
     # colours are truer where the backdrop changes fast (a floor shadow right under the edge).
-    alpha, _ = _band_alpha(rgb, alpha, alpha >= 128, 2, max(1.0, noise), 1.0, exact_sides=True)
+    alpha = _edge_pass(rgb, alpha, max(1.0, noise), plain)
     return _evidence(coarse, solid, alpha, scale, background, reliability, holes, recovered)
 
 
@@ -179,15 +211,12 @@ def _band_alpha(
     radius: int,
     noise: float,
     stretch: float,
-    *,
-    exact_sides: bool = False,
+    plain: bool,
 ) -> tuple[np.ndarray, float]:
     """Alpha: 255 on solid pixels away from the outline, 0 on clear ones, re-solved in the band between.
 
     ``source`` is the alpha the band falls back on where the two-colour model does not hold, sharpened
-    around its 0.5 level by ``stretch`` (the model's upscaled mask is several pixels soft). With
-    ``exact_sides`` the sides are sampled from the pixels ``source`` already calls fully solid or clear
-    next to the band (the second pass), instead of from rings past a band of ``radius``.
+    around its 0.5 level by ``stretch`` (the model's upscaled mask is several pixels soft).
     """
     height, width = solid.shape
     alpha = np.where(solid, 255, 0).astype(np.uint8)
@@ -202,15 +231,10 @@ def _band_alpha(
     grown = ndimage.maximum_filter(inner, 2 * radius + 1, mode="nearest")
     shrunk = ndimage.minimum_filter(inner, 2 * radius + 1, mode="nearest")
     band = grown & ~shrunk
-    if exact_sides:
-        near = ndimage.maximum_filter(band, reach, mode="nearest")
-        fg_ring, bg_ring = near & (source[crop] == 255) & ~band, near & (source[crop] == 0) & ~band
-        window = radius + 1
-    else:
-        # The sides' colours come from rings just past the band, so the blurry coarse edge is not sampled.
-        fg_ring = shrunk & ~ndimage.minimum_filter(inner, reach, mode="nearest")
-        bg_ring = ndimage.maximum_filter(inner, reach, mode="nearest") & ~grown
-        window = 2 * radius + 2
+    # The sides' colours come from rings just past the band, so the blurry coarse edge is not sampled.
+    fg_ring = shrunk & ~ndimage.minimum_filter(inner, reach, mode="nearest")
+    bg_ring = ndimage.maximum_filter(inner, reach, mode="nearest") & ~grown
+    window = 2 * radius + 2
     # Un-mix in a luma/chroma space with chroma at half weight: JPEG keeps chroma at half resolution, so
     # a saturated edge bleeds colour a pixel or two into the backdrop.
     image = rgb[crop].astype(np.float32) @ _LUMA_CHROMA.T
@@ -219,7 +243,23 @@ def _band_alpha(
         return alpha, 1.0
     f, f_var, f_weight = _ring_stats(image, fg_ring, window, by, bx)
     b, b_var, b_weight = _ring_stats(image, bg_ring, window, by, bx)
-    colour = image[by, bx]
+    fallback = np.clip((source[crop][by, bx].astype(np.float32) / 255.0 - 0.5) * stretch + 0.5, 0.0, 1.0)
+    solved, weight = _unmix(image[by, bx], (f, f_var, f_weight), (b, b_var, b_weight), fallback, noise, plain)
+    alpha[y0 + by, x0 + bx] = np.rint(solved * 255.0).astype(np.uint8)
+    return alpha, float(weight.mean())
+
+
+Side = tuple[np.ndarray, np.ndarray, np.ndarray]  # mean colour, summed variance, sample weight
+
+
+def _unmix(
+    colour: np.ndarray, fg: Side, bg: Side, fallback: np.ndarray, noise: float, plain: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha of each pixel between its two sides, blended with ``fallback`` where the model is weak.
+
+    On a ``plain`` backdrop, pixels that look like the backdrop in shadow are backdrop."""
+    f, f_var, f_weight = fg
+    b, b_var, b_weight = bg
     d = f - b
     contrast2 = np.sum(d * d, axis=1)
     a = np.sum((colour - b) * d, axis=1) / np.maximum(contrast2, 1e-6)
@@ -228,18 +268,79 @@ def _band_alpha(
     contrast = np.sqrt(contrast2)
     # Trust the two-colour model when the sides differ well beyond their own variation, and the pixel
     # lies on the line between them (a highlight or rim light next to the backdrop does not).
+    line_tolerance = np.maximum(0.12 * contrast, 4.0 * noise + 2.0)
     weight = np.clip((contrast / spread - 2.0) / 2.0, 0.0, 1.0)
-    weight *= np.clip(2.0 - off_line / np.maximum(0.12 * contrast, 4.0 * noise + 2.0), 0.0, 1.0)
-    weight *= (f_weight > 0.02) & (b_weight > 0.02)
-    fallback = np.clip((source[crop][by, bx].astype(np.float32) / 255.0 - 0.5) * stretch + 0.5, 0.0, 1.0)
+    weight *= np.clip(2.0 - off_line / line_tolerance, 0.0, 1.0)
+    sampled = (f_weight > 0.02) & (b_weight > 0.02)
+    weight *= sampled
     solved = weight * np.clip(a, 0.0, 1.0) + (1.0 - weight) * fallback
+    # Off the line and darker than both sides, with the backdrop's hue, where the model was unsure: the
+    # photo's own floor shadow (the model's mask often bleeds into it). A product's own shaded edge,
+    # which the model calls product with confidence, is left alone.
+    shade = np.sum(colour * b, axis=1) / np.maximum(np.sum(b * b, axis=1), 1e-6)
+    hue_off = np.linalg.norm(colour - shade[:, None] * b, axis=1)
+    shadow = (
+        plain
+        & sampled
+        & (fallback < 0.9)
+        & (off_line > line_tolerance)
+        & (shade < 0.97)
+        & (colour[:, 0] < f[:, 0] - 3.0 * noise)
+        & (hue_off <= np.maximum(0.06 * np.linalg.norm(b, axis=1), 3.0 * noise))
+    )
+    solved = np.where(shadow, 0.0, solved)
+    weight = np.where(shadow, 1.0, weight)
     # Photo noise moves the un-mixed alpha by about noise / contrast: values that close to 0 or 1 are
     # the side they are near (else a low-contrast edge gets a noisy fringe several pixels wide).
     wobble = np.clip(3.0 * np.sqrt(3.0) * noise / np.maximum(contrast, 1e-3), _SNAP_CLEAR, 0.25)
     snap = np.maximum(wobble * weight + 0.12 * (1.0 - weight), _SNAP_CLEAR)
     solved = np.where(solved >= 1.0 - snap, 1.0, np.where(solved <= snap, 0.0, solved))
-    alpha[y0 + by, x0 + bx] = np.rint(solved * 255.0).astype(np.uint8)
-    return alpha, float(weight.mean())
+    return solved, weight
+
+
+def _edge_pass(
+    rgb: np.ndarray, source: np.ndarray, noise: float, plain: bool, stretch: float = 1.0
+) -> np.ndarray:
+    """Re-solve the pixels ``source`` leaves between 0 and 255 (grown by a pixel) from the fully solid and
+    fully clear pixels within 3 px: nearest colours are truest where the backdrop changes fast (a floor
+    shadow right under the edge, a rim light on the product)."""
+    alpha = source.copy()
+    partial = (source > 0) & (source < 255)
+    if not partial.any():
+        return alpha
+    band = ndimage.maximum_filter(partial, 3)
+    ys, xs = np.nonzero(band)
+    height, width = source.shape
+    half = 3
+    y0, y1 = max(0, ys.min() - half), min(height, ys.max() + half + 1)
+    x0, x1 = max(0, xs.min() - half), min(width, xs.max() + half + 1)
+    image = rgb[y0:y1, x0:x1].astype(np.float32) @ _LUMA_CHROMA.T
+    solid, clear = source[y0:y1, x0:x1] == 255, source[y0:y1, x0:x1] == 0
+    ys, xs = ys - y0, xs - x0
+    feature = np.concatenate(
+        [np.ones((*image.shape[:2], 1), np.float32), image, (image * image).sum(-1, keepdims=True)], -1
+    )
+    both = np.concatenate([feature * solid[..., None], feature * clear[..., None]], -1)
+    size = 2 * half + 1
+    if ys.size * size * size > 8 * solid.size:  # a wide band: box sums over the crop are cheaper
+        sums = ndimage.uniform_filter(both, size=(size, size, 1), mode="constant")[ys, xs] * (size * size)
+    else:  # a thin band: add up the window around each band pixel only
+        sums = np.zeros((ys.size, both.shape[-1]), dtype=np.float32)
+        for dy in range(-half, half + 1):
+            yy = np.clip(ys + dy, 0, y1 - y0 - 1)
+            for dx in range(-half, half + 1):
+                sums += both[yy, np.clip(xs + dx, 0, x1 - x0 - 1)]
+    sides = [sums[:, :5], sums[:, 5:]]
+    stats = []
+    for side in sides:
+        total = np.maximum(side[:, 0], 1e-6)
+        mean = side[:, 1:4] / total[:, None]
+        variance = np.maximum(side[:, 4] / total - np.sum(mean * mean, axis=1), 0.0)
+        stats.append((mean, variance, side[:, 0] / (2 * half + 1) ** 2))
+    fallback = np.clip((source[y0 + ys, x0 + xs] / 255.0 - 0.5) * stretch + 0.5, 0.0, 1.0)
+    solved, _ = _unmix(image[ys, xs], stats[0], stats[1], fallback, noise, plain)
+    alpha[y0 + ys, x0 + xs] = np.rint(solved * 255.0).astype(np.uint8)
+    return alpha
 
 
 def _ring_stats(
@@ -282,22 +383,30 @@ def _ring_stats(
 # ---- holes and dropped parts (plain backdrops) -------------------------------------------------------------
 
 
-def _backdrop_distance(rgb: np.ndarray, where: np.ndarray, background: BackgroundModel) -> np.ndarray:
-    """Colour distance to the backdrop surface at the ``where`` pixels (NaN elsewhere), on a 3×3 mean."""
-    smooth = ndimage.uniform_filter(rgb.astype(np.float32), size=(3, 3, 1))
-    ys, xs = np.nonzero(where)
-    out = np.full(where.shape, np.nan, dtype=np.float32)
-    out[ys, xs] = np.linalg.norm(smooth[ys, xs] - background.at(ys, xs, where.shape), axis=1)
-    return out
+@dataclass(frozen=True)
+class _Backdrop:
+    """The backdrop surface over the whole image, next to the photo's 3×3-smoothed colours."""
+
+    surface: np.ndarray  # H×W×3 float32
+    smooth: np.ndarray  # H×W×3 float32
+    distance: np.ndarray  # H×W float32: colour distance between the two
+
+    @classmethod
+    def of(cls, rgb: np.ndarray, model: BackgroundModel) -> _Backdrop:
+        height, width = rgb.shape[:2]
+        x = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :, None]
+        y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+        c = model.coefficients.astype(np.float32)
+        surface = (c[0] + c[2] * y + c[5] * y * y) + (c[1] * x + c[3] * x * x) + c[4] * (y * x)
+        smooth = ndimage.uniform_filter(rgb.astype(np.float32), size=(3, 3, 1))
+        distance = np.sqrt(np.sum((smooth - surface) ** 2, axis=-1))
+        return cls(surface, smooth, distance)
 
 
-def _backdrop_holes(
-    rgb: np.ndarray, solid: np.ndarray, background: BackgroundModel, radius: int
-) -> np.ndarray:
+def _backdrop_holes(solid: np.ndarray, backdrop: _Backdrop, noise: float, radius: int) -> np.ndarray:
     """Regions inside the coarse product that are backdrop, bounded by a sharp rim: real holes."""
-    tolerance = max(10.0, 3.0 * background.noise * np.sqrt(3.0))
-    distance = _backdrop_distance(rgb, solid, background)
-    candidates = solid & (distance <= tolerance)
+    tolerance = max(10.0, 3.0 * noise * np.sqrt(3.0))
+    candidates = solid & (backdrop.distance <= tolerance)
     labels, count = ndimage.label(candidates)
     opened = np.zeros_like(solid)
     if not count:
@@ -307,7 +416,7 @@ def _backdrop_holes(
     for index, region in enumerate(ndimage.find_objects(labels), start=1):
         if region is None or sizes[index - 1] < np.pi * min_radius**2:
             continue
-        pad = 3 * radius + 2
+        pad = 3 * radius + 6
         window = tuple(slice(max(0, s.start - pad), s.stop + pad) for s in region)
         blob = labels[window] == index
         if ndimage.distance_transform_edt(np.pad(blob, 1)).max() < min_radius:
@@ -316,56 +425,40 @@ def _backdrop_holes(
         farther = ndimage.binary_dilation(blob, iterations=3 * radius + 4) & ~ndimage.binary_dilation(
             blob, iterations=2 * radius + 2
         )
-        oy, ox = window[0].start, window[1].start
-        rim = _distance_at(rgb, near, background, (oy, ox), solid.shape)
-        wall = _distance_at(rgb, farther, background, (oy, ox), solid.shape)
-        wall_contrast = float(np.median(wall)) if wall.size else 0.0
+        distance = backdrop.distance[window]
+        wall_contrast = float(np.median(distance[farther])) if farther.any() else 0.0
         # A hole's rim jumps from backdrop to product within a pixel or two: 3-4 px out, its contrast is
         # most of the product's. A highlight fades into the product over many pixels.
-        if wall_contrast >= 4.0 * tolerance and float(np.median(rim)) >= 0.6 * wall_contrast:
+        rim = float(np.median(distance[near])) if near.any() else 0.0
+        if wall_contrast >= 4.0 * tolerance and rim >= 0.6 * wall_contrast:
             opened[window] |= blob
     return opened
 
 
-def _distance_at(
-    rgb: np.ndarray,
-    where: np.ndarray,
-    background: BackgroundModel,
-    origin: tuple[int, int],
-    shape: tuple[int, int],
-) -> np.ndarray:
-    """Colour distance to the backdrop at the ``where`` pixels of a window starting at ``origin``."""
-    ys, xs = np.nonzero(where)
-    ys, xs = ys + origin[0], xs + origin[1]
-    return np.linalg.norm(rgb[ys, xs].astype(np.float32) - background.at(ys, xs, shape), axis=1)
-
-
-def _dropped_parts(
-    rgb: np.ndarray, solid: np.ndarray, background: BackgroundModel, radius: int
-) -> np.ndarray:
+def _dropped_parts(solid: np.ndarray, backdrop: _Backdrop, noise: float, radius: int) -> np.ndarray:
     """Pixels next to the product that the backdrop cannot explain and that are not its floor shadow."""
-    tolerance = max(8.0, 4.0 * background.noise * np.sqrt(3.0) / 3.0 + 4.0)
-    reach = ndimage.maximum_filter(solid, 2 * max(4, round(0.15 * np.sqrt(solid.sum()))) + 1)
-    zone = reach & ~solid
-    distance = _backdrop_distance(rgb, zone, background)
-    foreign = zone & (distance > tolerance)
+    tolerance = max(8.0, 4.0 * noise * np.sqrt(3.0) / 3.0 + 4.0)
+    foreign = ~solid & (backdrop.distance > tolerance)
     if not foreign.any():
         return np.zeros_like(solid)
     ys, xs = np.nonzero(foreign)
-    colour = ndimage.uniform_filter(rgb.astype(np.float32), size=(3, 3, 1))[ys, xs]
-    backdrop = background.at(ys, xs, solid.shape)
-    shade = np.sum(colour * backdrop, axis=1) / np.maximum(np.sum(backdrop * backdrop, axis=1), 1e-6)
-    hue_off = np.linalg.norm(colour - shade[:, None] * backdrop, axis=1)
+    colour, surface = backdrop.smooth[ys, xs], backdrop.surface[ys, xs]
+    # The floor shadow is the backdrop darkened with its hue kept: a shade of the surface colour.
+    shade = np.sum(colour * surface, axis=1) / np.maximum(np.sum(surface * surface, axis=1), 1e-6)
+    hue_off = np.linalg.norm(colour - shade[:, None] * surface, axis=1)
     shadow = (shade < 1.0) & (hue_off <= tolerance)
     foreign[ys[shadow], xs[shadow]] = False
     foreign = ndimage.binary_opening(foreign, iterations=1)
+    # Whole regions that touch the product (a dropped handle, a stem, a dark top), however far they reach.
     labels, count = ndimage.label(foreign | solid)
     keep = np.zeros(count + 1, dtype=bool)
     keep[np.unique(labels[solid])] = True
     keep[0] = False
     added = keep[labels] & ~solid & foreign
-    # Only whole regions of real size: a few stray pixels are noise, not a dropped part.
-    if added.sum() < max(20, radius * radius):
+    found = int(added.sum())
+    # Only whole regions of real size (a few stray pixels are noise), and never more than half the
+    # product again: that much unexplained backdrop means the backdrop model is wrong, not the mask.
+    if found < max(20, radius * radius) or found > 0.5 * int(solid.sum()):
         return np.zeros_like(solid)
     return added
 
