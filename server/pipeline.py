@@ -21,6 +21,7 @@ from productshot.errors import BadRequestError
 from productshot.server.services import GenerateAsk, ModelServices
 from productshot.store import Asset, AssetStore
 from productshot.tools.imageio import LoadedImage, load_image
+from productshot.tools.notes import note
 
 DEFAULT_SIZE = (1024, 768)
 DEFAULT_POSITION = "bottom"
@@ -78,6 +79,7 @@ class PlaceResult:
     background_id: str
     seconds: float
     notes: tuple[str, ...] = ()
+    cutout_confidence: float = 1.0  # how far to trust the cutout (0..1); below 0.5 a note says why
 
     @property
     def backend(self) -> str:
@@ -110,6 +112,7 @@ class PlaceResult:
             "backend": self.backend,
             "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
+            "cutout_confidence": self.cutout_confidence,
         }
 
 
@@ -121,6 +124,7 @@ class _Run:
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
+    cutout_confidence: float = 1.0
 
     def record(self, name: str, backend: str, seconds: float, detail: str = "") -> None:
         self.steps.append(Step(name, backend, seconds, detail))
@@ -195,6 +199,7 @@ class Pipeline:
             cutout_asset = self.store.get(prev["cutout_id"])
             cut_image = _open_rgba(cutout_asset)
             run.reused.append("cutout")
+            run.cutout_confidence = float(cutout_asset.params.get("confidence", 1.0))
         else:
             raise BadRequestError("image: no product image given; attach a product photo")
 
@@ -272,6 +277,7 @@ class Pipeline:
             background_id=background_asset.id,
             seconds=time.perf_counter() - started,
             notes=tuple(dict.fromkeys(run.notes)),
+            cutout_confidence=run.cutout_confidence,
         )
 
     # ---- steps ------------------------------------------------------------------------------------
@@ -291,13 +297,21 @@ class Pipeline:
 
         if is_cutout(loaded.image):
             run.record("cutout", "input-alpha", 0.0, "the image already is a cutout")
+            # The notes list still holds text here; once it holds Notes, extend it with the Note itself.
+            run.notes.append(note("cutout_given").text())
             return input_asset, input_asset, loaded.image.convert("RGBA")
         model = opts.cutout_model or "u2netp"
         run.start("cutout")
         cut = self.services.cutout(loaded.image.convert("RGB"), model=model)
-        run.record("cutout", cut.backend, cut.seconds)
+        run.record("cutout", cut.backend, cut.seconds, f"confidence {cut.confidence:.2f}")
+        run.cutout_confidence = cut.confidence
+        run.notes.extend(n.text() for n in cut.notes)  # the Notes themselves once notes are Notes
         cutout_asset = self.store.put_image(
-            cut.image, kind="cutout", parents=[input_asset.id], params={"model": model}, backend=cut.backend
+            cut.image,
+            kind="cutout",
+            parents=[input_asset.id],
+            params={"model": model, **cut.quality_params()},
+            backend=cut.backend,
         )
         return input_asset, cutout_asset, cut.image
 

@@ -136,6 +136,10 @@ class CutoutResult:
     confidence: float = 1.0  # 0..1: how far to trust the cutout (below 0.5 `notes` says why)
     notes: tuple[Note, ...] = ()
 
+    def quality_params(self) -> dict[str, Any]:
+        """Confidence and notes, as a cutout asset's params keep them."""
+        return {"confidence": self.confidence, "notes": [n.to_dict() for n in self.notes]}
+
 
 class Cutter:
     """One cutout model and its rembg session (created lazily on the first cut, then reused)."""

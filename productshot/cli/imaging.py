@@ -88,7 +88,7 @@ def run_cutout(args: argparse.Namespace, settings: Settings) -> int:
         result.image,
         kind="cutout",
         parents=[source.id],
-        params={"model": result.backend, "alpha_matting": result.alpha_matting},
+        params={"model": result.backend, "alpha_matting": result.alpha_matting, **result.quality_params()},
         backend=result.backend,
     )
     save_image_atomic(result.image, out)
@@ -99,10 +99,15 @@ def run_cutout(args: argparse.Namespace, settings: Settings) -> int:
         "seconds": round(time.perf_counter() - started, 3),
         "asset_id": asset.id,
         "input_asset_id": source.id,
-        "notes": list(loaded.notes),
+        "confidence": result.confidence,
+        "notes": list(loaded.notes) + [n.text() for n in result.notes],
     }
     x0, y0, x1, y1 = result.bbox
-    emit(args, payload, f"cutout: {out} (product {x1 - x0}x{y1 - y0} px at {x0},{y0}; {result.backend})")
+    text = (
+        f"cutout: {out} (product {x1 - x0}x{y1 - y0} px at {x0},{y0}; {result.backend}; "
+        f"confidence {result.confidence:.2f})"
+    )
+    emit(args, payload, "\n".join([text, *(f"note: {n.text()}" for n in result.notes)]))
     return 0
 
 
@@ -150,6 +155,7 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
     bg_asset = store_input(store, args.background, background)
     product_asset = store_input(store, args.product, product)
     cut_image = product.image
+    cut_notes: list[str] = []
     from productshot.tools.cutout import Cutter, is_cutout
 
     if not is_cutout(product.image):
@@ -159,10 +165,18 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
             cut.image,
             kind="cutout",
             parents=[product_asset.id],
-            params={"model": cut.backend},
+            params={"model": cut.backend, **cut.quality_params()},
             backend=cut.backend,
         )
-        steps.append({"name": "cutout", "backend": cut.backend, "seconds": round(cut.seconds, 3)})
+        steps.append(
+            {
+                "name": "cutout",
+                "backend": cut.backend,
+                "seconds": round(cut.seconds, 3),
+                "confidence": cut.confidence,
+            }
+        )
+        cut_notes = [n.text() for n in cut.notes]
     result = composite(
         background.image.convert("RGB"),
         cut_image,
@@ -196,7 +210,7 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
         "steps": steps,
         "asset_id": asset.id,
         "parents": [bg_asset.id, product_asset.id],
-        "notes": list(result.notes),
+        "notes": cut_notes + list(result.notes),
     }
     served = ", ".join(f"{s['name']}: {s['backend']}" for s in steps)
     emit(args, payload, f"composite: {out} at {result.position}, scale {result.scale:.2f} ({served})")

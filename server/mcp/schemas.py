@@ -73,6 +73,9 @@ class RemoveBackgroundOut(ImageOut):
     )
     model: str = Field(description="the cutout model asked for")
     input_id: str = Field(description="asset id of the photo that was cut out")
+    confidence: float = Field(
+        ge=0.0, le=1.0, description="how far to trust the cutout, 0..1; below 0.5 `notes` says why"
+    )
 
 
 class CompositeOut(ImageOut):
@@ -123,6 +126,9 @@ class PlaceProductOut(ImageOut):
     cutout_id: str
     background_id: str
     plan: dict[str, Any] = Field(description="how the request was understood")
+    cutout_confidence: float = Field(
+        1.0, ge=0.0, le=1.0, description="how far to trust the cutout, 0..1; below 0.5 `notes` says why"
+    )
 
 
 class GeneratorOut(BaseModel):

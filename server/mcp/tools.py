@@ -267,7 +267,12 @@ async def remove_background(
             cut.image,
             kind="cutout",
             parents=[input_asset.id],
-            params={"model": cutout_model, "alpha_matting": alpha_matting, "bbox": list(cut.bbox)},
+            params={
+                "model": cutout_model,
+                "alpha_matting": alpha_matting,
+                "bbox": list(cut.bbox),
+                **cut.quality_params(),
+            },
             backend=cut.backend,
         )
         return input_asset, cut, asset
@@ -278,15 +283,17 @@ async def remove_background(
         relay.finish()
     saved = await studio.finish(lambda: save_copy(cut.image, target)) if target else None
     out = RemoveBackgroundOut(
-        **_image_fields(asset, saved),
+        **_image_fields(asset, saved, notes=[n.text() for n in cut.notes]),
         bbox=list(cut.bbox),
         model=cutout_model,
         input_id=input_asset.id,
+        confidence=cut.confidence,
         backend=cut.backend,
         seconds=round(time.perf_counter() - started, 3),
     )
     summary = (
         f"cutout {asset.id} ({asset.width}x{asset.height} RGBA, {cut.backend}), product bbox {list(cut.bbox)}, "
+        f"confidence {cut.confidence:.2f}, "
         f"stored at {asset.path}{_saved_line(saved)}; full resolution: {resource_uri(asset.id)}"
     )
     return await studio.finish(lambda: image_result(cut.image, out, summary=summary, links=[asset]))
@@ -508,6 +515,7 @@ async def place_product(
         cutout_id=placed.cutout_id,
         background_id=placed.background_id,
         plan=placed.plan,
+        cutout_confidence=placed.cutout_confidence,
         backend=placed.backend,
         seconds=round(time.perf_counter() - started, 3),
     )
