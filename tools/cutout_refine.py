@@ -123,10 +123,10 @@ def refine_alpha(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
     source = np.asarray(Image.fromarray(small.alpha).resize((width, height), Image.Resampling.BILINEAR))
     # Averaging 1/factor² pixels divided the photo's noise by about 1/factor.
     noise = small.background.noise / factor if small.plain_backdrop and small.background else 2.0
-    # Scaling up made the edge 1/factor times softer: the fallback is sharpened back, then the edge is
-    # solved again from the now nearer sides.
+    # Scaling up made the edge 1/factor times softer: the edge is solved again at full size, its fallback
+    # sharpened back by the same factor.
     alpha = _edge_pass(rgb, source, max(1.0, noise), small.plain_backdrop, stretch=1.0 / factor)
-    alpha = _smooth_edge(_edge_pass(rgb, alpha, max(1.0, noise), small.plain_backdrop))
+    alpha = _smooth_edge(alpha)
     return replace(small, alpha=alpha)
 
 
