@@ -1,5 +1,7 @@
-"""Product cutout: a rembg session predicts the mask, then we clean it, optionally alpha-matte it, and
-decontaminate the edge colours so no halo of the old background shows on a new one.
+"""Product cutout: a rembg session predicts the mask, then we clean it, refine it to the photo's edges
+(`cutout_refine`), score how far to trust it (`cutout_confidence`), optionally alpha-matte it, and
+decontaminate the edge colours so no halo of the old background shows on a new one. Fully opaque pixels keep
+the photo's colour exactly; see docs/cutout.md.
 
 A `Cutter` owns one rembg session, created on its first cut and reused after that; the caller (the worker)
 keeps the Cutter alive. rembg, onnxruntime, pymatting and scipy are imported only inside the functions
@@ -21,8 +23,6 @@ import numpy as np
 from PIL import Image
 
 from productshot.errors import BadImageError, BadRequestError, ModelError
-from productshot.tools.cutout_confidence import assess_cutout
-from productshot.tools.cutout_refine import refine_alpha
 from productshot.tools.notes import Note, note
 
 if TYPE_CHECKING:
@@ -227,6 +227,9 @@ class Cutter:
             raise ModelError(
                 f"cutout model {self.model!r} failed on a {rgb.width}×{rgb.height} image: {exc}"
             ) from exc
+        from productshot.tools.cutout_confidence import assess_cutout
+        from productshot.tools.cutout_refine import refine_alpha
+
         coarse = clean_mask(np.asarray(masks[0].convert("L").resize(rgb.size)))
         refinement = refine_alpha(np.asarray(rgb), coarse)
         alpha = refinement.alpha

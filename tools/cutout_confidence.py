@@ -19,10 +19,12 @@ Below `DOUBT_BELOW` the result carries one note per risk that weighs (the worst 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from productshot.tools.cutout_refine import Refinement
 from productshot.tools.notes import Note, note
+
+if TYPE_CHECKING:
+    from productshot.tools.cutout_refine import Refinement
 
 DOUBT_BELOW: Final = 0.5
 _CLUTTER_RISK: Final = 0.25
