@@ -89,6 +89,7 @@ class PlaceResult:
     scene_requested: str = ""  # the scene words asked for (the plan's)
     view: str = "eye-level"
     light: dict[str, float] | None = None
+    cutout_confidence: float = 1.0  # how far to trust the cutout (0..1); below 0.5 a note says why
 
     @property
     def backend(self) -> str:
@@ -124,6 +125,7 @@ class PlaceResult:
             "notes": notes_to_dicts(self.notes, self.language),
             "view": self.view,
             "light": self.light,
+            "cutout_confidence": self.cutout_confidence,
         }
 
     @property
@@ -140,6 +142,7 @@ class _Run:
     steps: list[Step] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
+    cutout_confidence: float = 1.0
 
     def record(self, name: str, backend: str, seconds: float, detail: str = "") -> None:
         self.steps.append(Step(name, backend, seconds, detail))
@@ -248,6 +251,7 @@ class Pipeline:
             cutout_asset = self.store.get(prev["cutout_id"])
             cut_image = _open_rgba(cutout_asset)
             run.reused.append("cutout")
+            run.cutout_confidence = float(cutout_asset.params.get("confidence", 1.0))
         else:
             raise BadRequestError("image: no product image given; attach a product photo")
 
@@ -363,6 +367,7 @@ class Pipeline:
             notes=tuple(dict.fromkeys(run.notes)),
             view=ground.view if ground is not None else "eye-level",
             light=light,
+            cutout_confidence=run.cutout_confidence,
         )
 
     # ---- steps ------------------------------------------------------------------------------------
@@ -382,13 +387,21 @@ class Pipeline:
 
         if is_cutout(loaded.image):
             run.record("cutout", "input-alpha", 0.0, "the image already is a cutout")
+            # The notes list still holds text here; once it holds Notes, extend it with the Note itself.
+            run.notes.append(note("cutout_given"))
             return input_asset, input_asset, loaded.image.convert("RGBA")
         model = opts.cutout_model or "u2netp"
         run.start("cutout")
         cut = self.services.cutout(loaded.image.convert("RGB"), model=model)
-        run.record("cutout", cut.backend, cut.seconds)
+        run.record("cutout", cut.backend, cut.seconds, f"confidence {cut.confidence:.2f}")
+        run.cutout_confidence = cut.confidence
+        run.notes.extend(cut.notes)
         cutout_asset = self.store.put_image(
-            cut.image, kind="cutout", parents=[input_asset.id], params={"model": model}, backend=cut.backend
+            cut.image,
+            kind="cutout",
+            parents=[input_asset.id],
+            params={"model": model, **cut.quality_params()},
+            backend=cut.backend,
         )
         self.store.link_job(cut.job_id, cutout_asset.id)
         return input_asset, cutout_asset, cut.image

@@ -11,9 +11,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PIL import Image
+
+from productshot.tools.notes import Note
 
 if TYPE_CHECKING:
     from productshot.server.worker.client import WorkerClient
@@ -32,6 +34,12 @@ class CutoutOutcome:
     backend: str
     seconds: float
     job_id: str | None = None  # the store's record of this model job, when one is kept
+    confidence: float = 1.0  # how far to trust the cutout (0..1); below 0.5 `notes` says why
+    notes: tuple[Note, ...] = ()
+
+    def quality_params(self) -> dict[str, Any]:
+        """Confidence and note codes, as a cutout asset's params keep them."""
+        return {"confidence": self.confidence, "notes": [n.to_dict() for n in self.notes]}
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,14 @@ class LocalServices:
                     model, u2net_home=self._settings.u2net_home, models=_cutout_table(self._settings, model)
                 )
         result = cutter.cut(image, alpha_matting=alpha_matting)
-        return CutoutOutcome(result.image, result.bbox, result.backend, result.seconds)
+        return CutoutOutcome(
+            result.image,
+            result.bbox,
+            result.backend,
+            result.seconds,
+            confidence=result.confidence,
+            notes=result.notes,
+        )
 
     def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
         """Generate here; a diffusion pipeline is loaded once and reused (split retries, later calls)."""
@@ -169,7 +184,14 @@ class WorkerServices:
         handle = self._client.submit_cutout(image, model=model, alpha_matting=alpha_matting)
         info = self._follow(handle.job_id, None)
         result = cutout_result(info, self._client.result_png(handle.job_id))
-        return CutoutOutcome(result.image.convert("RGBA"), tuple(result.bbox), result.backend, result.seconds)  # type: ignore[arg-type]  # bbox: 4 ints by the worker schema
+        return CutoutOutcome(
+            result.image.convert("RGBA"),
+            tuple(result.bbox),  # type: ignore[arg-type]  # bbox: 4 ints by the worker schema
+            result.backend,
+            result.seconds,
+            confidence=result.confidence,
+            notes=result.notes,
+        )
 
     def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
         from productshot.server.worker.client import generate_result

@@ -105,10 +105,22 @@ def test_cutout_of_sample_photo(cli_env, tmp_path: Path) -> None:
     out = tmp_path / "coffee-cut.png"
     payload = ok_json(cli_env, "cutout", "sample:coffee", "-o", str(out))
     assert payload["backend"] == "u2netp"
+    assert payload["confidence"] >= 0.5 and not any("cutout may be unreliable" in n for n in payload["notes"])
     image = opened(out)
     assert image.mode == "RGBA"
     x0, y0, x1, y1 = payload["bbox"]
     assert 0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height
+
+
+def test_cutout_of_a_cluttered_photo_says_it_may_be_unreliable(cli_env, tmp_path: Path) -> None:
+    out = tmp_path / "rocket-cut.png"
+    payload = ok_json(cli_env, "cutout", "sample:rocket", "-o", str(out))
+    assert payload["confidence"] < 0.5
+    assert any("cutout may be unreliable" in n for n in payload["notes"])
+    proc = ps(cli_env, "cutout", "sample:rocket", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "confidence 0." in text and "note: The cutout may be unreliable" in text
 
 
 def test_composite_with_a_plain_photo_cuts_it_out_first(cli_env, tmp_path: Path) -> None:

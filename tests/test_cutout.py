@@ -16,6 +16,7 @@ from PIL import Image
 
 from productshot.errors import BadImageError, BadRequestError, ModelError
 from productshot.settings import Settings
+from productshot.tools.colordiff import delta_e99
 from productshot.tools.cutout import (
     CUTOUT_MODELS,
     DEFAULT_CUTOUT_MODEL,
@@ -125,8 +126,14 @@ def test_decontamination_removes_the_light_fringe(cutter: Cutter) -> None:
 
     assert not naive.decontaminated and clean.decontaminated
     assert np.array_equal(_alpha(naive), _alpha(clean)), "decontamination changes colour, never alpha"
-    assert fringe_clean <= fringe_naive - 20
-    assert fringe_clean - ideal <= 0.4 * (fringe_naive - ideal)
+    # Mostly-transparent edge pixels lose the white; mostly-opaque ones may move only ΔE99 < 3, so part of
+    # the fringe of this blurred (4 px) edge stays by design: the product's colour is never repainted.
+    assert fringe_clean <= fringe_naive - 10
+    faint = band & (_alpha(clean) < 128)
+    clean_faint = _luminance(composite_over(clean.image, DARK))[faint].mean()
+    naive_faint = _luminance(composite_over(naive.image, DARK))[faint].mean()
+    ideal_faint = _luminance(composite_over(layer, DARK))[faint].mean()
+    assert clean_faint - ideal_faint <= 0.4 * (naive_faint - ideal_faint)
 
 
 def test_alpha_matting_refines_soft_edges(cutter: Cutter) -> None:
@@ -154,6 +161,7 @@ def test_existing_cutout_is_used_as_is_without_loading_a_model(u2net_home: Path)
     canvas.paste(product, (40, 30))
     result = fresh.cut(canvas)
     assert result.backend == "input-alpha" and not result.alpha_matting and not result.decontaminated
+    assert result.confidence == 1.0 and [n.code for n in result.notes] == ["cutout_given"]
     assert result.image.tobytes() == canvas.tobytes()
     assert result.bbox == alpha_bbox(canvas)
     assert not fresh.loaded and fresh.session is None
@@ -311,12 +319,16 @@ def test_decontaminate_edges_recovers_the_product_colour_with_the_true_alpha() -
     white = np.array([255.0, 255.0, 255.0])
     mixed = np.asarray(colour, np.float32) * a + white * (1 - a)
     rgba = Image.fromarray(np.dstack([np.rint(mixed), alpha]).astype(np.uint8), mode="RGBA")
-    semi = (alpha > 40) & (alpha < 215)
+    faint = (alpha > 40) & (alpha < 128)
+    mostly = (alpha >= 128) & (alpha < 255)
     for background in (None, (255, 255, 255)):
         cleaned = np.asarray(decontaminate_edges(rgba, background=background)).astype(np.float32)
         assert np.array_equal(cleaned[..., 3], alpha), "alpha untouched"
-        error = np.abs(cleaned[semi][:, :3] - colour).max()
+        error = np.abs(cleaned[faint][:, :3] - colour).max()
         assert error <= 12, (background, error)
+        shift = delta_e99(cleaned[mostly][:, :3], np.asarray(rgba)[mostly][:, :3])
+        assert shift.max() <= 3.0, "mostly-opaque pixels keep their hue family (ΔE99 < 3)"
+        assert shift.mean() >= 1.5, "and still move toward the product's colour"
         far = np.hypot(yy - 100, xx - 100) > 90
         assert cleaned[far][:, :3].max() == 0, "the old background is not kept in transparent pixels"
 
@@ -333,8 +345,12 @@ def test_decontaminate_edges_without_background_information() -> None:
     band = (pixels[..., 3] > 10) & (pixels[..., 3] < 200)
     before = _luminance(composite_over(fringed, DARK))[band].mean()
     after = _luminance(composite_over(cleaned, DARK))[band].mean()
-    ideal = _luminance(composite_over(product, DARK))[band].mean()
     assert after < before - 10, (before, after)
+    # Faint pixels (alpha < 0.5) lose the fringe; mostly-opaque ones move at most ΔE99 3 by design.
+    faint = (pixels[..., 3] > 10) & (pixels[..., 3] < 128)
+    before = _luminance(composite_over(fringed, DARK))[faint].mean()
+    after = _luminance(composite_over(cleaned, DARK))[faint].mean()
+    ideal = _luminance(composite_over(product, DARK))[faint].mean()
     assert abs(after - ideal) <= 0.25 * (before - ideal), (before, after, ideal)
     assert np.array_equal(np.asarray(cleaned)[..., 3], pixels[..., 3])
 

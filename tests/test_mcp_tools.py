@@ -103,6 +103,7 @@ def test_step_tools_chain_into_a_shot_with_files_and_resources(tmp_path: Path, s
             cut = await client.call_tool("remove_background", {"image": "sample:coffee"})
             cutout = ok(cut)
             assert cutout["backend"] == "u2netp" and cutout["model"] == "u2netp"
+            assert cutout["confidence"] >= 0.5 and cutout["notes"] == []  # a clean photo: no warning
             x0, y0, x1, y1 = cutout["bbox"]
             assert 0 <= x0 < x1 <= 600 and 0 <= y0 < y1 <= 400 and (x1 - x0) * (y1 - y0) > 0.15 * 600 * 400
             preview = image_of(cut)

@@ -246,6 +246,8 @@ def test_cutout_jobs_return_an_rgba_cutout_and_its_bbox(plugin_settings: Setting
             assert as_base64.status_code == 202
             info = await served.client.wait(as_base64.json()["job_id"])
             assert info.bbox == uploaded.bbox
+            assert info.confidence is not None and info.confidence >= 0.5 and info.notes == []
+            assert uploaded.confidence == info.confidence and uploaded.notes == ()
             image = Image.open(io.BytesIO(uploaded.png))
             assert image.mode == "RGBA" and image.size == (240, 240) and uploaded.backend == "u2netp"
             assert mask_iou(np.asarray(image.getchannel("A")), truth) > 0.9

@@ -1,5 +1,7 @@
-"""Product cutout: a rembg session predicts the mask, then we clean it, optionally alpha-matte it, and
-decontaminate the edge colours so no halo of the old background shows on a new one.
+"""Product cutout: a rembg session predicts the mask, then we clean it, refine it to the photo's edges
+(`cutout_refine`), score how far to trust it (`cutout_confidence`), optionally alpha-matte it, and
+decontaminate the edge colours so no halo of the old background shows on a new one. Fully opaque pixels keep
+the photo's colour exactly; see docs/cutout.md.
 
 A `Cutter` owns one rembg session, created on its first cut and reused after that; the caller (the worker)
 keeps the Cutter alive. rembg, onnxruntime, pymatting and scipy are imported only inside the functions
@@ -21,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from productshot.errors import BadImageError, BadRequestError, ModelError
+from productshot.tools.notes import Note, note
 
 if TYPE_CHECKING:
     from rembg.sessions.base import BaseSession
@@ -114,6 +117,8 @@ MATTING_BACKGROUND_THRESHOLD: Final = 10
 # Closed-form matting grows fast with the pixel count; larger images are matted downscaled.
 MATTING_MAX_SIDE: Final = 1024
 
+DECONTAMINATE_MAX_DE99: Final = 2.9  # the most a pixel with alpha ≥ 0.5 may move (ΔE99 < 3, rounding kept)
+
 _OPAQUE: Final = 0.98  # alpha at or above this counts as solid product
 _TRANSPARENT: Final = 0.02  # alpha at or below this counts as background
 
@@ -128,6 +133,12 @@ class CutoutResult:
     seconds: float
     alpha_matting: bool
     decontaminated: bool
+    confidence: float = 1.0  # 0..1: how far to trust the cutout (below 0.5 `notes` says why)
+    notes: tuple[Note, ...] = ()
+
+    def quality_params(self) -> dict[str, Any]:
+        """Confidence and notes, as a cutout asset's params keep them."""
+        return {"confidence": self.confidence, "notes": [n.to_dict() for n in self.notes]}
 
 
 class Cutter:
@@ -200,6 +211,8 @@ class Cutter:
                 seconds=time.perf_counter() - started,
                 alpha_matting=False,
                 decontaminated=False,
+                confidence=1.0,
+                notes=(note("cutout_given"),),
             )
         rgb = _flatten(image)
         extrema = cast("tuple[tuple[int, int], ...]", rgb.getextrema())
@@ -215,7 +228,13 @@ class Cutter:
             raise ModelError(
                 f"cutout model {self.model!r} failed on a {rgb.width}×{rgb.height} image: {exc}"
             ) from exc
-        alpha = clean_mask(np.asarray(masks[0].convert("L").resize(rgb.size)))
+        from productshot.tools.cutout_confidence import assess_cutout
+        from productshot.tools.cutout_refine import refine_alpha
+
+        coarse = clean_mask(np.asarray(masks[0].convert("L").resize(rgb.size)))
+        refinement = refine_alpha(np.asarray(rgb), coarse)
+        alpha = refinement.alpha
+        trust = assess_cutout(refinement)
         matted = False
         if alpha_matting:
             refined = matte_alpha(rgb, alpha)
@@ -231,6 +250,8 @@ class Cutter:
             seconds=time.perf_counter() - started,
             alpha_matting=matted,
             decontaminated=decontaminate,
+            confidence=trust.confidence,
+            notes=trust.notes,
         )
 
 
@@ -397,22 +418,25 @@ def _decontaminate_crop(
     """`decontaminate_edges` on an RGBA array that holds the whole product with room around it."""
     from scipy import ndimage
 
-    a = pixels[..., 3].astype(np.float32) / 255.0
+    alpha8 = pixels[..., 3]
+    a = alpha8.astype(np.float32) / 255.0
     opaque = a >= _OPAQUE
     clear = a <= _TRANSPARENT
     near_edge = ndimage.maximum_filter(~opaque, size=2 * radius + 1)
-    band = ~clear & near_edge
     interior = opaque & ~near_edge
     if not interior.any():
         interior = opaque
+    # Only pixels the product does not fully cover change: every fully opaque pixel keeps the photo's colour.
+    band = ~clear & (alpha8 < 255)
     # Colour fields are smooth, so they are estimated on a coarser grid and read back per pixel.
-    step = max(1, radius // 2)
+    step = max(1, radius)
     rgb = pixels[..., :3]
     fg_field = _ColourField(rgb, interior, sigma=1.5 * radius, step=step)
     bg_field = _background_field(rgb, clear, background, sigma=3.0 * radius, step=step)
 
     ys, xs = np.nonzero(band)
-    colour = rgb[ys, xs].astype(np.float32)
+    photo = rgb[ys, xs].astype(np.float32)
+    colour = photo.copy()
     alpha = a[ys, xs][:, None]
     fg = fg_field.at(ys, xs)
     if bg_field is None:
@@ -421,14 +445,19 @@ def _decontaminate_crop(
         bg = bg_field.at(ys, xs)
         safe_a = np.maximum(alpha, 0.05)
         unmixed = np.clip((colour - (1.0 - safe_a) * bg) / safe_a, 0.0, 255.0)
-        trust = np.clip(alpha / 0.5, 0.0, 1.0)
-        semi = alpha < _OPAQUE
-        colour = np.where(semi, trust * unmixed + (1.0 - trust) * fg, colour)
+        doubtful = _unreliable_unmixing(photo, fg, bg)[:, None]
+        trust = np.where(doubtful, 0.0, np.clip(alpha / 0.5, 0.0, 1.0))
+        colour = trust * unmixed + (1.0 - trust) * fg
         away = bg - fg
         length2 = np.sum(away * away, axis=1, keepdims=True)
         usable = length2 > 20.0**2  # background and product colours differ enough to tell apart
         along = np.sum((colour - fg) * away, axis=1, keepdims=True) / np.maximum(length2, 1e-6)
         colour = colour - np.clip(along, 0.0, 1.0) * usable * away
+        # Mostly-product pixels keep their hue family: where un-mixing is doubtful they keep the photo's
+        # colour, elsewhere they move toward the un-mixed colour only until ΔE99 reaches the cap.
+        mostly = alpha[:, 0] >= 0.5
+        colour[mostly] = np.where(doubtful[mostly], photo[mostly], colour[mostly])
+        colour[mostly] = _toward_within(photo[mostly], colour[mostly], DECONTAMINATE_MAX_DE99)
     else:
         colour = colour * alpha + fg * (1.0 - alpha)
 
@@ -441,6 +470,39 @@ def _decontaminate_crop(
     my, mx = np.nonzero(margin)
     out[my, mx, :3] = np.clip(np.rint(fg_field.at(my, mx)), 0, 255).astype(np.uint8)
     return out
+
+
+def _unreliable_unmixing(photo: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """Pixels where the un-mixed colour cannot be trusted: dark, saturated or specular next to a backdrop
+    of another colour. Un-mixing divides by alpha, so there small errors in alpha or B become new hues."""
+    from productshot.tools.colordiff import srgb_to_lab
+
+    lab, fg_lab, bg_lab = srgb_to_lab(photo), srgb_to_lab(fg), srgb_to_lab(bg)
+    other_backdrop = np.linalg.norm(lab - bg_lab, axis=1) > 10.0
+    dark = lab[:, 0] < 22.0
+    saturated = np.hypot(lab[:, 1], lab[:, 2]) > 55.0
+    specular = (lab[:, 0] > 80.0) & (lab[:, 0] > fg_lab[:, 0] + 15.0)
+    return other_backdrop & (dark | saturated | specular)
+
+
+def _toward_within(photo: np.ndarray, target: np.ndarray, limit: float) -> np.ndarray:
+    """Move each photo colour toward its target, as far as possible while ΔE99 to the photo stays ≤ limit."""
+    from productshot.tools.colordiff import delta_e99
+
+    if photo.size == 0:
+        return target
+    rounded = np.clip(np.rint(target), 0, 255)
+    ok = delta_e99(rounded, photo) <= limit
+    low, high = np.zeros(len(photo)), np.where(ok, 1.0, 0.0)
+    step = np.where(ok, 0.0, 1.0)
+    for _ in range(8):  # bisection on the share of the move; ΔE99 grows along the straight move
+        step = step / 2
+        trial = low + step
+        moved = np.clip(np.rint(photo + trial[:, None] * (target - photo)), 0, 255)
+        fits = (delta_e99(moved, photo) <= limit) & ~ok
+        low = np.where(fits, trial, low)
+    share = np.where(ok, high, low)
+    return np.clip(np.rint(photo + share[:, None] * (target - photo)), 0, 255)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from productshot.cli.common import add_output, load_input, output_path, store_in
 from productshot.cli.exits import ExitCode
 from productshot.cli.output import add_json_flag, emit, note_lines
 from productshot.settings import Settings
+from productshot.tools.notes import Note
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -108,7 +109,11 @@ def run_cutout(args: argparse.Namespace, settings: Settings) -> int:
             result.image,
             kind="cutout",
             parents=[source.id],
-            params={"model": result.backend, "alpha_matting": result.alpha_matting},
+            params={
+                "model": result.backend,
+                "alpha_matting": result.alpha_matting,
+                **result.quality_params(),
+            },
             backend=result.backend,
         )
         save_image_atomic(result.image, out)
@@ -119,10 +124,15 @@ def run_cutout(args: argparse.Namespace, settings: Settings) -> int:
         "seconds": round(time.perf_counter() - started, 3),
         "asset_id": asset.id,
         "input_asset_id": source.id,
-        "notes": list(loaded.notes),
+        "confidence": result.confidence,
+        "notes": [*loaded.notes, *result.notes],
     }
     x0, y0, x1, y1 = result.bbox
-    emit(args, payload, f"cutout: {out} (product {x1 - x0}x{y1 - y0} px at {x0},{y0}; {result.backend})")
+    text = (
+        f"cutout: {out} (product {x1 - x0}x{y1 - y0} px at {x0},{y0}; {result.backend}; "
+        f"confidence {result.confidence:.2f})"
+    )
+    emit(args, payload, "\n".join([text, *(f"note: {n.text()}" for n in result.notes)]))
     return 0
 
 
@@ -181,6 +191,7 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
         bg_asset = store_input(store, args.background, background)
         product_asset = input_asset = store_input(store, args.product, product)
         cut_image = product.image
+        cut_notes: list[Note] = []
         from productshot.tools.cutout import Cutter, is_cutout
 
         if not is_cutout(product.image):
@@ -190,10 +201,18 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
                 cut.image,
                 kind="cutout",
                 parents=[product_asset.id],
-                params={"model": cut.backend},
+                params={"model": cut.backend, **cut.quality_params()},
                 backend=cut.backend,
             )
-            steps.append({"name": "cutout", "backend": cut.backend, "seconds": round(cut.seconds, 3)})
+            steps.append(
+                {
+                    "name": "cutout",
+                    "backend": cut.backend,
+                    "seconds": round(cut.seconds, 3),
+                    "confidence": cut.confidence,
+                }
+            )
+            cut_notes = list(cut.notes)
         from productshot.tools.ground import estimate_ground
 
         back_rgb = background.image.convert("RGB")
@@ -236,7 +255,7 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
         "steps": steps,
         "asset_id": asset.id,
         "parents": [bg_asset.id, product_asset.id],
-        "notes": list(result.notes),
+        "notes": [*cut_notes, *result.notes],
         "grounded": result.grounded,
         "light": result.light.to_dict() if result.light is not None else None,
     }

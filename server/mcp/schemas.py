@@ -86,6 +86,9 @@ class RemoveBackgroundOut(ImageOut):
     )
     model: str = Field(description="the cutout model asked for")
     input_id: str = Field(description="asset id of the photo that was cut out")
+    confidence: float = Field(
+        ge=0.0, le=1.0, description="how far to trust the cutout, 0..1; below 0.5 `notes` says why"
+    )
 
 
 class CompositeOut(ImageOut):
@@ -150,6 +153,9 @@ class PlaceProductOut(ImageOut):
     view: str = Field(default="eye-level", description="the camera view of the scene: eye-level or flat-lay")
     light: dict[str, float] | None = Field(
         default=None, description="the scene's key light: azimuth (0 front, 90 right, 180 back) and elevation"
+    )
+    cutout_confidence: float = Field(
+        1.0, ge=0.0, le=1.0, description="how far to trust the cutout, 0..1; below 0.5 `notes` says why"
     )
 
 

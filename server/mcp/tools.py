@@ -284,7 +284,12 @@ async def remove_background(
                 cut.image,
                 kind="cutout",
                 parents=[input_asset.id],
-                params={"model": cutout_model, "alpha_matting": alpha_matting, "bbox": list(cut.bbox)},
+                params={
+                    "model": cutout_model,
+                    "alpha_matting": alpha_matting,
+                    "bbox": list(cut.bbox),
+                    **cut.quality_params(),
+                },
                 backend=cut.backend,
             )
             studio.store.link_job(cut.job_id, asset.id)
@@ -296,15 +301,17 @@ async def remove_background(
         relay.finish()
     saved = await studio.finish(lambda: save_copy(cut.image, target)) if target else None
     out = RemoveBackgroundOut(
-        **_image_fields(asset, saved),
+        **_image_fields(asset, saved, notes=notes_to_dicts(cut.notes)),
         bbox=list(cut.bbox),
         model=cutout_model,
         input_id=input_asset.id,
+        confidence=cut.confidence,
         backend=cut.backend,
         seconds=round(time.perf_counter() - started, 3),
     )
     summary = (
         f"cutout {asset.id} ({asset.width}x{asset.height} RGBA, {cut.backend}), product bbox {list(cut.bbox)}, "
+        f"confidence {cut.confidence:.2f}, "
         f"stored at {asset.path}{_saved_line(saved)}; full resolution: {resource_uri(asset.id)}"
     )
     return await studio.finish(lambda: image_result(cut.image, out, summary=summary, links=[asset]))
@@ -561,6 +568,7 @@ async def place_product(
         plan=placed.plan,
         view=placed.view,
         light=placed.light,
+        cutout_confidence=placed.cutout_confidence,
         backend=placed.backend,
         seconds=round(time.perf_counter() - started, 3),
     )

@@ -38,6 +38,7 @@ from productshot.errors import (
 from productshot.http_guard import CLIENT_HEADER
 from productshot.server.worker.schemas import HealthInfo, JobAccepted, JobInfo, JobState, ModelsInfo
 from productshot.settings import Settings
+from productshot.tools.notes import Note, notes_from_dicts
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_QUEUE_WAIT_S = 300.0
@@ -86,6 +87,8 @@ class CutoutJobResult(BaseModel):
     job_id: str
     model: str
     info: JobInfo
+    confidence: float = 1.0  # how far to trust the cutout (0..1); below 0.5 `notes` says why
+    notes: tuple[Note, ...] = ()
 
 
 # ---- shared, I/O-free pieces ------------------------------------------------------------------------------
@@ -249,6 +252,8 @@ def cutout_result(info: JobInfo, png: bytes) -> CutoutJobResult:
         job_id=info.job_id,
         model=info.model,
         info=info,
+        confidence=info.confidence if info.confidence is not None else 1.0,
+        notes=notes_from_dicts(info.notes),
     )
 
 

@@ -130,7 +130,12 @@ class CutoutRunner:
             single.finish(
                 job,
                 JobOutput(
-                    image=result.image, backend=result.backend, seconds=result.seconds, bbox=result.bbox
+                    image=result.image,
+                    backend=result.backend,
+                    seconds=result.seconds,
+                    bbox=result.bbox,
+                    confidence=result.confidence,
+                    notes=tuple(n.to_dict() for n in result.notes),
                 ),
             )
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from PIL import Image
 
@@ -53,6 +53,8 @@ class JobOutput:
     backend: str
     seconds: float
     bbox: tuple[int, int, int, int] | None = None
+    confidence: float | None = None  # cutout: how far to trust it
+    notes: tuple[dict[str, Any], ...] = ()  # cutout: {code, params, text} each
 
 
 @dataclass
@@ -86,6 +88,8 @@ class Job:
     backend: str | None = None
     seconds: float | None = None
     bbox: tuple[int, int, int, int] | None = None
+    confidence: float | None = None
+    notes: tuple[dict[str, Any], ...] = ()
     result_dropped: bool = False
     batch_size: int | None = None
 
@@ -118,6 +122,8 @@ class Job:
             steps=self.steps,
             guidance=self.guidance,
             bbox=self.bbox,
+            confidence=self.confidence,
+            notes=list(self.notes),
             batch_size=self.batch_size,
             seconds=self.seconds,
             timings=JobTimings(
@@ -316,6 +322,7 @@ class JobTable:
                 return False
             job.output, job.png = output, png
             job.backend, job.seconds, job.bbox = output.backend, output.seconds, output.bbox
+            job.confidence, job.notes = output.confidence, output.notes
             job.width, job.height = output.image.width, output.image.height
             job.step = job.steps_total
             info = self._close_locked(job, JobState.DONE)

@@ -160,6 +160,12 @@ class JobInfo(BaseModel):
     bbox: tuple[int, int, int, int] | None = Field(
         None, description="cutout: the product's box (x0, y0, x1, y1)"
     )
+    confidence: float | None = Field(
+        None, ge=0.0, le=1.0, description="cutout: how far to trust it (0..1); below 0.5 `notes` says why"
+    )
+    notes: list[dict[str, Any]] = Field(
+        default_factory=list, description="cutout: notes for the user, each {code, params, text}"
+    )
     batch_size: int | None = Field(None, description="how many jobs shared the device call")
     seconds: float | None = Field(None, description="run time of the device call that produced the result")
     timings: JobTimings

@@ -1,0 +1,486 @@
+"""Refine a coarse cutout mask to the photo's real edges, and gather the evidence of how far to trust it.
+
+The model's mask (u2netp predicts at 320² and is scaled up) is right about *what* the product is and
+blurry about *where* its outline runs. This module keeps its decisions away from the outline and
+re-solves alpha only in a thin band around it:
+
+1. **Trimap.** Pixels farther than ``radius`` from the coarse 0.5 contour are solid product or clear
+   background; the band between is unknown.
+2. **Band alpha.** Each band pixel is un-mixed against the local product colour F and background colour
+   B (Gaussian means of the nearby solid / clear pixels): alpha = (I − B)·(F − B) / |F − B|². That
+   recovers the anti-aliased edge exactly where both sides are locally plain. Where they are not
+   (stripes on chrome, a textured backdrop, low contrast), a colour guided filter of the coarse mask
+   takes over, weighted by how well the two-colour model holds.
+3. **Holes and dropped parts.** With a backdrop plain enough to model from the photo's border
+   (a quadratic colour surface), regions the model filled that are backdrop-coloured with a sharp rim
+   become holes again, and regions next to the product that the backdrop model cannot explain (a dark
+   product on a dark backdrop) are added back, unless they look like the photo's own floor shadow (the
+   backdrop darkened with its hue kept).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Final
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+WORK_SIDE: Final = 512  # refine at most this many pixels across, then solve the edge at full size
+
+_SNAP_SOLID = 0.96  # band alpha at or above this is solid product
+_SNAP_CLEAR = 0.04  # and at or below this is clear background
+# RGB → (luma, half-weight blue and red chroma): the space the band is un-mixed in.
+_LUMA_CHROMA = np.array(
+    [[0.299, 0.587, 0.114], [-0.0844, -0.1656, 0.25], [0.25, -0.2094, -0.0406]], dtype=np.float32
+)
+
+
+@dataclass(frozen=True)
+class BackgroundModel:
+    """A smooth colour surface fitted to the photo's border, and how well it explains that border."""
+
+    coefficients: np.ndarray  # (6, 3): 1, x, y, x², xy, y² (x, y in 0..1) → RGB
+    noise: float  # robust per-channel spread of the border around the surface (8-bit levels)
+    spread: float  # 90th percentile of the border's colour distance to the surface
+    coverage: float  # share of the border ring that showed backdrop (not product)
+
+    def at(self, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """Backdrop colours (N×3) at pixel coordinates."""
+        return _design(ys, xs, shape) @ self.coefficients
+
+    def plain(self) -> bool:
+        """True when the border is one smooth colour surface plus noise (a studio backdrop)."""
+        return self.coverage >= 0.5 and self.spread <= max(14.0, 4.0 * self.noise) and self.noise <= 6.0
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """The refined alpha and what was learned making it (the evidence for the cutout's confidence)."""
+
+    alpha: np.ndarray  # uint8, the image's size
+    background: BackgroundModel | None
+    band_reliability: float  # mean weight of the two-colour model across the band (0..1)
+    edge_shift: float  # how far the band moved the model's edge: changed pixels per pixel of outline
+    coarse_ramp: float  # the model's 10-90 % ramp width (its pixels): a sure model draws a sharp edge
+    coarse_unsure: float  # model alpha between 0.1 and 0.9 away from its edge, per product pixel
+    fragments: int  # separate solid parts of the refined mask (2 % of the largest or more)
+    holes_opened: int  # pixels turned back into background inside the outline
+    recovered: int  # pixels added back next to the outline
+    border_touch: float  # share of the image border covered by product
+    area: float  # share of the image covered by product
+
+    @property
+    def plain_backdrop(self) -> bool:
+        return self.background is not None and self.background.plain()
+
+
+def fit_background(rgb: np.ndarray, coarse: np.ndarray) -> BackgroundModel | None:
+    """Fit the backdrop colour surface to the border ring pixels the coarse mask calls background."""
+    height, width = coarse.shape
+    ring = max(3, round(0.03 * min(height, width)))
+    border = np.zeros((height, width), dtype=bool)
+    border[:ring], border[-ring:], border[:, :ring], border[:, -ring:] = True, True, True, True
+    product = ndimage.binary_dilation(coarse >= 13, iterations=2)
+    usable = border & ~product
+    coverage = float(usable.sum() / max(1, border.sum()))
+    ys, xs = np.nonzero(usable)
+    if ys.size < 50:
+        return None
+    if ys.size > 5000:
+        pick = np.random.default_rng(0).choice(ys.size, 5000, replace=False)
+        ys, xs = ys[pick], xs[pick]
+    colours = rgb[ys, xs].astype(np.float64)
+    design = _design(ys, xs, (height, width))
+    keep = np.ones(ys.size, dtype=bool)
+    coefficients = np.zeros((6, 3))
+    residual = np.zeros(ys.size)
+    for _ in range(3):  # refit without the worst outliers (a stray object on the border)
+        coefficients = np.linalg.lstsq(design[keep], colours[keep], rcond=None)[0]
+        residual = np.linalg.norm(colours - design @ coefficients, axis=1)
+        keep = residual <= max(3.0 * float(np.median(residual[keep])), 3.0)
+    per_channel = np.abs(colours - design @ coefficients)[keep]
+    noise = float(1.4826 * np.median(per_channel))
+    return BackgroundModel(coefficients, noise, float(np.percentile(residual, 90)), coverage)
+
+
+def refine_alpha(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
+    """Refine ``coarse`` (uint8 alpha from the model) against ``rgb`` (uint8 H×W×3); see the module doc.
+
+    Photos larger than `WORK_SIDE` are refined at that size (the model's mask has no finer detail), then
+    the edge is solved once more at full size from the pixels right next to it, so it stays crisp.
+    """
+    height, width = coarse.shape
+    factor = WORK_SIDE / max(height, width)
+    if factor >= 1.0:
+        return _refine(rgb, coarse)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    small = _refine(
+        np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX)),
+        np.asarray(Image.fromarray(coarse).resize(size, Image.Resampling.BILINEAR)),
+    )
+    source = np.asarray(Image.fromarray(small.alpha).resize((width, height), Image.Resampling.BILINEAR))
+    # Averaging 1/factor² pixels divided the photo's noise by about 1/factor.
+    noise = small.background.noise / factor if small.plain_backdrop and small.background else 2.0
+    # Scaling up made the edge 1/factor times softer: the edge is solved again at full size, its fallback
+    # sharpened back by the same factor.
+    alpha = _edge_pass(rgb, source, max(1.0, noise), small.plain_backdrop, stretch=1.0 / factor)
+    alpha = _smooth_edge(alpha)
+    return replace(small, alpha=alpha)
+
+
+def _refine(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
+    """`refine_alpha` at the working size."""
+    height, width = coarse.shape
+    radius = max(3, int(np.ceil(1.5 * max(height, width) / 320)))
+    background = fit_background(rgb, coarse)
+    plain = background is not None and background.plain()
+    solid = coarse >= 128
+    holes = recovered = 0
+    if plain and solid.any():
+        assert background is not None
+        backdrop = _Backdrop.of(rgb, background)
+        opened = _backdrop_holes(solid, backdrop, background.noise, radius)
+        added = _dropped_parts(solid & ~opened, backdrop, background.noise, radius)
+        holes, recovered = int(opened.sum()), int(added.sum())
+        solid = (solid & ~opened) | added
+    noise = background.noise if background is not None and plain else 2.0
+    # The model's mask is about 320 px across, so its edge is ``scale`` pixels soft here.
+    scale = max(height, width) / 320
+    alpha, reliability = _band_alpha(
+        rgb, coarse, solid, radius, max(1.0, noise), max(2.0, 2.0 * scale), plain
+    )
+    # A second, narrower pass samples both sides right next to the edge the first pass found: nearer
+    # colours are truer where the backdrop changes fast (a floor shadow right under the edge).
+    alpha = _smooth_edge(_edge_pass(rgb, alpha, max(1.0, noise), plain))
+    return _evidence(coarse, solid, alpha, scale, background, reliability, holes, recovered)
+
+
+def _evidence(
+    coarse: np.ndarray,
+    target: np.ndarray,
+    alpha: np.ndarray,
+    scale: float,
+    background: BackgroundModel | None,
+    reliability: float,
+    holes: int,
+    recovered: int,
+) -> Refinement:
+    """The refinement with what the coarse mask and the band say about the cutout's reliability."""
+    refined = alpha >= 128
+    c = coarse.astype(np.float32) / 255.0
+    gy, gx = np.gradient(c)
+    outline = max(float(np.hypot(gx, gy).sum()), 1.0)
+    # The refinement's own changes (holes, recovered parts) are in ``target``; what is left is how far
+    # the band moved the model's edge, per pixel of outline, in the model's own pixels.
+    shift = float((refined ^ target).sum()) / outline / max(scale, 1.0)
+    soft = (c > 0.1) & (c < 0.9)
+    ramp = float(soft.sum()) / outline / max(scale, 1.0)
+    solid = coarse >= 128
+    reach = 2 * int(np.ceil(1.5 * scale + 1)) + 1
+    edge_zone = ndimage.maximum_filter(solid, reach) & ~ndimage.minimum_filter(solid, reach)
+    area = max(int(refined.sum()), 1)
+    labels, count = ndimage.label(refined)
+    if count:
+        sizes = np.asarray(ndimage.sum(refined, labels, np.arange(1, count + 1)))
+        count = int((sizes >= 0.02 * sizes.max()).sum())
+    border = np.concatenate([refined[0], refined[-1], refined[:, 0], refined[:, -1]])
+    return Refinement(
+        alpha=alpha,
+        background=background,
+        band_reliability=reliability,
+        edge_shift=shift,
+        coarse_ramp=ramp,
+        coarse_unsure=float((soft & ~edge_zone).sum()) / area,
+        fragments=count,
+        holes_opened=holes,
+        recovered=recovered,
+        border_touch=float(border.mean()),
+        area=float(refined.mean()),
+    )
+
+
+# ---- the band ----------------------------------------------------------------------------------------------
+
+
+def _band_alpha(
+    rgb: np.ndarray,
+    source: np.ndarray,
+    solid: np.ndarray,
+    radius: int,
+    noise: float,
+    stretch: float,
+    plain: bool,
+) -> tuple[np.ndarray, float]:
+    """Alpha: 255 on solid pixels away from the outline, 0 on clear ones, re-solved in the band between.
+
+    ``source`` is the alpha the band falls back on where the two-colour model does not hold, sharpened
+    around its 0.5 level by ``stretch`` (the model's upscaled mask is several pixels soft).
+    """
+    height, width = solid.shape
+    alpha = np.where(solid, 255, 0).astype(np.uint8)
+    if not solid.any() or solid.all():
+        return alpha, 1.0
+    reach = 4 * radius + 3
+    ys, xs = np.nonzero(solid ^ ndimage.minimum_filter(solid, 3) | (solid ^ ndimage.maximum_filter(solid, 3)))
+    y0, y1 = max(0, ys.min() - reach), min(height, ys.max() + reach + 1)
+    x0, x1 = max(0, xs.min() - reach), min(width, xs.max() + reach + 1)
+    crop = (slice(y0, y1), slice(x0, x1))
+    inner = solid[crop]
+    grown = ndimage.maximum_filter(inner, 2 * radius + 1, mode="nearest")
+    shrunk = ndimage.minimum_filter(inner, 2 * radius + 1, mode="nearest")
+    band = grown & ~shrunk
+    # The sides' colours come from rings just past the band, so the blurry coarse edge is not sampled.
+    fg_ring = shrunk & ~ndimage.minimum_filter(inner, reach, mode="nearest")
+    bg_ring = ndimage.maximum_filter(inner, reach, mode="nearest") & ~grown
+    window = 2 * radius + 2
+    # Un-mix in a luma/chroma space with chroma at half weight: JPEG keeps chroma at half resolution, so
+    # a saturated edge bleeds colour a pixel or two into the backdrop.
+    image = rgb[crop].astype(np.float32) @ _LUMA_CHROMA.T
+    by, bx = np.nonzero(band)
+    if by.size == 0:
+        return alpha, 1.0
+    f, f_var, f_weight = _ring_stats(image, fg_ring, window, by, bx)
+    b, b_var, b_weight = _ring_stats(image, bg_ring, window, by, bx)
+    fallback = np.clip((source[crop][by, bx].astype(np.float32) / 255.0 - 0.5) * stretch + 0.5, 0.0, 1.0)
+    solved, weight = _unmix(image[by, bx], (f, f_var, f_weight), (b, b_var, b_weight), fallback, noise, plain)
+    alpha[y0 + by, x0 + bx] = np.rint(solved * 255.0).astype(np.uint8)
+    return alpha, float(weight.mean())
+
+
+Side = tuple[np.ndarray, np.ndarray, np.ndarray]  # mean colour, summed variance, sample weight
+
+
+def _unmix(
+    colour: np.ndarray, fg: Side, bg: Side, fallback: np.ndarray, noise: float, plain: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha of each pixel between its two sides, blended with ``fallback`` where the model is weak.
+
+    On a ``plain`` backdrop, pixels that look like the backdrop in shadow are backdrop."""
+    f, f_var, f_weight = fg
+    b, b_var, b_weight = bg
+    d = f - b
+    contrast2 = np.sum(d * d, axis=1)
+    a = np.sum((colour - b) * d, axis=1) / np.maximum(contrast2, 1e-6)
+    off_line = np.linalg.norm(colour - b - np.clip(a, 0, 1)[:, None] * d, axis=1)
+    spread = np.sqrt(f_var + b_var + 3.0 * noise * noise)
+    contrast = np.sqrt(contrast2)
+    # Trust the two-colour model when the sides differ well beyond their own variation, and the pixel
+    # lies on the line between them (a highlight or rim light next to the backdrop does not).
+    line_tolerance = np.maximum(0.12 * contrast, 4.0 * noise + 2.0)
+    weight = np.clip((contrast / spread - 2.0) / 2.0, 0.0, 1.0)
+    weight *= np.clip(2.0 - off_line / line_tolerance, 0.0, 1.0)
+    sampled = (f_weight > 0.02) & (b_weight > 0.02)
+    weight *= sampled
+    solved = weight * np.clip(a, 0.0, 1.0) + (1.0 - weight) * fallback
+    # Off the line and darker than both sides, with the backdrop's hue, where the model was unsure: the
+    # photo's own floor shadow (the model's mask often bleeds into it). A product's own shaded edge,
+    # which the model calls product with confidence, is left alone.
+    shade = np.sum(colour * b, axis=1) / np.maximum(np.sum(b * b, axis=1), 1e-6)
+    hue_off = np.linalg.norm(colour - shade[:, None] * b, axis=1)
+    shadow = (
+        plain
+        & sampled
+        & (fallback < 0.9)
+        & (off_line > line_tolerance)
+        & (shade < 0.97)
+        & (colour[:, 0] < f[:, 0] - 3.0 * noise)
+        & (hue_off <= np.maximum(0.06 * np.linalg.norm(b, axis=1), 3.0 * noise))
+    )
+    solved = np.where(shadow, 0.0, solved)
+    weight = np.where(shadow, 1.0, weight)
+    # Photo noise moves the un-mixed alpha by about noise / contrast: values that close to 0 or 1 are
+    # the side they are near (else a low-contrast edge gets a noisy fringe several pixels wide).
+    wobble = np.clip(3.0 * np.sqrt(3.0) * noise / np.maximum(contrast, 1e-3), _SNAP_CLEAR, 0.25)
+    snap = np.maximum(wobble * weight + 0.12 * (1.0 - weight), _SNAP_CLEAR)
+    solved = np.where(solved >= 1.0 - snap, 1.0, np.where(solved <= snap, 0.0, solved))
+    return solved, weight
+
+
+def _edge_pass(
+    rgb: np.ndarray, source: np.ndarray, noise: float, plain: bool, stretch: float = 1.0
+) -> np.ndarray:
+    """Re-solve the pixels ``source`` leaves between 0 and 255 (grown by a pixel) from the fully solid and
+    fully clear pixels within 3 px: nearest colours are truest where the backdrop changes fast (a floor
+    shadow right under the edge, a rim light on the product)."""
+    alpha = source.copy()
+    partial = (source > 0) & (source < 255)
+    if not partial.any():
+        return alpha
+    band = ndimage.maximum_filter(partial, 3)
+    ys, xs = np.nonzero(band)
+    height, width = source.shape
+    half = 3
+    y0, y1 = max(0, ys.min() - half), min(height, ys.max() + half + 1)
+    x0, x1 = max(0, xs.min() - half), min(width, xs.max() + half + 1)
+    image = rgb[y0:y1, x0:x1].astype(np.float32) @ _LUMA_CHROMA.T
+    solid, clear = source[y0:y1, x0:x1] == 255, source[y0:y1, x0:x1] == 0
+    ys, xs = ys - y0, xs - x0
+    feature = np.concatenate(
+        [np.ones((*image.shape[:2], 1), np.float32), image, (image * image).sum(-1, keepdims=True)], -1
+    )
+    both = np.concatenate([feature * solid[..., None], feature * clear[..., None]], -1)
+    size = 2 * half + 1
+    if ys.size * size * size > 8 * solid.size:  # a wide band: box sums over the crop are cheaper
+        sums = ndimage.uniform_filter(both, size=(size, size, 1), mode="constant")[ys, xs] * (size * size)
+    else:  # a thin band: add up the window around each band pixel only
+        sums = np.zeros((ys.size, both.shape[-1]), dtype=np.float32)
+        for dy in range(-half, half + 1):
+            yy = np.clip(ys + dy, 0, y1 - y0 - 1)
+            for dx in range(-half, half + 1):
+                sums += both[yy, np.clip(xs + dx, 0, x1 - x0 - 1)]
+    sides = [sums[:, :5], sums[:, 5:]]
+    stats = []
+    for side in sides:
+        total = np.maximum(side[:, 0], 1e-6)
+        mean = side[:, 1:4] / total[:, None]
+        variance = np.maximum(side[:, 4] / total - np.sum(mean * mean, axis=1), 0.0)
+        stats.append((mean, variance, side[:, 0] / (2 * half + 1) ** 2))
+    fallback = np.clip((source[y0 + ys, x0 + xs] / 255.0 - 0.5) * stretch + 0.5, 0.0, 1.0)
+    solved, _ = _unmix(image[ys, xs], stats[0], stats[1], fallback, noise, plain)
+    alpha[y0 + ys, x0 + xs] = np.rint(solved * 255.0).astype(np.uint8)
+    return alpha
+
+
+def _smooth_edge(alpha: np.ndarray) -> np.ndarray:
+    """A 3×3 median on the edge pixels only: a low-contrast edge solved pixel by pixel is ragged with photo
+    noise; a straight or gently curved anti-aliased edge passes a 3×3 median unchanged."""
+    edge = ndimage.maximum_filter((alpha > 0) & (alpha < 255), 3)
+    if not edge.any():
+        return alpha
+    ys, xs = np.nonzero(edge)
+    y0, y1, x0, x1 = max(0, ys.min() - 1), ys.max() + 2, max(0, xs.min() - 1), xs.max() + 2
+    smoothed = ndimage.median_filter(alpha[y0:y1, x0:x1], size=3, mode="nearest")
+    out = alpha.copy()
+    out[ys, xs] = smoothed[ys - y0, xs - x0]
+    return out
+
+
+def _ring_stats(
+    image: np.ndarray, ring: np.ndarray, window: int, ys: np.ndarray, xs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean colour, summed colour variance and sample weight of the ``ring`` pixels within ``window`` px
+    of each (ys, xs), from box sums on a grid ``window // 4`` times coarser, read back bilinearly.
+    The weight is the share of the window the ring covers."""
+    step = max(1, window // 4)
+    height, width = ring.shape
+    gh, gw = -(-height // step), -(-width // step)
+    weight = ring.astype(np.float32)
+    stack = np.concatenate(
+        [
+            weight[..., None],
+            image * weight[..., None],
+            (image * image).sum(-1, keepdims=True) * weight[..., None],
+        ],
+        axis=-1,
+    )
+    padded = np.zeros((gh * step, gw * step, stack.shape[-1]), dtype=np.float32)
+    padded[:height, :width] = stack
+    grid = padded.reshape(gh, step, gw, step, -1).sum(axis=(1, 3))
+    size = 2 * int(np.ceil(window / step)) + 1
+    grid = ndimage.uniform_filter(grid, size=(size, size, 1), mode="constant")
+    coords = np.vstack([(ys + 0.5) / step - 0.5, (xs + 0.5) / step - 0.5])
+    sampled = np.stack(
+        [
+            ndimage.map_coordinates(grid[..., c], coords, order=1, mode="nearest")
+            for c in range(grid.shape[-1])
+        ],
+        axis=1,
+    )
+    total = np.maximum(sampled[:, 0], 1e-6)
+    mean = sampled[:, 1:4] / total[:, None]
+    variance = np.maximum(sampled[:, 4] / total - np.sum(mean * mean, axis=1), 0.0)
+    return mean, variance, sampled[:, 0] / (step * step)
+
+
+# ---- holes and dropped parts (plain backdrops) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Backdrop:
+    """The backdrop surface over the whole image, next to the photo's 3×3-smoothed colours."""
+
+    surface: np.ndarray  # H×W×3 float32
+    smooth: np.ndarray  # H×W×3 float32
+    distance: np.ndarray  # H×W float32: colour distance between the two
+
+    @classmethod
+    def of(cls, rgb: np.ndarray, model: BackgroundModel) -> _Backdrop:
+        height, width = rgb.shape[:2]
+        x = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :, None]
+        y = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+        c = model.coefficients.astype(np.float32)
+        surface = (c[0] + c[2] * y + c[5] * y * y) + (c[1] * x + c[3] * x * x) + c[4] * (y * x)
+        smooth = ndimage.uniform_filter(rgb.astype(np.float32), size=(3, 3, 1))
+        distance = np.sqrt(np.sum((smooth - surface) ** 2, axis=-1))
+        return cls(surface, smooth, distance)
+
+
+def _backdrop_holes(solid: np.ndarray, backdrop: _Backdrop, noise: float, radius: int) -> np.ndarray:
+    """Regions inside the coarse product that are backdrop, bounded by a sharp rim: real holes."""
+    tolerance = max(10.0, 3.0 * noise * np.sqrt(3.0))
+    candidates = solid & (backdrop.distance <= tolerance)
+    labels, count = ndimage.label(candidates)
+    opened = np.zeros_like(solid)
+    if not count:
+        return opened
+    min_radius = max(4.0, 0.012 * min(solid.shape))
+    sizes = np.asarray(ndimage.sum(candidates, labels, np.arange(1, count + 1)))
+    for index, region in enumerate(ndimage.find_objects(labels), start=1):
+        if region is None or sizes[index - 1] < np.pi * min_radius**2:
+            continue
+        pad = 3 * radius + 6
+        window = tuple(slice(max(0, s.start - pad), s.stop + pad) for s in region)
+        blob = labels[window] == index
+        if ndimage.distance_transform_edt(np.pad(blob, 1)).max() < min_radius:
+            continue  # too thin to be a hole: a highlight or a seam
+        near = ndimage.binary_dilation(blob, iterations=4) & ~ndimage.binary_dilation(blob, iterations=2)
+        farther = ndimage.binary_dilation(blob, iterations=3 * radius + 4) & ~ndimage.binary_dilation(
+            blob, iterations=2 * radius + 2
+        )
+        distance = backdrop.distance[window]
+        wall_contrast = float(np.median(distance[farther])) if farther.any() else 0.0
+        # A hole's rim jumps from backdrop to product within a pixel or two: 3-4 px out, its contrast is
+        # most of the product's. A highlight fades into the product over many pixels.
+        rim = float(np.median(distance[near])) if near.any() else 0.0
+        if wall_contrast >= 4.0 * tolerance and rim >= 0.6 * wall_contrast:
+            opened[window] |= blob
+    return opened
+
+
+def _dropped_parts(solid: np.ndarray, backdrop: _Backdrop, noise: float, radius: int) -> np.ndarray:
+    """Pixels next to the product that the backdrop cannot explain and that are not its floor shadow."""
+    tolerance = max(8.0, 4.0 * noise * np.sqrt(3.0) / 3.0 + 4.0)
+    foreign = ~solid & (backdrop.distance > tolerance)
+    if not foreign.any():
+        return np.zeros_like(solid)
+    ys, xs = np.nonzero(foreign)
+    colour, surface = backdrop.smooth[ys, xs], backdrop.surface[ys, xs]
+    # The floor shadow is the backdrop darkened with its hue kept: a shade of the surface colour.
+    shade = np.sum(colour * surface, axis=1) / np.maximum(np.sum(surface * surface, axis=1), 1e-6)
+    hue_off = np.linalg.norm(colour - shade[:, None] * surface, axis=1)
+    shadow = (shade < 1.0) & (hue_off <= tolerance)
+    foreign[ys[shadow], xs[shadow]] = False
+    foreign = ndimage.binary_opening(foreign, iterations=1)
+    # Whole regions that touch the product (a dropped handle, a stem, a dark top), however far they reach.
+    labels, count = ndimage.label(foreign | solid)
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[np.unique(labels[solid])] = True
+    keep[0] = False
+    added = keep[labels] & ~solid & foreign
+    found = int(added.sum())
+    # Only whole regions of real size (a few stray pixels are noise), and never more than half the
+    # product again: that much unexplained backdrop means the backdrop model is wrong, not the mask.
+    if found < max(20, radius * radius) or found > 0.5 * int(solid.sum()):
+        return np.zeros_like(solid)
+    return added
+
+
+def _design(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    y = ys.astype(np.float64) / max(1, shape[0] - 1)
+    x = xs.astype(np.float64) / max(1, shape[1] - 1)
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+
+
+__all__ = ["BackgroundModel", "Refinement", "fit_background", "refine_alpha"]
