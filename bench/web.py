@@ -33,7 +33,7 @@ import httpx  # noqa: E402
 from productshot.agent.context import AgentContext  # noqa: E402
 from productshot.agent.runtime import AgentRuntime  # noqa: E402
 from productshot.settings import Settings  # noqa: E402
-from productshot.tools.samples import load_sample  # noqa: E402
+from productshot.tools.imageio import load_sample  # noqa: E402
 from productshot.web.serve import WebServer  # noqa: E402
 
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from productshot.settings import Settings
 from productshot.tools.cutout import Cutter
-from productshot.tools.samples import load_sample
+from productshot.tools.imageio import load_sample
 from tests.support.cutout_renders import load_render_set
 
 TILE = 220

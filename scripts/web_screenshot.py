@@ -31,7 +31,7 @@ def main(out: Path) -> int:
 
     from productshot.agent.runtime import AgentRuntime
     from productshot.settings import Settings
-    from productshot.tools.samples import load_sample
+    from productshot.tools.imageio import load_sample
     from productshot.web.serve import WebServer
 
     with tempfile.TemporaryDirectory(prefix="productshot-web-") as folder:

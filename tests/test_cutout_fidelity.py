@@ -18,7 +18,7 @@ from productshot.settings import Settings
 from productshot.tools.colordiff import delta_e99, delta_e2000_lab
 from productshot.tools.cutout import CutoutResult, Cutter
 from productshot.tools.cutout_refine import refine_alpha
-from productshot.tools.samples import load_sample
+from productshot.tools.imageio import load_sample
 from tests.support.cutout_metrics import CutoutScore, auroc, score_cutout
 from tests.support.cutout_renders import KINDS, Render, load_render_set
 
