@@ -18,11 +18,12 @@ TEXTURE_KINDS: tuple[str, ...] = ("noise", "stripes", "tiles", "fibres")
 
 Array = np.ndarray
 
-_WORDS = (
+_TEXT = (
     "the quick brown fox jumps over a lazy dog while seven bright lamps glow near the quiet harbour "
     "product photo studio light shadow ceramic bottle glass leather wooden table marble linen morning "
     "order number total price shipping return policy customer review size colour material care warranty"
-).split()
+)
+_WORDS = tuple(_TEXT.split())
 
 
 def _noise(rng: np.random.Generator, h: int, w: int, cells: tuple[int, int]) -> Array:
@@ -69,7 +70,7 @@ def _floor(rng: np.random.Generator, h: int, w: int, top: int) -> Array:
 
 def _finish(img: Array, rng: np.random.Generator) -> Image.Image:
     img = ndimage.gaussian_filter(img, (0.6, 0.6, 0))
-    img = img + rng.standard_normal(img.shape[:2] + (1,)).astype(np.float32) * 0.01
+    img = img + rng.standard_normal((*img.shape[:2], 1)).astype(np.float32) * 0.01
     return Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
