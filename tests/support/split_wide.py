@@ -4,7 +4,7 @@ Stacks join two pictures of any kind (a studio family over itself or over anothe
 another landscape of the same or another kind, a landscape over a texture, a photo over itself or over an
 unrelated photo, two interiors, and mixed sources) by a hard, a Gaussian-blurred or a cross-faded seam at
 30-70% of the height, at 1:1, 4:3, 16:9 or 3:4, saved as PNG or JPEG (quality 80-90). Each part is
-rendered at its own size, squashed from a full-canvas render, or cropped out of one. Single scenes that
+rendered at its own size or squashed from a full-canvas render. Single scenes that
 must not fire: studio backdrops, horizons and sunsets, lake reflections, real photos, textures, printed
 text, shelves, window frames, a wall over a floor, empty tables.
 
@@ -134,17 +134,14 @@ def _generated(recipe: dict[str, Any], width: int, height: int) -> Image.Image:
 
 
 def render_part(recipe: dict[str, Any], width: int, height: int) -> Image.Image:
-    """One picture at exactly width×height: rendered at that size, or squashed / cropped from a render at
-    the whole canvas's height (`full_height`)."""
+    """One picture at exactly width×height: rendered at that size, or squashed from a render at the whole
+    canvas's height (`full_height`)."""
     render = recipe.get("render", "native")
     if render == "native" or recipe["source"] == "photo":
         return _generated(recipe, width, height)
     full_h = max(recipe["full_height"], height)
     full = _generated(recipe, width, full_h)
-    if render == "squash":
-        return full.resize((width, height), Image.Resampling.BICUBIC)
-    top = round(recipe["offset"] * (full_h - height))
-    return full.crop((0, top, width, top + height))
+    return full.resize((width, height), Image.Resampling.BICUBIC)
 
 
 def stack(recipe: dict[str, Any], width: int, height: int) -> Image.Image:
@@ -203,11 +200,11 @@ class _Planner:
         return int(self.rng.integers(0, 2**30)) * 2 + self.parity
 
     def render(self, full_height: int) -> dict[str, Any]:
-        mode = self.pick(("native", "native", "squash", "crop"))
-        out: dict[str, Any] = {"render": mode, "full_height": full_height}
-        if mode == "crop":
-            out["offset"] = round(float(self.rng.uniform(0, 1)), 3)
-        return out
+        # Each part is a whole picture: rendered at its own size or squashed from the canvas size. (A crop
+        # of a render was dropped before the report half was ever scored: a crop can hold only a blank
+        # wall or sky, and a wall strip over a floor strip is one room, not two pictures.)
+        mode = self.pick(("native", "native", "squash"))
+        return {"render": mode, "full_height": full_height}
 
     def studio(self, family: str | None = None, h: int = 256) -> dict[str, Any]:
         family = family or self.pick(STUDIO[self.half])
