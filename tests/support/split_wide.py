@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from productshot.tools.studio import render_backdrop
+from productshot.tools.studio import match_scene, render_backdrop
 from tests.support.interiors import INTERIORS, TEXTURE_KINDS, interior, text_page, texture
 from tests.support.landscapes import KINDS, lake, landscape
 from tests.support.split_set import Item, fingerprint, load_photo
@@ -209,6 +209,8 @@ class _Planner:
     def studio(self, family: str | None = None, h: int = 256) -> dict[str, Any]:
         family = family or self.pick(STUDIO[self.half])
         words = family + self.pick(MODIFIERS)
+        if match_scene(words)[0] != family:  # "pastel night" paints the studio family: keep the family alone
+            words = family
         return {"source": "studio", "words": words, "seed": self.seed(), **self.render(h)}
 
     def landscape(self, kind: str | None = None, h: int = 256) -> dict[str, Any]:
