@@ -1,8 +1,11 @@
-"""The split detector against its frozen labelled set (tests/data/split_set/manifest.json), plus its contract.
+"""The split detector against its two frozen labelled sets, plus its contract.
 
-The set is rebuilt from the manifest's recipes and checked against the stored fingerprints, so it cannot
-drift silently; the numbers are measured on the "report" half only (the weights and bars were tuned on the
-"tune" half and on fresh development pools, see docs/split-detector.md). Run with `-s` to see the table.
+The first set (tests/data/split_set/manifest.json: same-kind stacks, 40-60% seams) and the wide set
+(tests/data/split_set/wide.json: any two stacked pictures, 30-70% seams, halves disjoint by source) are
+rebuilt from their recipes and checked against the stored fingerprints, so neither can drift silently. The
+detector's network was trained on fresh draws of the wide set's TUNE sources only; its figures are measured
+on the wide set's report half (photos, studio families and generator seeds it never saw). Every studio
+family is checked at run time. See docs/split-detector.md. Run with `-s` to see the tables.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from PIL import Image
 
 from productshot.errors import BadImageError, BadRequestError
 from productshot.tools.split import BACKEND, DEFAULT_THRESHOLD, SplitResult, check_split
+from productshot.tools.studio import match_scene, render_backdrop, scene_families
+from tests.support import split_wide
 from tests.support.split_set import (
     INFO_TYPES,
     NEGATIVE_TYPES,
@@ -160,8 +165,14 @@ def test_contract_on_a_clear_stack_and_a_single_scene() -> None:
 def test_threshold_moves_the_decision() -> None:
     stacked = _stack(_scene(200), _scene(200), 320, 400, 200)
     score = check_split(stacked).score
-    assert check_split(stacked, threshold=min(0.99, score + 0.01)).split is False
-    assert check_split(stacked, threshold=max(0.01, score - 0.01)).split is True
+    assert check_split(stacked, threshold=max(0.001, score - 0.01)).split is True
+    if score < 0.99:
+        assert check_split(stacked, threshold=min(0.999, score + 0.01)).split is False
+    single = _scene(400, 320)
+    low = check_split(single).score
+    assert check_split(single, threshold=min(0.999, low + 0.01)).split is False
+    if low > 0.002:
+        assert check_split(single, threshold=low - 0.001).split is True
 
 
 def test_a_reflection_is_not_a_split() -> None:
@@ -206,3 +217,159 @@ def test_check_time_at_1024_square_is_reasonable() -> None:
         cpu.append(time.process_time() - started)
     # The target is 30 ms on an idle machine; the test only guards against a large regression.
     assert sorted(cpu)[2] < 0.25, cpu
+
+
+# ------------------------------------------------------------------------------------ the wide labelled set
+
+# Issue 14's targets on the report half, printed as met / NOT MET with the measured figures.
+WIDE_TARGET_RECALL, WIDE_TARGET_KIND_RECALL, WIDE_TARGET_SEAMS = 0.95, 0.85, 1.0
+# What the test guards (regression floors a little under what this detector measured; see
+# docs/split-detector.md: the recall targets are not met yet). False alarms and studio are the targets.
+WIDE_MIN_RECALL = 0.75
+WIDE_MIN_KIND_RECALL = 0.45
+WIDE_MIN_SEAMS_PLACED = 0.94
+WIDE_MAX_FALSE_ALARMS = 0.02
+
+
+@pytest.fixture(scope="module")
+def wide_manifest() -> list[Item]:
+    return split_wide.load_manifest()
+
+
+@pytest.fixture(scope="module")
+def wide_report(wide_manifest: list[Item]) -> dict[str, Image.Image]:
+    return {item.id: split_wide.build(item) for item in wide_manifest if item.half == "report"}
+
+
+def _sources(recipe: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Every (source kind, source) an item is made of: photo names, studio families, generator seeds."""
+    if recipe["source"] == "stack":
+        return _sources(recipe["top"]) + _sources(recipe["bottom"])
+    if recipe["source"] == "photo":
+        return [("photo", recipe["name"])]
+    if recipe["source"] == "studio":
+        return [("studio", match_scene(recipe["words"])[0])]
+    return [("seed-parity", recipe["seed"] % 2)]
+
+
+def test_wide_set_is_stratified_disjoint_by_source_and_matches_its_builder(wide_manifest: list[Item]) -> None:
+    assert [dataclasses.replace(item, sha256="", thumb="") for item in wide_manifest] == split_wide.plan(), (
+        "the wide manifest and tests/support/split_wide.py disagree; rebuild deliberately with --write --force"
+    )
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    sources: dict[str, set[tuple[str, Any]]] = defaultdict(set)
+    seams, aspects, formats = [], set(), set()
+    for item in wide_manifest:
+        counts[(item.type, item.half)] += 1
+        sources[item.half].update(_sources(item.recipe))
+        aspects.add(round(item.width / item.height, 2))
+        formats.add(item.recipe["format"])
+        assert max(item.width, item.height) <= 256
+        if item.label == "split":
+            assert item.seam_y is not None
+            seams.append((item.seam, item.seam_y / item.height))
+    assert not sources["tune"] & sources["report"], "the halves share a source"
+    for kind in split_wide.POSITIVE_TYPES + split_wide.NEGATIVE_TYPES:
+        assert counts[(kind, "tune")] >= 20 and counts[(kind, "report")] >= 20, kind
+    softened = sum(kind in ("blur", "fade") for kind, _ in seams)
+    assert softened >= len(seams) / 3
+    positions = np.array([where for _, where in seams])
+    assert positions.min() >= 0.295 and positions.max() <= 0.705  # 30-70%, to the whole row
+    assert np.histogram(positions, bins=4, range=(0.3, 0.7))[0].min() >= len(seams) / 8
+    assert aspects == {1.0, 1.33, 1.78, 0.75} and formats == {"png", "jpeg"}
+
+
+def test_wide_frozen_images_have_not_drifted(
+    wide_manifest: list[Item], wide_report: dict[str, Image.Image]
+) -> None:
+    checked = [item for item in wide_manifest if item.half == "report"] + [
+        item for item in wide_manifest if item.half == "tune"
+    ][::6]
+    inexact = []
+    for item in checked:
+        image = wide_report.get(item.id) or split_wide.build(item)
+        sha, thumb = fingerprint(image)
+        assert image.size == (item.width, item.height)
+        if sha != item.sha256:
+            # Last-bit float or JPEG-codec differences between machines may move a pixel; nothing visible.
+            distance = thumb_distance(thumb, item.thumb)
+            assert distance <= THUMB_TOLERANCE, f"{item.id} changed (thumbnail moved by {distance} levels)"
+            inexact.append(item.id)
+    assert len(inexact) <= len(checked) // 4, f"many images differ in the last bits: {inexact[:10]}"
+
+
+def test_wide_report_half_meets_the_targets(
+    wide_manifest: list[Item], wide_report: dict[str, Image.Image], report
+) -> None:
+    rows: dict[str, list[tuple[Item, SplitResult]]] = defaultdict(list)
+    for item in wide_manifest:
+        if item.half == "report":
+            rows[item.type].append((item, check_split(wide_report[item.id])))
+    report("\nsplit detector on the wide set's report half (sources disjoint from training)")
+    report(f"{'type':28s} {'n':>3s} {'flagged':>8s} {'rate':>6s} {'seam<=3%':>9s}")
+    seam_misses = []
+    kind_recall = {}
+    for kind in split_wide.POSITIVE_TYPES + split_wide.NEGATIVE_TYPES:
+        results = rows[kind]
+        flagged = [(item, result) for item, result in results if result.split]
+        within = 0
+        for item, result in flagged:
+            if item.label != "split":
+                continue
+            assert result.seam_y is not None
+            low, high = _truth_band(item)
+            off = max(low - result.seam_y, result.seam_y - high, 0.0) / item.height
+            if off <= SEAM_TOLERANCE:
+                within += 1
+            else:
+                seam_misses.append((item.id, round(off, 3)))
+        rate = len(flagged) / len(results)
+        if kind in split_wide.POSITIVE_TYPES:
+            kind_recall[kind] = rate
+        seam_text = f"{within}/{len(flagged)}" if kind in split_wide.POSITIVE_TYPES else "-"
+        report(f"{kind:28s} {len(results):3d} {len(flagged):8d} {rate:6.2f} {seam_text:>9s}")
+    positives = [result for kind in split_wide.POSITIVE_TYPES for _, result in rows[kind]]
+    negatives = [result for kind in split_wide.NEGATIVE_TYPES for _, result in rows[kind]]
+    recall = sum(result.split for result in positives) / len(positives)
+    false_alarms = sum(result.split for result in negatives) / len(negatives)
+    report(
+        f"stacks: recall {recall:.3f} ({sum(r.split for r in positives)}/{len(positives)}); single scenes: "
+        f"false alarms {false_alarms:.3f} ({sum(r.split for r in negatives)}/{len(negatives)})"
+    )
+    flagged_stacks = sum(result.split for result in positives)
+    placed = 1.0 - len(seam_misses) / max(flagged_stacks, 1)
+    for name, value, target in (
+        ("recall over all stacks", recall, WIDE_TARGET_RECALL),
+        ("worst stack kind", min(kind_recall.values()), WIDE_TARGET_KIND_RECALL),
+        ("flagged seams within 3%", placed, WIDE_TARGET_SEAMS),
+    ):
+        report(
+            f"issue 14 target {name} >= {target:.2f}: {value:.3f} {'met' if value >= target else 'NOT MET'}"
+        )
+    report(f"seams off by more than 3% of the height: {seam_misses}")
+    assert recall >= WIDE_MIN_RECALL
+    assert min(kind_recall.values()) >= WIDE_MIN_KIND_RECALL, kind_recall
+    assert placed >= WIDE_MIN_SEAMS_PLACED, seam_misses
+    assert false_alarms <= WIDE_MAX_FALSE_ALARMS
+    assert not any(result.split for _, result in rows["single-studio"])
+
+
+STUDIO_SHAPES = ((384, 384), (448, 256), (256, 448))
+
+
+def test_no_studio_family_is_ever_flagged(report) -> None:
+    """Every family the studio paints today (read at run time), several seeds, modifiers and shapes."""
+    families = scene_families()
+    assert families
+    worst = (0.0, "")
+    for index, family in enumerate(families):
+        for seed, extra in ((11, ""), (12, " sunset"), (13, " night")):
+            for width, height in STUDIO_SHAPES:
+                image = render_backdrop(family + extra, width, height, seed=seed + 7 * index).image
+                result = check_split(image)
+                assert not result.split, f"studio {family + extra!r} seed {seed} {width}x{height}: {result}"
+                worst = max(worst, (result.score, f"{family + extra} {width}x{height}"))
+    report(
+        f"\nstudio backdrops: {len(families)} families x 3 seeds/modifiers x 3 shapes, none flagged; "
+        f"highest score {worst[0]:.3f} ({worst[1]})"
+    )
