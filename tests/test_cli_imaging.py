@@ -83,7 +83,7 @@ def test_composite_places_exactly_where_asked_and_says_when_nothing_carries_it(
         cli_env, "composite", str(bg), str(cutout), "--position", "top", "-o", str(tmp_path / "a.png")
     )
     assert high["position"] == "top" and high["grounded"] is False
-    assert any("floats" in note for note in high["notes"])
+    assert any(note["code"] == "composition_no_surface" for note in high["notes"])
     low = ok_json(
         cli_env,
         "composite",
@@ -98,14 +98,16 @@ def test_composite_places_exactly_where_asked_and_says_when_nothing_carries_it(
         str(tmp_path / "b.png"),
     )
     assert low["grounded"] is True and low["light"] == {"azimuth": 90.0, "elevation": 42.0}
-    assert not any("floats" in note for note in low["notes"])
+    assert not any(note["code"] == "composition_no_surface" for note in low["notes"])
 
 
 def test_cutout_of_sample_photo(cli_env, tmp_path: Path) -> None:
     out = tmp_path / "coffee-cut.png"
     payload = ok_json(cli_env, "cutout", "sample:coffee", "-o", str(out))
     assert payload["backend"] == "u2netp"
-    assert payload["confidence"] >= 0.5 and not any("cutout may be unreliable" in n for n in payload["notes"])
+    assert payload["confidence"] >= 0.5 and not any(
+        n["code"].startswith("cutout_doubtful") for n in payload["notes"]
+    )
     image = opened(out)
     assert image.mode == "RGBA"
     x0, y0, x1, y1 = payload["bbox"]
@@ -116,7 +118,9 @@ def test_cutout_of_a_cluttered_photo_says_it_may_be_unreliable(cli_env, tmp_path
     out = tmp_path / "rocket-cut.png"
     payload = ok_json(cli_env, "cutout", "sample:rocket", "-o", str(out))
     assert payload["confidence"] < 0.5
-    assert any("cutout may be unreliable" in n for n in payload["notes"])
+    assert any(
+        n["code"].startswith("cutout_doubtful") and "may be unreliable" in n["text"] for n in payload["notes"]
+    )
     proc = ps(cli_env, "cutout", "sample:rocket", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout

@@ -160,9 +160,11 @@ def test_an_enlarged_product_is_noted_with_a_hint() -> None:
     small = cutout(body=(40, 30), pad=(5, 5))
     result = composite(plain((1024, 768)), small, shadow=False)
     assert result.upscale > 1.25
-    assert any("larger photo" in n for n in result.notes)
+    assert any(n.code == "composition_upscaled" and "larger photo" in n.text() for n in result.notes)
     big = cutout(body=(900, 700), pad=(5, 5))
-    assert not any("larger photo" in n for n in composite(plain((1024, 768)), big, shadow=False).notes)
+    assert not any(
+        n.code == "composition_upscaled" for n in composite(plain((1024, 768)), big, shadow=False).notes
+    )
 
 
 @pytest.mark.parametrize("scale", [0.2, 0.35, 0.8, 1])
@@ -213,7 +215,7 @@ def test_exact_point_near_the_edge_is_shifted_onto_the_canvas_and_recorded() -> 
     assert used.unit == "fraction"
     assert used.x is not None and used.x > 0.02
     assert measured_bbox(fraction.image)[0] == round(DEFAULT_MARGIN * 768)  # fractions keep the margin
-    assert any("margin" in note for note in fraction.notes)
+    assert any(n.code == "composition_kept_in_margin" for n in fraction.notes)
 
 
 def test_a_product_too_wide_for_the_canvas_is_shrunk_to_fit() -> None:

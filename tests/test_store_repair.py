@@ -17,6 +17,7 @@ from productshot.errors import NotFoundError, StoreCorruptError
 from productshot.settings import Settings
 from productshot.store import AssetStore
 from productshot.store.repair import check_store, repair_store
+from tests.test_mcp_tools import CONTRACT_INPUTS
 
 ROWS = 240
 FILLER = "x" * 400  # spreads the rows over many pages, so one damaged page loses only some of them
@@ -191,7 +192,7 @@ def test_mcp_server_over_stdio_answers_every_call_with_the_store_error(
 
     async def scenario() -> None:
         async with stdio_session(env, errlog=home.parent / "mcp-stdio.log") as client:
-            assert len((await client.list_tools()).tools) == 7
+            assert len((await client.list_tools()).tools) == len(CONTRACT_INPUTS)
             for tool, arguments in (
                 ("composite", {"background": "sample:coffee", "product": "sample:coffee"}),
                 ("place_product", {"request": "on a beach", "image": "sample:coffee"}),
