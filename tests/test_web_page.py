@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 
 from productshot.agent.runtime import AgentRuntime
+from productshot.http_guard import CLIENT_HEADER
 from productshot.web.serve import WebServer
 from tests.support.agent_harness import (
     agent_settings,
@@ -268,7 +269,9 @@ def test_oversized_upload_and_text_file_refused_with_a_message(
         # Without a declared length (chunked), the server stops reading at the limit.
         chunks = iter([big.read_bytes()[:100_000]] * 4)
         streamed = httpx.post(
-            f"{studio.url}api/uploads", content=chunks, headers={"content-type": "image/png"}
+            f"{studio.url}api/uploads",
+            content=chunks,
+            headers={"content-type": "image/png", CLIENT_HEADER: "test"},
         )
         assert streamed.status_code == 413 and streamed.json()["error"] == "too_large"
         # Sending without a photo is refused in the page, before any turn starts.
@@ -296,11 +299,15 @@ def test_foreign_host_and_cross_site_origin_refused(studio: WebServer, browser: 
         page = context.new_page()
         response = page.goto(f"http://rebound.test:{studio.port}/")
         assert response is not None and response.status == 421
-        assert "wrong_host" in page.content()
+        assert "bad_host" in page.content()
     finally:
         context.close()
     forged = httpx.post(f"{studio.url}api/threads", headers={"origin": "http://evil.example"})
-    assert forged.status_code == 403 and forged.json()["error"] == "cross_site"
+    assert forged.status_code == 403 and forged.json()["error"] == "bad_origin"
+    # A form another site posts (no Origin, as some browsers send it, no client header) is refused too.
+    photo = {"photo": ("bag.png", b"\x89PNG\r\n\x1a\n", "image/png")}
+    form = httpx.post(f"{studio.url}api/uploads", files=photo)
+    assert form.status_code == 403 and form.json()["error"] == "cross_site_refused"
 
 
 def test_non_local_bind_without_token_refused(cli_env: dict[str, str]) -> None:
