@@ -244,6 +244,51 @@ def test_two_tabs_at_once_keep_their_own_threads(studio: WebServer, browser: Any
         context.close()
 
 
+def test_amazon_listing_image_from_the_page_passes_its_rules(
+    studio: WebServer, browser: Any, files: Path
+) -> None:
+    context, page = _open(browser, studio.url)
+    try:
+        assert page.locator("#make-listing").inner_text() == "Make listing image"
+        options = page.eval_on_selector_all("#preset option", "os => os.map((o) => o.value)")
+        assert options[0] == "amazon" and {"coupang", "naver"} <= set(options)
+        _upload(page, write_cutout(files / "bottle.png", size=(200, 300)))
+        _wait_upload(page)
+        page.select_option("#preset", "amazon")
+        page.click("#make-listing")
+        page.wait_for_function(
+            "() => { const img = document.getElementById('listing-image');"
+            " return !document.getElementById('listing').hidden && img.complete && img.naturalWidth > 0"
+            " && !document.getElementById('send').disabled; }",
+            timeout=SHOT_TIMEOUT_MS,
+        )
+        verdict = page.locator("#listing-verdict")
+        assert verdict.get_attribute("data-ok") == "true" and verdict.get_attribute("data-preset") == "amazon"
+        assert verdict.inner_text() == "Passes every rule that can be measured."
+        rules = page.eval_on_selector_all(
+            "#listing-rules li",
+            "items => items.map((li) => [li.dataset.rule, li.dataset.ok, li.dataset.level])",
+        )
+        by_name = {name: ok for name, ok, _ in rules}
+        assert by_name["white_background"] == "true" and by_name["fill"] == "true"
+        assert by_name["no_text"] == "null"  # what no pixel test measures is shown as "check by eye"
+        assert all(ok != "false" for _, ok, level in rules if level == "required"), rules
+        assert "Pure white background" in page.locator("#listing-rules").inner_text()
+        # It went through the agent: the chat shows the request the button sent and the studio's reply.
+        assert page.locator("#log li.from-you p").last.inner_text() == "make a listing image for amazon"
+        assert "amazon" in _log(page)[-1].lower()
+        # The shot area is untouched (a listing image is not a shot), and the listing downloads as JPEG.
+        assert page.locator("#result").is_hidden() and page.locator("#history img").count() == 0
+        with page.expect_download() as download:
+            page.click("#download-listing")
+        with Image.open(io.BytesIO(Path(download.value.path()).read_bytes())) as made:
+            assert made.format == "JPEG" and made.size == (2000, 2000)
+            corner = made.convert("RGB").getpixel((5, 5))
+            assert min(corner) >= 254  # Amazon's pure white
+    finally:
+        context.close()
+
+
 def test_oversized_upload_and_text_file_refused_with_a_message(
     studio: WebServer, browser: Any, files: Path
 ) -> None:

@@ -218,3 +218,21 @@ def test_the_studio_is_busy_past_its_capacity_and_forgets_old_jobs() -> None:
     with pytest.raises(NotFoundError):
         jobs.get(first.id)  # the oldest finished job is forgotten past `keep`
     assert jobs.get(made[-1].id).status == "running"
+
+
+def test_listing_choices_are_sentences_the_planner_reads_as_their_preset() -> None:
+    from productshot.tools.listing_presets import listing_presets
+    from productshot.tools.listing_words import find_listing
+    from productshot.web.listing import listing_choices
+
+    for language in LANGUAGES:
+        choices = listing_choices(language)
+        names = [choice["preset"] for choice in choices]
+        # Every marketplace preset has a button; "lifestyle" needs a scene request, so it has none.
+        assert set(names) == set(listing_presets()) - {"lifestyle"} and names[0] == "amazon"
+        for choice in choices:
+            asked = find_listing(choice["request"])
+            assert asked is not None and (asked.action, asked.preset) == ("listing", choice["preset"])
+            assert choice["label"] == listing_presets()[choice["preset"]].label
+    assert listing_choices("ko")[0]["request"].startswith("아마존")
+    assert listing_choices("fr") == listing_choices("en")
