@@ -40,6 +40,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 WILDCARD_BINDS = frozenset({"0.0.0.0", "::", "[::]", ""})
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")  # RFC 6265 cookie-octets
 
 
 def host_patterns(bind_host: str, extra: Sequence[str] = ()) -> tuple[str, ...]:
@@ -88,6 +89,12 @@ class GuardPolicy:
             raise BadRequestError("accepting any Host header needs a token")
         if self.token_cookie is not None and not _COOKIE_NAME.fullmatch(self.token_cookie):
             raise BadRequestError(f"token cookie name {self.token_cookie!r}: use letters, digits, _ and -")
+        if self.token_cookie is not None and self.token and not _COOKIE_VALUE.fullmatch(self.token):
+            raise BadRequestError(
+                f"{self.token_hint} must be printable ASCII without spaces, quotes, commas, semicolons or "
+                "backslashes, so a browser can keep it in a cookie; e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
 
     def host_allowed(self, host: str) -> bool:
         if self.allowed_hosts is None:

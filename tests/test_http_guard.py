@@ -216,6 +216,10 @@ def test_a_door_without_a_token_cookie_ignores_cookies_and_the_login_link() -> N
         assert http.get("/", headers={"Authorization": f"bearer {PAGE_TOKEN}"}).status_code == 200
     with pytest.raises(BadRequestError, match="cookie"):
         GuardPolicy(allowed_hosts=("localhost",), token="t", token_cookie="bad name;")
+    for token in ("two words", "semi;colon", 'quo"te', "한글"):  # a browser could not keep it in a cookie
+        with pytest.raises(BadRequestError, match="PRODUCTSHOT_WEB_TOKEN must be printable ASCII"):
+            bind_policy("127.0.0.1", token, token_hint="PRODUCTSHOT_WEB_TOKEN", token_cookie=COOKIE)
+    assert bind_policy("127.0.0.1", "two words").token == "two words"  # header-only doors take any token
 
 
 def test_bind_policy_same_host_origin_on_a_wildcard_bind() -> None:
