@@ -189,6 +189,18 @@ def test_korean_browser_gets_korean_page_and_reply(studio: WebServer, browser: A
         assert placement_problems(tuple(shot["bbox"]), "bottom-right", CANVAS) == []
         assert _log(page)[-1].startswith("완성했어요")
         assert "상품 배치하기" in page.locator("#done-steps").inner_text()
+        # The listing button speaks Korean to the agent too, and the verdict comes back in Korean.
+        assert page.locator("#make-listing").inner_text() == "등록용 이미지 만들기"
+        page.select_option("#preset", "coupang")
+        page.click("#make-listing")
+        page.wait_for_function(
+            "() => document.getElementById('listing-verdict').dataset.preset === 'coupang'"
+            " && !document.getElementById('send').disabled",
+            timeout=SHOT_TIMEOUT_MS,
+        )
+        assert page.locator("#log li.from-you p").last.inner_text() == "쿠팡 대표이미지 만들어줘"
+        assert page.locator("#listing-verdict").inner_text() == "측정할 수 있는 규칙을 모두 통과했어요."
+        assert page.locator("#result").get_attribute("data-asset") == shot["asset"]  # the shot stays
         # A reload keeps the tab's conversation; "new conversation" starts another, empty one.
         page.reload()
         page.wait_for_function(
