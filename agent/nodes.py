@@ -402,6 +402,10 @@ def listing_outcome(
         failed=[
             r["name"] for r in data.get("rules", []) if r.get("level") == "required" and r.get("ok") is False
         ],
+        rules=[
+            {key: r.get(key) for key in ("name", "kind", "level", "ok", "measured", "required")}
+            for r in data.get("rules", [])
+        ],
     )
     return outcome
 

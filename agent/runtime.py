@@ -114,20 +114,31 @@ class TurnResult:
             "language": self.language,
             "planner": self.mode,
             "guard": [dict(entry) for entry in self.guard],
+            "listing": _listing_view(out),
             "backend": self.backend,
             "seconds": round(self.seconds, 3),
         }
 
 
+def _listing_view(outcome: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A listing turn's verdict (preset, ok, failed required rules, every rule as measured), else None."""
+    if "preset" not in outcome:
+        return None
+    keys = ("preset", "ok", "failed", "rules", "needs_review", "checked")
+    return {key: outcome.get(key) for key in keys}
+
+
 @dataclass(frozen=True)
 class ThreadView:
-    """What a thread remembers: its last result and the results before it (oldest first)."""
+    """What a thread remembers: its last result and the results before it (oldest first), and the last
+    listing image made (kept apart: a listing image is not a shot to move or undo)."""
 
     thread: str
     last_result: str | None
     results: tuple[str, ...]
     turns: int
     language: str
+    last_listing: str | None = None
 
 
 @dataclass
@@ -395,6 +406,7 @@ class AgentRuntime:
             results=tuple(results),
             turns=int(values.get("turns") or 0),
             language=str(values.get("language") or "en"),
+            last_listing=values.get("last_listing"),
         )
 
     async def read_asset(self, asset_id: str) -> bytes:

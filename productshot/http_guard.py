@@ -7,17 +7,24 @@ Checks, in order, before a request reaches the app:
 4. a state-changing method (POST, PUT, PATCH, DELETE) must carry `X-Productshot-Client` (or another header
    the door names, e.g. MCP's `Mcp-Session-Id` on a session DELETE) or a JSON body, none of which a
    cross-site page can send without a CORS preflight (which nothing here answers) -> 403.
+
+A door a browser navigates to (the studio page) opts into a token cookie (`GuardPolicy.token_cookie`): a
+browser cannot add an Authorization header when it follows a link, so `GET /any/path?token=<token>` from an
+allowed Host answers 303 to the clean path with the token in an HttpOnly, SameSite=Strict cookie, and later
+requests may carry the token in that cookie instead of the header. SameSite=Strict keeps the cookie off
+every cross-site request, and rules 2-4 still apply to requests that carry it.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from productshot.errors import BadRequestError
 from productshot.hosts import is_local_host
@@ -32,6 +39,8 @@ CLIENT_HEADER = "X-Productshot-Client"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 WILDCARD_BINDS = frozenset({"0.0.0.0", "::", "[::]", ""})
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_COOKIE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")  # RFC 6265 cookie-octets
 
 
 def host_patterns(bind_host: str, extra: Sequence[str] = ()) -> tuple[str, ...]:
@@ -69,18 +78,29 @@ class GuardPolicy:
     # Headers that prove a state-changing request is not a cross-site form (a page cannot send any of them
     # without a preflight): productshot's own client header, plus any the door's protocol sets itself.
     client_headers: tuple[str, ...] = (CLIENT_HEADER,)
+    # A cookie that may carry the token instead of the Authorization header (None: header only); setting it
+    # also enables the `?token=` login redirect that sets the cookie (see the module docstring).
+    token_cookie: str | None = None
 
     def __post_init__(self) -> None:
         if self.token is not None and not self.token:
             raise BadRequestError(f"{self.token_hint} is empty")
         if self.allowed_hosts is None and not self.token:
             raise BadRequestError("accepting any Host header needs a token")
+        if self.token_cookie is not None and not _COOKIE_NAME.fullmatch(self.token_cookie):
+            raise BadRequestError(f"token cookie name {self.token_cookie!r}: use letters, digits, _ and -")
+        if self.token_cookie is not None and self.token and not _COOKIE_VALUE.fullmatch(self.token):
+            raise BadRequestError(
+                f"{self.token_hint} must be printable ASCII without spaces, quotes, commas, semicolons or "
+                "backslashes, so a browser can keep it in a cookie; e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
 
     def host_allowed(self, host: str) -> bool:
         if self.allowed_hosts is None:
             return True
         name = host.strip().lower()
-        return any(fnmatchcase(name, pattern) for pattern in self.allowed_hosts)
+        return any(_host_matches(name, pattern) for pattern in self.allowed_hosts)
 
     def origin_allowed(self, origin: str, host: str) -> bool:
         parts = urlsplit(origin.strip())
@@ -90,6 +110,31 @@ class GuardPolicy:
         if self.allowed_hosts is None:
             return netloc == host.strip().lower()
         return self.host_allowed(netloc)
+
+
+def _host_matches(name: str, pattern: str) -> bool:
+    """`name` is `pattern`, or `pattern` ends in `:*` and `name` is its host with a numeric port. Not
+    fnmatch: its `[...]` is a character class, which would misread an IPv6 literal such as `[::1]`."""
+    if pattern.endswith(":*"):
+        host, _, port = name.rpartition(":")
+        return host == pattern[:-2] and port.isdigit()
+    return name == pattern
+
+
+def bind_policy(
+    bind_host: str,
+    token: str | None,
+    *,
+    extra_hosts: Sequence[str] = (),
+    token_hint: str = "the server's token",
+    token_cookie: str | None = None,
+) -> GuardPolicy:
+    """The policy of a door bound to `bind_host`: the local names, the bound address and `extra_hosts`;
+    a wildcard bind (0.0.0.0, ::) with a token and no named hosts accepts any Host, since the token keeps
+    other pages out and an Origin must then name the very host the request was sent to."""
+    wildcard = bind_host.strip() in WILDCARD_BINDS
+    allowed = None if wildcard and token and not extra_hosts else host_patterns(bind_host, extra_hosts)
+    return GuardPolicy(allowed_hosts=allowed, token=token, token_hint=token_hint, token_cookie=token_cookie)
 
 
 def bearer_ok(header: str, token: str) -> bool:
@@ -114,6 +159,10 @@ class HttpGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = _headers(scope)
+        if self._is_login(scope, headers) and self._site_refusal(scope, headers) is None:
+            await _login_redirect(send, scope, self.policy)
+            return
         refusal = self.refusal(scope)
         if refusal is None:
             await self.app(scope, receive, send)
@@ -123,21 +172,50 @@ class HttpGuard:
 
     def refusal(self, scope: Scope) -> tuple[int, str, str, dict[str, str]] | None:
         """(status, code, message, headers) when the request must be refused, else None."""
-        headers: dict[str, list[str]] = {}
-        for key, value in scope.get("headers", []):
-            headers.setdefault(key.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        headers = _headers(scope)
+        return self._token_refusal(headers) or self._site_refusal(scope, headers)
+
+    def _is_login(self, scope: Scope, headers: dict[str, list[str]]) -> bool:
+        """A `GET ...?token=<the token>` on a door with a token cookie (checked in constant time)."""
         policy = self.policy
-        if policy.token is not None:
-            given = headers.get("authorization", [])
-            if len(given) != 1 or not bearer_ok(given[0], policy.token):
-                what = "no Authorization header" if not given else "a wrong bearer token"
-                return (
-                    401,
-                    "unauthorized",
-                    f"this server needs 'Authorization: Bearer <token>' and got {what}; "
-                    f"give the client {policy.token_hint}",
-                    {"WWW-Authenticate": 'Bearer realm="productshot"'},
-                )
+        if policy.token is None or policy.token_cookie is None:
+            return False
+        if str(scope.get("method", "GET")).upper() != "GET":
+            return False
+        given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token") or [""]
+        return _same(given[0], policy.token)
+
+    def _token_refusal(self, headers: dict[str, list[str]]) -> tuple[int, str, str, dict[str, str]] | None:
+        policy = self.policy
+        if policy.token is None:
+            return None
+        given = headers.get("authorization", [])
+        if len(given) == 1 and bearer_ok(given[0], policy.token):
+            return None
+        if not given and policy.token_cookie is not None:
+            if _same(_cookie(headers, policy.token_cookie), policy.token):
+                return None
+            return (
+                401,
+                "unauthorized",
+                f"open this page with its token once (http://HOST:PORT/?token=<token>, {policy.token_hint}), "
+                "or send 'Authorization: Bearer <token>'",
+                {"WWW-Authenticate": 'Bearer realm="productshot"'},
+            )
+        what = "no Authorization header" if not given else "a wrong bearer token"
+        return (
+            401,
+            "unauthorized",
+            f"this server needs 'Authorization: Bearer <token>' and got {what}; "
+            f"give the client {policy.token_hint}",
+            {"WWW-Authenticate": 'Bearer realm="productshot"'},
+        )
+
+    def _site_refusal(
+        self, scope: Scope, headers: dict[str, list[str]]
+    ) -> tuple[int, str, str, dict[str, str]] | None:
+        """Host allow-list, Origin, and the cross-site-post rule (rules 2-4 of the module docstring)."""
+        policy = self.policy
         host = (headers.get("host") or [""])[0]
         if not policy.host_allowed(host):
             return (
@@ -164,6 +242,47 @@ class HttpGuard:
         return None
 
 
+def _headers(scope: Scope) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for key, value in scope.get("headers", []):
+        headers.setdefault(key.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+    return headers
+
+
+def _same(given: str | None, token: str) -> bool:
+    return bool(given) and hmac.compare_digest(str(given).encode(), token.encode())
+
+
+def _cookie(headers: dict[str, list[str]], name: str) -> str | None:
+    """The value of cookie `name` (None when absent, or when a Cookie header cannot be parsed)."""
+    for line in headers.get("cookie", []):
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(line)
+        except CookieError:
+            continue
+        morsel = jar.get(name)
+        if morsel is not None:
+            return morsel.value
+    return None
+
+
+async def _login_redirect(send: Send, scope: Scope, policy: GuardPolicy) -> None:
+    """303 to the same path without the query, setting the token cookie (HttpOnly, SameSite=Strict)."""
+    cookie = f"{policy.token_cookie}={policy.token}; Path=/; HttpOnly; SameSite=Strict"
+    if scope.get("scheme") == "https":
+        cookie += "; Secure"
+    raw = [
+        (b"location", str(scope.get("path") or "/").encode("utf-8")),
+        (b"set-cookie", cookie.encode("latin-1")),
+        (b"content-length", b"0"),
+        (b"cache-control", b"no-store"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+    await send({"type": "http.response.start", "status": 303, "headers": raw})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def _send_json(send: Send, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
     payload = json.dumps(body).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
@@ -172,4 +291,4 @@ async def _send_json(send: Send, status: int, body: dict[str, Any], headers: dic
     await send({"type": "http.response.body", "body": payload})
 
 
-__all__ = ["CLIENT_HEADER", "GuardPolicy", "HttpGuard", "bearer_ok", "host_patterns"]
+__all__ = ["CLIENT_HEADER", "GuardPolicy", "HttpGuard", "bearer_ok", "bind_policy", "host_patterns"]

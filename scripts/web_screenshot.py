@@ -1,8 +1,8 @@
 """Make the README's picture of the studio page (docs/images/web.png) from a real session, not a mock-up.
 
 Starts `productshot web` in-process on a throwaway data home, opens it in headless Chromium (Debian's
-`chromium`, driven by Playwright), drops the bundled coffee photo, asks for a shot, follows up once, and
-screenshots the page as a seller sees it. Usage: .venv/bin/python scripts/web_screenshot.py [OUT.png]
+`chromium`, driven by Playwright), drops the bundled coffee photo, asks for a shot, follows up once, makes the Amazon listing
+image from the page's preset picker, and screenshots the page as a seller sees it. Usage: .venv/bin/python scripts/web_screenshot.py [OUT.png]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tests.support.browser import chromium_missing, launch  # noqa: E402
 
 REQUEST = "put this cup on white marble, bottom-left"
 FOLLOW_UP = "move it a little to the right"
+LISTING_PRESET = "amazon"
 SHOT_TIMEOUT_MS = 600_000
 
 
@@ -59,6 +60,14 @@ def main(out: Path) -> int:
                     arg=before,
                     timeout=SHOT_TIMEOUT_MS,
                 )
+            page.select_option("#preset", LISTING_PRESET)
+            page.click("#make-listing")
+            page.wait_for_function(
+                "() => { const img = document.getElementById('listing-image');"
+                " return !document.getElementById('listing').hidden && img.complete && img.naturalWidth > 0"
+                " && !document.getElementById('send').disabled; }",
+                timeout=SHOT_TIMEOUT_MS,
+            )
             page.wait_for_function(
                 "() => [...document.querySelectorAll('#history img')].every((i) => i.complete)"
             )

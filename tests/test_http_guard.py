@@ -10,9 +10,20 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from productshot.errors import BadRequestError
-from productshot.http_guard import CLIENT_HEADER, GuardPolicy, bearer_ok, host_patterns
+from productshot.http_guard import (
+    CLIENT_HEADER,
+    GuardPolicy,
+    HttpGuard,
+    bearer_ok,
+    bind_policy,
+    host_patterns,
+)
 from productshot.server.worker.app import create_app
 from productshot.server.worker.client import WorkerClient
 from productshot.server.worker.config import WorkerConfig
@@ -97,6 +108,9 @@ def test_policy_units() -> None:
     policy = GuardPolicy(allowed_hosts=patterns, token="t")
     assert policy.host_allowed("10.0.0.7:8765") and policy.host_allowed("studio.lan")
     assert not policy.host_allowed("evil.example") and not policy.host_allowed("")
+    # IPv6 literals are matched as text (fnmatch would read "[::1]" as a character class).
+    assert policy.host_allowed("[::1]:8765") and policy.host_allowed("[::1]")
+    assert not policy.host_allowed(":1]:8765") and not policy.host_allowed("1")
     assert policy.origin_allowed("https://studio.lan:8766", "studio.lan") is True
     assert policy.origin_allowed("null", "studio.lan") is False
     anywhere = GuardPolicy(allowed_hosts=None, token="t")
@@ -130,3 +144,93 @@ def test_a_network_worker_refuses_model_folders_outside_the_allowed_ones_in_one_
     with serving(create_app(settings, config=WorkerConfig())) as url, httpx.Client(base_url=url) as http:
         local = http.post("/jobs", json={**job, "model": "/no/such/folder"})
         assert local.status_code == 404 and "does not exist" in local.json()["message"]
+
+
+COOKIE = "studio_token"
+PAGE_TOKEN = "page-" + "k" * 27
+
+
+async def _record(request: Request) -> PlainTextResponse:
+    body = await request.body()
+    return PlainTextResponse(f"{request.method} {request.url.path} {len(body)}")
+
+
+def _cookie_door(policy: GuardPolicy) -> HttpGuard:
+    inner = Starlette(routes=[Route("/", _record), Route("/api/x", _record, methods=["GET", "POST"])])
+    return HttpGuard(inner, policy)
+
+
+def test_a_browser_door_takes_the_token_from_its_login_cookie_on_a_real_socket() -> None:
+    policy = bind_policy("127.0.0.1", PAGE_TOKEN, token_hint="PRODUCTSHOT_WEB_TOKEN", token_cookie=COOKIE)
+    with serving(_cookie_door(policy)) as url, httpx.Client(base_url=url, timeout=10) as browser:
+        first = browser.get("/")
+        assert first.status_code == 401 and "?token=" in first.json()["message"]
+        login = browser.get(f"/api/x?token={PAGE_TOKEN}&lang=ko")
+        assert login.status_code == 303 and login.headers["location"] == "/api/x"
+        cookie = login.headers["set-cookie"]
+        assert cookie.startswith(f"{COOKIE}={PAGE_TOKEN};")
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+        assert browser.cookies.get(COOKIE) == PAGE_TOKEN  # the client keeps it, as a browser does
+        assert browser.get("/").text == "GET / 0"
+        # The page's own fetch: the cookie plus the client header, a multipart upload included.
+        upload = browser.post(
+            "/api/x", files={"photo": ("bag.png", _png(), "image/png")}, headers={CLIENT_HEADER: "web-page"}
+        )
+        assert upload.status_code == 200 and upload.text.startswith("POST /api/x ")
+        assert browser.post("/api/x", json={"a": 1}).status_code == 200
+        # A form post a hostile page makes the browser send: the cookie rides along only if the browser
+        # ignores SameSite; then the missing header refuses it, and a foreign Origin refuses it first.
+        form = browser.post("/api/x", data={"a": "1"}, files={"photo": ("x.png", b"x", "image/png")})
+        assert form.status_code == 403 and form.json()["error"] == "cross_site_refused"
+        foreign = browser.post(
+            "/api/x", json={"a": 1}, headers={"Origin": "http://evil.example", CLIENT_HEADER: "x"}
+        )
+        assert foreign.status_code == 403 and foreign.json()["error"] == "bad_origin"
+        # The cookie never outranks the Host allow-list; a wrong header is not rescued by a good cookie.
+        rebound = browser.get("/", headers={"Host": "rebound.example"})
+        assert rebound.status_code == 421 and rebound.json()["error"] == "bad_host"
+        assert browser.get("/", headers={"Authorization": "Bearer nope"}).status_code == 401
+    with serving(_cookie_door(policy)) as url, httpx.Client(base_url=url, timeout=10) as stranger:
+        wrong = stranger.get("/?token=not-the-token")
+        assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
+        stranger.cookies.set(COOKIE, "not-the-token")
+        assert stranger.get("/").status_code == 401
+        stranger.cookies.clear()
+        # No login on a foreign Host (a rebound name cannot plant the cookie), nor by POST.
+        planted = stranger.get(f"/?token={PAGE_TOKEN}", headers={"Host": "rebound.example"})
+        assert planted.status_code == 401 and "set-cookie" not in planted.headers  # token first, then Host
+        posted = stranger.post(f"/api/x?token={PAGE_TOKEN}", json={})
+        assert posted.status_code == 401 and "set-cookie" not in posted.headers
+        stranger.cookies.set(COOKIE, PAGE_TOKEN)
+        garbled = stranger.get("/", headers={"Cookie": 'a="unclosed; ' + f"{COOKIE}={PAGE_TOKEN}"})
+        assert garbled.status_code in (200, 401)  # parsed or not, never a crash
+
+
+def test_a_door_without_a_token_cookie_ignores_cookies_and_the_login_link() -> None:
+    policy = bind_policy("127.0.0.1", PAGE_TOKEN)  # the worker's and MCP server's kind: header only
+    with serving(_cookie_door(policy)) as url, httpx.Client(base_url=url, timeout=10) as http:
+        login = http.get(f"/?token={PAGE_TOKEN}")
+        assert login.status_code == 401 and "set-cookie" not in login.headers
+        http.cookies.set(COOKIE, PAGE_TOKEN)
+        assert http.get("/").status_code == 401
+        assert http.get("/", headers={"Authorization": f"bearer {PAGE_TOKEN}"}).status_code == 200
+    with pytest.raises(BadRequestError, match="cookie"):
+        GuardPolicy(allowed_hosts=("localhost",), token="t", token_cookie="bad name;")
+    for token in ("two words", "semi;colon", 'quo"te', "한글"):  # a browser could not keep it in a cookie
+        with pytest.raises(BadRequestError, match="PRODUCTSHOT_WEB_TOKEN must be printable ASCII"):
+            bind_policy("127.0.0.1", token, token_hint="PRODUCTSHOT_WEB_TOKEN", token_cookie=COOKIE)
+    assert bind_policy("127.0.0.1", "two words").token == "two words"  # header-only doors take any token
+
+
+def test_bind_policy_same_host_origin_on_a_wildcard_bind() -> None:
+    anywhere = bind_policy("0.0.0.0", "t", token_cookie=COOKIE)
+    assert anywhere.allowed_hosts is None and anywhere.host_allowed("box.lan:8770")
+    assert anywhere.origin_allowed("http://box.lan:8770", "box.lan:8770")
+    assert not anywhere.origin_allowed("http://box.lan:9999", "box.lan:8770")
+    assert not anywhere.origin_allowed("http://evil.example", "box.lan:8770")
+    named = bind_policy("0.0.0.0", "t", extra_hosts=["studio.lan"])
+    assert named.host_allowed("studio.lan:8770") and not named.host_allowed("other.lan")
+    local = bind_policy("127.0.0.1", None)
+    assert local.token is None and not local.host_allowed("evil.example")
+    untokened = bind_policy("0.0.0.0", None)  # no token: never any Host, only the local names
+    assert untokened.allowed_hosts is not None and not untokened.host_allowed("box.lan:8770")

@@ -67,7 +67,8 @@ def server(shared_settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
 
 async def _place_and_follow_up(client: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     tools = {tool.name for tool in (await client.list_tools()).tools}
-    assert len(tools) == 8 and {"place_product", "list_scenes"} <= tools
+    # 8 studio tools and the 2 listing tools (make_listing_image, check_listing).
+    assert len(tools) == 10 and {"place_product", "list_scenes", "make_listing_image"} <= tools
     first = await client.call_tool(
         "place_product",
         {"image": "sample:coffee", "request": "put this cup on a simple beach scene, bottom-left", "seed": 3},
@@ -254,4 +255,4 @@ def test_token_is_required_on_a_non_local_bind(tmp_path: Path, settings: Setting
             async with http_session(url, headers={"Authorization": f"Bearer {token}"}) as client:
                 return len((await client.list_tools()).tools)
 
-        assert anyio.run(scenario) == 8
+        assert anyio.run(scenario) == 10  # 8 studio tools and the 2 listing tools

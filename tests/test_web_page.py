@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 
 from productshot.agent.runtime import AgentRuntime
+from productshot.http_guard import CLIENT_HEADER
 from productshot.web.serve import WebServer
 from tests.support.agent_harness import (
     agent_settings,
@@ -188,6 +189,18 @@ def test_korean_browser_gets_korean_page_and_reply(studio: WebServer, browser: A
         assert placement_problems(tuple(shot["bbox"]), "bottom-right", CANVAS) == []
         assert _log(page)[-1].startswith("완성했어요")
         assert "상품 배치하기" in page.locator("#done-steps").inner_text()
+        # The listing button speaks Korean to the agent too, and the verdict comes back in Korean.
+        assert page.locator("#make-listing").inner_text() == "등록용 이미지 만들기"
+        page.select_option("#preset", "coupang")
+        page.click("#make-listing")
+        page.wait_for_function(
+            "() => document.getElementById('listing-verdict').dataset.preset === 'coupang'"
+            " && !document.getElementById('send').disabled",
+            timeout=SHOT_TIMEOUT_MS,
+        )
+        assert page.locator("#log li.from-you p").last.inner_text() == "쿠팡 대표이미지 만들어줘"
+        assert page.locator("#listing-verdict").inner_text() == "측정할 수 있는 규칙을 모두 통과했어요."
+        assert page.locator("#result").get_attribute("data-asset") == shot["asset"]  # the shot stays
         # A reload keeps the tab's conversation; "new conversation" starts another, empty one.
         page.reload()
         page.wait_for_function(
@@ -243,6 +256,51 @@ def test_two_tabs_at_once_keep_their_own_threads(studio: WebServer, browser: Any
         context.close()
 
 
+def test_amazon_listing_image_from_the_page_passes_its_rules(
+    studio: WebServer, browser: Any, files: Path
+) -> None:
+    context, page = _open(browser, studio.url)
+    try:
+        assert page.locator("#make-listing").inner_text() == "Make listing image"
+        options = page.eval_on_selector_all("#preset option", "os => os.map((o) => o.value)")
+        assert options[0] == "amazon" and {"coupang", "naver"} <= set(options)
+        _upload(page, write_cutout(files / "bottle.png", size=(200, 300)))
+        _wait_upload(page)
+        page.select_option("#preset", "amazon")
+        page.click("#make-listing")
+        page.wait_for_function(
+            "() => { const img = document.getElementById('listing-image');"
+            " return !document.getElementById('listing').hidden && img.complete && img.naturalWidth > 0"
+            " && !document.getElementById('send').disabled; }",
+            timeout=SHOT_TIMEOUT_MS,
+        )
+        verdict = page.locator("#listing-verdict")
+        assert verdict.get_attribute("data-ok") == "true" and verdict.get_attribute("data-preset") == "amazon"
+        assert verdict.inner_text() == "Passes every rule that can be measured."
+        rules = page.eval_on_selector_all(
+            "#listing-rules li",
+            "items => items.map((li) => [li.dataset.rule, li.dataset.ok, li.dataset.level])",
+        )
+        by_name = {name: ok for name, ok, _ in rules}
+        assert by_name["white_background"] == "true" and by_name["fill"] == "true"
+        assert by_name["no_text"] == "null"  # what no pixel test measures is shown as "check by eye"
+        assert all(ok != "false" for _, ok, level in rules if level == "required"), rules
+        assert "Pure white background" in page.locator("#listing-rules").inner_text()
+        # It went through the agent: the chat shows the request the button sent and the studio's reply.
+        assert page.locator("#log li.from-you p").last.inner_text() == "make a listing image for amazon"
+        assert "amazon" in _log(page)[-1].lower()
+        # The shot area is untouched (a listing image is not a shot), and the listing downloads as JPEG.
+        assert page.locator("#result").is_hidden() and page.locator("#history img").count() == 0
+        with page.expect_download() as download:
+            page.click("#download-listing")
+        with Image.open(io.BytesIO(Path(download.value.path()).read_bytes())) as made:
+            assert made.format == "JPEG" and made.size == (2000, 2000)
+            corner = made.convert("RGB").getpixel((5, 5))
+            assert min(corner) >= 254  # Amazon's pure white
+    finally:
+        context.close()
+
+
 def test_oversized_upload_and_text_file_refused_with_a_message(
     studio: WebServer, browser: Any, files: Path
 ) -> None:
@@ -268,7 +326,9 @@ def test_oversized_upload_and_text_file_refused_with_a_message(
         # Without a declared length (chunked), the server stops reading at the limit.
         chunks = iter([big.read_bytes()[:100_000]] * 4)
         streamed = httpx.post(
-            f"{studio.url}api/uploads", content=chunks, headers={"content-type": "image/png"}
+            f"{studio.url}api/uploads",
+            content=chunks,
+            headers={"content-type": "image/png", CLIENT_HEADER: "test"},
         )
         assert streamed.status_code == 413 and streamed.json()["error"] == "too_large"
         # Sending without a photo is refused in the page, before any turn starts.
@@ -296,11 +356,15 @@ def test_foreign_host_and_cross_site_origin_refused(studio: WebServer, browser: 
         page = context.new_page()
         response = page.goto(f"http://rebound.test:{studio.port}/")
         assert response is not None and response.status == 421
-        assert "wrong_host" in page.content()
+        assert "bad_host" in page.content()
     finally:
         context.close()
     forged = httpx.post(f"{studio.url}api/threads", headers={"origin": "http://evil.example"})
-    assert forged.status_code == 403 and forged.json()["error"] == "cross_site"
+    assert forged.status_code == 403 and forged.json()["error"] == "bad_origin"
+    # A form another site posts (no Origin, as some browsers send it, no client header) is refused too.
+    photo = {"photo": ("bag.png", b"\x89PNG\r\n\x1a\n", "image/png")}
+    form = httpx.post(f"{studio.url}api/uploads", files=photo)
+    assert form.status_code == 403 and form.json()["error"] == "cross_site_refused"
 
 
 def test_non_local_bind_without_token_refused(cli_env: dict[str, str]) -> None:

@@ -1,4 +1,5 @@
-"""The studio page's parts without a browser: the Host/Origin/token guard, uploads into the store, labels."""
+"""The studio page's parts without a browser: its policy on the shared Host/Origin/token guard (with the
+browser's token cookie), uploads into the store, labels."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from productshot.errors import BadImageError, BadRequestError
+from productshot.http_guard import CLIENT_HEADER, GuardPolicy, HttpGuard
 from productshot.prompts import load_template
 from productshot.settings import Settings
 from productshot.store import AssetStore
 from productshot.web.app import result_payload
-from productshot.web.guard import TOKEN_COOKIE, GuardPolicy, WebGuard, WebTokenRequiredError
+from productshot.web.guard import TOKEN_COOKIE, WebTokenRequiredError, web_policy
 from productshot.web.labels import LANGUAGES, page_labels, pick_language
 from productshot.web.uploads import (
     UploadTooLargeError,
@@ -38,7 +40,7 @@ def _echo(request: Request) -> PlainTextResponse:
 
 def _client(policy: GuardPolicy, base: str = "http://127.0.0.1:8770") -> httpx.AsyncClient:
     inner = Starlette(routes=[Route("/", _echo), Route("/api/x", _echo, methods=["GET", "POST"])])
-    transport = httpx.ASGITransport(app=WebGuard(inner, policy))
+    transport = httpx.ASGITransport(app=HttpGuard(inner, policy))
     return httpx.AsyncClient(transport=transport, base_url=base)
 
 
@@ -50,37 +52,37 @@ async def _get(
 
 
 def test_local_policy_refuses_foreign_host_and_cross_site_origin() -> None:
-    policy = GuardPolicy.for_bind("127.0.0.1", None)
+    policy = web_policy("127.0.0.1", None)
     ok = asyncio.run(_get(policy, "/"))
     assert ok.status_code == 200 and ok.text == "ok /"
     for host in ("localhost:8770", "[::1]:8770", "127.0.0.1"):
         assert asyncio.run(_get(policy, "/", headers={"host": host})).status_code == 200
     rebound = asyncio.run(_get(policy, "/", headers={"host": "attacker.example:8770"}))
-    assert rebound.status_code == 421 and rebound.json()["error"] == "wrong_host"
+    assert rebound.status_code == 421 and rebound.json()["error"] == "bad_host"
     same_site = asyncio.run(_get(policy, "/api/x", headers={"origin": "http://localhost:8770"}))
     assert same_site.status_code == 200
     cross = asyncio.run(_get(policy, "/api/x", headers={"origin": "https://attacker.example"}))
-    assert cross.status_code == 403 and cross.json()["error"] == "cross_site"
+    assert cross.status_code == 403 and cross.json()["error"] == "bad_origin"
     assert asyncio.run(_get(policy, "/api/x", headers={"origin": "null"})).status_code == 403
 
 
 def test_non_local_bind_needs_a_token() -> None:
     for host in ("0.0.0.0", "192.168.1.20", "::"):
         with pytest.raises(WebTokenRequiredError, match="PRODUCTSHOT_WEB_TOKEN"):
-            GuardPolicy.for_bind(host, None)
-    policy = GuardPolicy.for_bind("192.168.1.20", TOKEN, ["studio.lan"])
+            web_policy(host, None)
+    policy = web_policy("192.168.1.20", TOKEN, ["studio.lan"])
     assert policy.host_allowed("192.168.1.20:8770") and policy.host_allowed("STUDIO.LAN")
     assert not policy.host_allowed("other.lan")
-    anywhere = GuardPolicy.for_bind("0.0.0.0", TOKEN)
+    anywhere = web_policy("0.0.0.0", TOKEN)
     assert anywhere.host_allowed("whatever.lan:8770")
     assert anywhere.origin_allowed("http://whatever.lan:8770", "whatever.lan:8770")
     assert not anywhere.origin_allowed("http://attacker.example", "whatever.lan:8770")
-    with pytest.raises(BadRequestError, match="--allow-host"):
-        GuardPolicy.for_bind("127.0.0.1", None, ["http://x/y"])
+    with pytest.raises(BadRequestError, match="--allowed-host"):
+        web_policy("127.0.0.1", None, ["http://x/y"])
 
 
 def test_token_by_bearer_any_case_or_by_cookie_after_the_token_link() -> None:
-    policy = GuardPolicy.for_bind("10.0.0.5", TOKEN)
+    policy = web_policy("10.0.0.5", TOKEN)
     base = "http://10.0.0.5:8770"
     missing = asyncio.run(_get(policy, "/", base))
     assert missing.status_code == 401 and "token" in missing.json()["message"]
@@ -93,7 +95,7 @@ def test_token_by_bearer_any_case_or_by_cookie_after_the_token_link() -> None:
         async with _client(policy, base) as client:
             login = await client.get(f"/?token={TOKEN}")
             page = await client.get("/")
-            api = await client.post("/api/x")
+            api = await client.post("/api/x", headers={CLIENT_HEADER: "web-page"})
             return login, page, api
 
     login, page, api = asyncio.run(browser_like())
@@ -216,3 +218,21 @@ def test_the_studio_is_busy_past_its_capacity_and_forgets_old_jobs() -> None:
     with pytest.raises(NotFoundError):
         jobs.get(first.id)  # the oldest finished job is forgotten past `keep`
     assert jobs.get(made[-1].id).status == "running"
+
+
+def test_listing_choices_are_sentences_the_planner_reads_as_their_preset() -> None:
+    from productshot.tools.listing_presets import listing_presets
+    from productshot.tools.listing_words import find_listing
+    from productshot.web.listing import listing_choices
+
+    for language in LANGUAGES:
+        choices = listing_choices(language)
+        names = [choice["preset"] for choice in choices]
+        # Every marketplace preset has a button; "lifestyle" needs a scene request, so it has none.
+        assert set(names) == set(listing_presets()) - {"lifestyle"} and names[0] == "amazon"
+        for choice in choices:
+            asked = find_listing(choice["request"])
+            assert asked is not None and (asked.action, asked.preset) == ("listing", choice["preset"])
+            assert choice["label"] == listing_presets()[choice["preset"]].label
+    assert listing_choices("ko")[0]["request"].startswith("아마존")
+    assert listing_choices("fr") == listing_choices("en")

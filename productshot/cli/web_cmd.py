@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8770, help="port (default 8770; 0 picks a free one)")
     p.add_argument(
         "--allow-host",
+        "--allowed-host",
+        dest="allow_host",
         action="append",
         default=[],
         metavar="NAME",
@@ -39,9 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from productshot.web.guard import GuardPolicy
+    from productshot.web.guard import web_policy
 
-    GuardPolicy.for_bind(args.host, settings.web_token, args.allow_host)  # refuse before anything starts
+    web_policy(args.host, settings.web_token, args.allow_host)  # refuse before anything starts
 
     from productshot.agent.runtime import AgentRuntime
     from productshot.web.app import StudioOptions

@@ -33,6 +33,7 @@ from productshot.settings import Settings
 from productshot.store import AssetStore
 from productshot.web.jobs import DEFAULT_CAPACITY, TurnJob, TurnJobs
 from productshot.web.labels import page_labels, pick_language
+from productshot.web.listing import listing_choices
 from productshot.web.uploads import UploadTooLargeError, check_declared, store_upload, too_large_message
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,8 @@ def create_app(
     async def page(request: Request) -> HTMLResponse:
         language = pick_language(request.headers.get("accept-language"))
         labels = page_labels(language, {"max_mb": f"{settings.max_upload_bytes / 1_048_576:.0f}"})
-        config = {"language": language, "labels": labels}
+        presets = [dict(choice) for choice in listing_choices(language)]
+        config = {"language": language, "labels": labels, "listing_presets": presets}
         # JSON inside <script type="application/json">: escape "<" so no text can close the element.
         blob = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c")
         html = _static_text("index.html")
@@ -210,7 +212,8 @@ def create_app(
     ) -> Response:
         studio = _studio(request)
         view = await studio.runtime.thread(check_thread_id(thread))
-        if asset_id not in view.results and asset_id != view.last_result:
+        known = {*view.results, view.last_result, view.last_listing}
+        if asset_id not in known:
             raise NotFoundError(f"no result {asset_id!r} in this conversation")
         data = await studio.runtime.read_asset(asset_id)
         if format is None:

@@ -1,7 +1,7 @@
 """Serve the studio: the token rule checked first, the port bound at once, uvicorn in front or in a thread.
 
 `WebServer` binds its socket in the constructor (a busy port fails before anything slow starts), wraps the
-app in the guard, and runs uvicorn either in the caller's thread (`serve()`, the CLI; Ctrl-C stops it) or
+app in the shared `HttpGuard`, and runs uvicorn either in the caller's thread (`serve()`, the CLI; Ctrl-C stops it) or
 in a background thread (`start()`/`stop()`, tests and the screenshot script), where `start()` returns once
 the agent runtime is open and the page answers.
 """
@@ -18,9 +18,10 @@ import uvicorn
 
 from productshot.agent.runtime import AgentRuntime
 from productshot.errors import BadRequestError, ProductshotError
+from productshot.http_guard import HttpGuard
 from productshot.settings import Settings
 from productshot.web.app import StudioOptions, create_app
-from productshot.web.guard import GuardPolicy, WebGuard
+from productshot.web.guard import web_policy
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8770
@@ -42,14 +43,14 @@ class WebServer:
     ) -> None:
         if not 0 <= port <= 65535:
             raise BadRequestError(f"--port must be within 0..65535, got {port}")
-        self.policy = GuardPolicy.for_bind(host, settings.web_token, allow_hosts)  # refuses before binding
+        self.policy = web_policy(host, settings.web_token, allow_hosts)  # refuses before binding
         self.settings = settings
         self.host = host
         self._socket = _bind(host, port)
         self.port = int(self._socket.getsockname()[1])
         make_runtime = runtime or (lambda: AgentRuntime.from_settings(settings))
         app = create_app(settings, make_runtime, options)
-        self.app = WebGuard(app, self.policy)
+        self.app = HttpGuard(app, self.policy)
         self._server = _uvicorn_server(self.app)
         self._thread: threading.Thread | None = None
 
@@ -125,7 +126,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_server(app: WebGuard) -> uvicorn.Server:
+def _uvicorn_server(app: HttpGuard) -> uvicorn.Server:
     config = uvicorn.Config(
         app, lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=5
     )

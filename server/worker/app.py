@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from productshot import __version__
 from productshot.errors import ProductshotError
-from productshot.http_guard import WILDCARD_BINDS, GuardPolicy, HttpGuard, host_patterns
+from productshot.http_guard import GuardPolicy, HttpGuard, bind_policy
 from productshot.server.worker.config import WorkerConfig
 from productshot.server.worker.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from productshot.server.worker.runtime import WorkerRuntime
@@ -508,11 +508,7 @@ def create_app(settings: Settings, *, config: WorkerConfig) -> FastAPI:
 def worker_policy(config: WorkerConfig) -> GuardPolicy:
     """The worker's door: local Host/Origin only on a local bind; off it, the token (required there) and
     the bound address; a wildcard bind with a token accepts any Host, since the token keeps pages out."""
-    wildcard = config.host.strip() in WILDCARD_BINDS
-    allowed = None if wildcard and config.token else host_patterns(config.host)
-    return GuardPolicy(
-        allowed_hosts=allowed, token=config.token, token_hint="the worker's PRODUCTSHOT_WORKER_TOKEN"
-    )
+    return bind_policy(config.host, config.token, token_hint="the worker's PRODUCTSHOT_WORKER_TOKEN")
 
 
 __all__ = ["JobEvents", "create_app", "result_headers", "validation_message", "worker_policy"]

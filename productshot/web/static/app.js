@@ -35,10 +35,14 @@
   }
 
   // ---- talking to the server -------------------------------------------------------------------------
+  // Every request names the page as productshot's own client: the shared HTTP guard refuses a POST that
+  // has neither this header nor a JSON body, which is what keeps a cross-site form post out.
+  const CLIENT_HEADER = { "X-Productshot-Client": "web-page" };
   async function call(method, url, body, headers) {
     let response;
     try {
-      response = await fetch(url, { method, body, headers, credentials: "same-origin" });
+      const sent = Object.assign({}, headers || {}, CLIENT_HEADER);
+      response = await fetch(url, { method, body, headers: sent, credentials: "same-origin" });
     } catch (err) {
       throw { error: "network", message: "" };
     }
@@ -170,6 +174,7 @@
   function setBusy(busy) {
     state.busy = busy;
     $("send").disabled = busy;
+    $("make-listing").disabled = busy;
     $("undo").disabled = busy || state.results.length < 2;
     $("progress").hidden = !busy;
     document.body.classList.toggle("busy", busy);
@@ -200,6 +205,7 @@
   }
 
   function finished(result) {
+    if (result.listing) { showListing(result); addLog("studio", result.reply || ""); return; }
     if (result.url) {
       showResult(result);
       if (!state.results.some((r) => r.asset_id === result.asset_id)) {
@@ -241,6 +247,60 @@
     }
   }
 
+  // ---- a listing image (made through the same agent turn as a shot; kept apart from the shots) --------
+  function showListing(result) {
+    const listing = result.listing;
+    const img = $("listing-image");
+    img.alt = L.listing_alt;
+    img.dataset.asset = result.asset_id || "";
+    if (result.url) img.src = result.url;
+    const verdict = $("listing-verdict");
+    verdict.dataset.ok = String(!!listing.ok);
+    verdict.dataset.preset = listing.preset || "";
+    verdict.textContent = listing.ok ? L.listing_passes : L.listing_fails;
+    const rules = $("listing-rules");
+    rules.textContent = "";
+    (listing.rules || []).forEach((rule) => {
+      const item = document.createElement("li");
+      item.dataset.rule = rule.name;
+      item.dataset.ok = rule.ok === null || rule.ok === undefined ? "null" : String(rule.ok);
+      item.dataset.level = rule.level || "";
+      const mark = document.createElement("span");
+      mark.className = "mark";
+      mark.textContent = rule.ok === true ? "✓" : rule.ok === false ? "✗" : "?";
+      const name = document.createElement("span");
+      name.textContent = L["rule_" + rule.kind] || rule.name;
+      const state = document.createElement("small");
+      const said = rule.ok === true ? L.rule_passed : rule.ok === false ? L.rule_failed : L.rule_unmeasured;
+      state.textContent = rule.level === "recommended" ? `${said} · ${L.rule_recommended}` : said;
+      item.append(mark, name, state);
+      rules.append(item);
+    });
+    const link = $("download-listing");
+    if (result.url) {
+      link.href = result.url;
+      link.setAttribute("download", `productshot-${listing.preset}-${result.asset_id}.jpg`);
+      link.setAttribute("aria-disabled", "false");
+    }
+    $("listing").hidden = false;
+  }
+
+  function fillPresets() {
+    const select = $("preset");
+    (config.listing_presets || []).forEach((choice) => {
+      const option = document.createElement("option");
+      option.value = choice.preset;
+      option.textContent = choice.label;
+      option.dataset.request = choice.request;
+      select.append(option);
+    });
+  }
+
+  function makeListing() {
+    const option = $("preset").selectedOptions[0];
+    if (option) send(option.dataset.request);
+  }
+
   function renderHistory() {
     const list = $("history");
     list.textContent = "";
@@ -272,6 +332,7 @@
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); submitBox(); }
     });
     $("undo").addEventListener("click", () => send(L.undo_request));
+    $("make-listing").addEventListener("click", makeListing);
     $("new-thread").addEventListener("click", async () => {
       if (state.busy) return;
       $("log").textContent = "";
@@ -279,6 +340,7 @@
       $("empty").hidden = false;
       $("done-steps").textContent = "";
       $("warning").hidden = true;
+      $("listing").hidden = true;
       clearError();
       await startThread(true);
       if (state.image) state.pendingImage = state.image;
@@ -295,6 +357,7 @@
   }
 
   applyLabels();
+  fillPresets();
   wire();
   startThread(false).catch(showError);
 })();
