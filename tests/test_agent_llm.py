@@ -150,7 +150,7 @@ def test_bad_arguments_get_the_tool_error_and_the_next_call_fixes_them(
 
     def fixed(body: dict[str, Any]) -> Reply:
         error = last_tool_text(body)
-        assert "scale" in error and "less than or equal to 1" in error, error
+        assert "scale" in error and "less than or equal to 4" in error, error
         return Reply.tool_call(
             "composite",
             {"background": background, "product": product, "position": "bottom-right", "scale": 0.5},

@@ -75,6 +75,8 @@ def test_inspector_lists_the_tools_and_calls_place_product(tmp_path: Path, setti
         "place_product",
         "list_models",
         "list_scenes",
+        "make_listing_image",
+        "check_listing",
     }
     for tool in tools.values():
         assert tool["inputSchema"]["type"] == "object" and tool["outputSchema"]["type"] == "object"
