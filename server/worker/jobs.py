@@ -53,6 +53,7 @@ class JobOutput:
     backend: str
     seconds: float
     bbox: tuple[int, int, int, int] | None = None
+    replica: str | None = None
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Job:
     bbox: tuple[int, int, int, int] | None = None
     result_dropped: bool = False
     batch_size: int | None = None
+    replica: str | None = None
 
     def result_bytes(self) -> int:
         """Memory held by this job's result: the decoded image plus its PNG once encoded."""
@@ -119,6 +121,7 @@ class Job:
             guidance=self.guidance,
             bbox=self.bbox,
             batch_size=self.batch_size,
+            replica=self.replica,
             seconds=self.seconds,
             timings=JobTimings(
                 submitted_at=self.submitted_at,
@@ -316,6 +319,7 @@ class JobTable:
                 return False
             job.output, job.png = output, png
             job.backend, job.seconds, job.bbox = output.backend, output.seconds, output.bbox
+            job.replica = output.replica
             job.width, job.height = output.image.width, output.image.height
             job.step = job.steps_total
             info = self._close_locked(job, JobState.DONE)
