@@ -296,7 +296,8 @@ class JobTable:
                     job.batch_size = batch_size
                     job.step = 0
 
-    def progress(self, job_ids: Iterable[str], step: int, steps: int) -> None:
+    def progress(self, job_ids: Iterable[str], step: int, steps: int, *, replica: str | None = None) -> None:
+        """Record step `step` of `steps` (and, on the Ray engine, the replica running the jobs)."""
         infos: list[JobInfo] = []
         with self._lock:
             for job_id in job_ids:
@@ -304,6 +305,8 @@ class JobTable:
                 if job is None or job.status is not JobState.RUNNING:
                     continue
                 job.step, job.steps_total = max(0, min(step, steps)), max(steps, 1)
+                if replica is not None:
+                    job.replica = replica
                 infos.append(job.info())
         self._notify(infos)
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -152,7 +154,7 @@ class _ReplicaBase:
             is_out_of_memory=is_out_of_memory,
             release_memory=lambda: free_memory(self.device),
         )
-        ray.get(board.register.remote(self.replica, self.kind, self.device, _node_id()))
+        ray.get(board.register.remote(self.replica, self.kind, self.device, _node_id(), os.getpid()))
 
     def _report_models(self) -> None:
         self.board.loaded.remote(self.replica, [model.name for model in self.cache.loaded()])
@@ -307,12 +309,13 @@ class RemoteRunner:
         """Copy replica progress into the job table, and flag stops for jobs the table ended meanwhile."""
         if not pending:
             return
-        progress: dict[str, tuple[int, int]] = ray.get(self._board.progress.remote(list(pending)))
+        progress: dict[str, tuple[int, int, str]] = ray.get(self._board.progress.remote(list(pending)))
         now = time.monotonic()
         for job_id, (job, response, retries, stopped_at) in list(pending.items()):
             single = control.subset([job])
             if job_id in progress:
-                single.on_step(*progress[job_id])
+                step, steps, replica = progress[job_id]
+                single.on_step(step, steps, replica=replica)
             if single.live():
                 continue
             if stopped_at is None:
@@ -499,14 +502,93 @@ PLACEMENT_DEADLINE_S = 30.0
 def serve_ray(settings: Settings, config: WorkerConfig, options: RayOptions) -> int:
     """Run the worker on Ray Serve until SIGTERM/SIGINT; holds the data home's lock and record like the
     local worker, so `worker status` and `worker stop` work. Everything it started in Ray goes on exit."""
+    import signal
+    import threading
+
     from productshot.server.worker import lifecycle
 
-    with lifecycle.holding_home(settings, config) as (config, _):
-        _init_ray(settings, options)
-        try:
-            return _serve_until_stopped(settings, config, options)
-        finally:
-            _shutdown_ray()
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with lifecycle.holding_home(settings, config) as (config, _):
+            # Joining Ray and starting Serve's controller and proxy take tens of seconds on a busy machine;
+            # meanwhile this process answers /health with "starting" itself (and 503 to everything else).
+            deployed: list[bool] = []
+            try:
+                with starting_answerer(settings, config):
+                    _init_ray(settings, options)
+                if stop.is_set():
+                    return 0
+                return _serve_until_stopped(settings, config, options, deployed, stop)
+            finally:
+                _shutdown_ray(options, deployed=bool(deployed))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def starting_answerer(settings: Settings, config: WorkerConfig) -> Iterator[None]:
+    """Serve the starting-phase API on the worker's port for the `with` block, then free the port."""
+    import threading
+
+    import uvicorn
+
+    app = starting_app(settings, config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=config.host, port=config.port, log_config=None, access_log=False, lifespan="off"
+        )
+    )
+    thread = threading.Thread(target=server.run, name="productshot-starting", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def starting_app(settings: Settings, config: WorkerConfig) -> Any:
+    """The API while Ray starts: /health says "starting" (engine ray), any other route a 503; the same
+    HTTP guard (Host, Origin, token) as the running worker."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    from productshot import __version__
+    from productshot.http_guard import HttpGuard
+    from productshot.server.worker.app import worker_policy
+    from productshot.server.worker.schemas import ErrorBody
+
+    started = time.monotonic()
+    app = FastAPI(title="productshot worker (starting)", openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/health")
+    def health() -> HealthInfo:
+        return HealthInfo(
+            status="starting",
+            version=__version__,
+            device="ray",
+            pid=os.getpid(),
+            home=str(settings.home),
+            queue_depth=0,
+            queue_size=config.queue_size,
+            running=0,
+            loaded_models=[],
+            uptime=round(time.monotonic() - started, 3),
+            autostarted=config.autostarted,
+            engine="ray",
+        )
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "DELETE", "PUT"])
+    def elsewhere(path: str) -> JSONResponse:
+        body = ErrorBody(
+            error="worker_unavailable", message="the worker is starting on Ray; retry in a few seconds"
+        )
+        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
+
+    app.add_middleware(HttpGuard, policy=worker_policy(config))
+    return app
 
 
 def _init_ray(settings: Settings, options: RayOptions) -> None:
@@ -527,67 +609,70 @@ def _init_ray(settings: Settings, options: RayOptions) -> None:
         ray.init(address="local", num_cpus=options.local_cpus, _temp_dir=options.temp_dir, **kwargs)
 
 
-def _shutdown_ray() -> None:
+def _shutdown_ray(options: RayOptions, *, deployed: bool) -> None:
+    """Leave nothing behind: a local Ray goes entirely; on a shared cluster only our application goes (and
+    Serve itself once no other application uses it), then this process disconnects."""
     try:
-        if ray.is_initialized():
-            try:
+        if not ray.is_initialized():
+            return
+        try:
+            if options.address is None:
                 serve.shutdown()
-            finally:
-                ray.shutdown()
+            elif deployed:
+                serve.delete(options.app_name)
+                if not serve.status().applications:
+                    serve.shutdown()
+                log.info("removed the Serve application %r from the cluster", options.app_name)
+        finally:
+            ray.shutdown()
     except Exception:  # the cluster may be gone already; report it, the process exits anyway
         log.exception("shutting down Ray Serve failed")
 
 
-def _serve_until_stopped(settings: Settings, config: WorkerConfig, options: RayOptions) -> int:
-    import signal
-    import threading
-
+def _serve_until_stopped(
+    settings: Settings, config: WorkerConfig, options: RayOptions, deployed: list[bool], stop: Any
+) -> int:
     from ray.serve.config import HTTPOptions, ProxyLocation
     from ray.serve.schema import ApplicationStatus
 
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        check_capacity(options, ray.available_resources())
-        serve.start(
-            http_options=HTTPOptions(host=config.host, port=config.port),
-            proxy_location=ProxyLocation.HeadOnly,
-        )
-        board = board_actor()
-        app = build_application(settings, config, options, board)
-        serve.run_many(
-            [serve.RunTarget(target=app, name=options.app_name, route_prefix="/")],
-            wait_for_ingress_deployment_creation=True,
-            wait_for_applications_running=False,
-        )
-        log.info("Ray Serve worker answering on %s (replicas starting)", config.url)
-        deadline = time.monotonic() + PLACEMENT_DEADLINE_S
-        running = False
-        while not stop.wait(0.5):
-            status = serve.status().applications.get(options.app_name)
-            if status is None:
-                raise WorkerUnavailableError(f"the Serve application {options.app_name!r} disappeared")
-            if status.status == ApplicationStatus.DEPLOY_FAILED:
-                raise WorkerUnavailableError(f"the replicas failed to start: {status.message}")
-            if status.status == ApplicationStatus.RUNNING and not running:
-                running = True
-                log.info("all replicas are up")
-            if not running and time.monotonic() > deadline:
-                unplaced = [
-                    f"{name}: {deployment.message}"
-                    for name, deployment in status.deployments.items()
-                    if "scheduled" in deployment.message or "resources" in deployment.message.lower()
-                ]
-                if unplaced:
-                    raise ClusterTooSmallError(
-                        "the Ray cluster has not placed the replicas within "
-                        f"{PLACEMENT_DEADLINE_S:.0f} s: " + "; ".join(unplaced)
-                    )
-        log.info("stopping the Ray Serve worker")
-        return 0
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    check_capacity(options, ray.available_resources())
+    serve.start(
+        http_options=HTTPOptions(host=config.host, port=config.port),
+        proxy_location=ProxyLocation.HeadOnly,
+    )
+    deployed.append(True)
+    board = board_actor()
+    app = build_application(settings, config, options, board)
+    serve.run_many(
+        [serve.RunTarget(target=app, name=options.app_name, route_prefix="/")],
+        wait_for_ingress_deployment_creation=True,
+        wait_for_applications_running=False,
+    )
+    log.info("Ray Serve worker answering on %s (replicas starting)", config.url)
+    deadline = time.monotonic() + PLACEMENT_DEADLINE_S
+    running = False
+    while not stop.wait(0.5):
+        status = serve.status().applications.get(options.app_name)
+        if status is None:
+            raise WorkerUnavailableError(f"the Serve application {options.app_name!r} disappeared")
+        if status.status == ApplicationStatus.DEPLOY_FAILED:
+            raise WorkerUnavailableError(f"the replicas failed to start: {status.message}")
+        if status.status == ApplicationStatus.RUNNING and not running:
+            running = True
+            log.info("all replicas are up")
+        if not running and time.monotonic() > deadline:
+            unplaced = [
+                f"{name}: {deployment.message}"
+                for name, deployment in status.deployments.items()
+                if "scheduled" in deployment.message or "resources" in deployment.message.lower()
+            ]
+            if unplaced:
+                raise ClusterTooSmallError(
+                    "the Ray cluster has not placed the replicas within "
+                    f"{PLACEMENT_DEADLINE_S:.0f} s: " + "; ".join(unplaced)
+                )
+    log.info("stopping the Ray Serve worker")
+    return 0
 
 
 __all__ += ["serve_ray"]

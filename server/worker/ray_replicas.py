@@ -55,14 +55,14 @@ class JobBoard:
     that are up with the models each holds. The ingress's job table stays the one record of job state."""
 
     def __init__(self) -> None:
-        self._progress: dict[str, tuple[int, int]] = {}
+        self._progress: dict[str, tuple[int, int, str]] = {}
         self._stopped: set[str] = set()
         self._replicas: dict[str, dict[str, Any]] = {}
 
-    def step(self, job_id: str, step: int, steps: int) -> None:
-        self._progress[job_id] = (step, steps)
+    def step(self, job_id: str, step: int, steps: int, replica: str) -> None:
+        self._progress[job_id] = (step, steps, replica)
 
-    def progress(self, job_ids: list[str]) -> dict[str, tuple[int, int]]:
+    def progress(self, job_ids: list[str]) -> dict[str, tuple[int, int, str]]:
         return {job_id: self._progress[job_id] for job_id in job_ids if job_id in self._progress}
 
     def stop(self, job_ids: list[str]) -> None:
@@ -76,12 +76,13 @@ class JobBoard:
             self._progress.pop(job_id, None)
             self._stopped.discard(job_id)
 
-    def register(self, replica: str, kind: str, device: str, node: str) -> None:
+    def register(self, replica: str, kind: str, device: str, node: str, pid: int) -> None:
         self._replicas[replica] = {
             "replica": replica,
             "kind": kind,
             "device": device,
             "node": node,
+            "pid": pid,
             "loaded_models": [],
         }
 
@@ -150,7 +151,7 @@ class ReplicaExecutor:
 
     def _report(self, info: JobInfo) -> None:
         if info.status is JobState.RUNNING:
-            self._board.step.remote(info.job_id, info.progress.step, info.progress.steps)
+            self._board.step.remote(info.job_id, info.progress.step, info.progress.steps, self._replica)
 
     def _apply_stops(self, table: JobTable) -> None:
         """Cancel the jobs the ingress no longer wants (cancelled, timed out): checked at every step."""

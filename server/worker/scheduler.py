@@ -85,10 +85,10 @@ class BatchControl:
         """Jobs of this batch that are still running (not cancelled, timed out or failed meanwhile)."""
         return [job for job in self.jobs if self._table.is_live(job.id)]
 
-    def on_step(self, step: int, steps: int) -> None:
-        """Progress callback for the device call: step `step` of `steps` is done."""
+    def on_step(self, step: int, steps: int, *, replica: str | None = None) -> None:
+        """Progress callback for the device call: step `step` of `steps` is done (on `replica`, if remote)."""
         self._expire()
-        self._table.progress([job.id for job in self.jobs], step, steps)
+        self._table.progress([job.id for job in self.jobs], step, steps, replica=replica)
 
     def should_stop(self) -> bool:
         """True once no job of the batch wants its result any more; the device call should stop."""

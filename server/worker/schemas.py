@@ -226,6 +226,7 @@ class ReplicaInfo(BaseModel):
     kind: Literal["generator", "cutout"]
     device: str
     node: str
+    pid: int
     loaded_models: list[str]
 
 
