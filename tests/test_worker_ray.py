@@ -288,8 +288,11 @@ def test_progress_and_cancel_work_through_the_ingress(ray_worker: RayWorker) -> 
         assert seen[-1].replica and "#Generator#" in seen[-1].replica  # the running replica is named
         cancelled = client.cancel(job.job_id)
         assert cancelled.status is JobState.CANCELLED
-        final = client.wait(job.job_id, timeout=60)
-        assert final.status is JobState.CANCELLED and final.error and final.error.error == "cancelled"
+        with pytest.raises(ProductshotError) as ended:
+            client.wait(job.job_id, deadline=60)
+        assert ended.value.code == "cancelled"
+        final = client.job(job.job_id)
+        assert final.status is JobState.CANCELLED and final.progress.step < 150
         # The replica stopped the batch (it honours the board's stop flag), so a new job runs promptly.
         after = client.generate("next", model="faulty-slow", seed=3, steps=2, **SMALL)
         assert after.info.status is JobState.DONE
@@ -306,7 +309,11 @@ def test_a_killed_replica_is_replaced_and_the_job_retried_or_named(ray_worker: R
         assert victim is not None, "the job never started on a replica"
         [pid] = [row.pid for row in client.health().replicas if row.replica == victim]
         os.kill(pid, signal.SIGKILL)  # as a crash or a lost node would
-        final = client.wait(job.job_id, timeout=120)  # never a hang: done by another replica, or named
+        try:  # never a hang: done by another replica, or a named error
+            client.wait(job.job_id, deadline=120)
+        except ProductshotError as exc:
+            assert exc.code == "replica_lost", exc
+        final = client.job(job.job_id)
         if final.status is JobState.DONE:
             assert final.replica and final.replica != victim
             png = client.result_png(job.job_id)
@@ -334,7 +341,7 @@ def test_errors_and_guard_are_the_local_workers(ray_worker: RayWorker) -> None:
     missing = httpx.get(f"{url}/jobs/nope", timeout=30)
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     foreign = httpx.get(f"{url}/health", headers={"Host": "evil.example"}, timeout=30)
-    assert foreign.status_code in (400, 403), foreign.text
+    assert foreign.status_code == 421 and foreign.json()["error"] == "bad_host", foreign.text
     with ray_worker.client(timeout=30) as client, pytest.raises(ProductshotError) as caught:
         client.generate("x", model="no-such-model", **SMALL)
     assert caught.value.code == "model_unavailable"

@@ -508,7 +508,11 @@ def serve_ray(settings: Settings, config: WorkerConfig, options: RayOptions) -> 
     from productshot.server.worker import lifecycle
 
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_stop(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with lifecycle.holding_home(settings, config) as (config, _):
             # Joining Ray and starting Serve's controller and proxy take tens of seconds on a busy machine;
@@ -517,6 +521,10 @@ def serve_ray(settings: Settings, config: WorkerConfig, options: RayOptions) -> 
             try:
                 with starting_answerer(settings, config):
                     _init_ray(settings, options)
+                # ray.init installs a C++ SIGTERM handler that aborts the process; take the signals back so
+                # a stop removes what this worker deployed first.
+                for sig in previous:
+                    signal.signal(sig, on_stop)
                 if stop.is_set():
                     return 0
                 return _serve_until_stopped(settings, config, options, deployed, stop)
