@@ -17,8 +17,8 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +45,7 @@ class Row:
     jobs: int
     seconds: float
     served_by: int
+    largest_batch: int
     health_ms: float
 
     @property
@@ -81,15 +82,17 @@ def _wait_ready(client: WorkerClient, replicas: int) -> None:
     raise RuntimeError(f"replicas not ready within {START_S:.0f} s")
 
 
-def _run_jobs(client: WorkerClient, model: str, jobs: int, steps: int, seed0: int) -> tuple[float, int]:
-    def one(seed: int) -> str:
+def _run_jobs(client: WorkerClient, model: str, jobs: int, steps: int, seed0: int) -> tuple[float, int, int]:
+    """Wall seconds for `jobs` concurrent generate jobs, how many replicas served them, the largest batch."""
+
+    def one(seed: int) -> tuple[str, int]:
         result = client.generate("a beach", model=model, width=64, height=64, steps=steps, seed=seed)
-        return result.info.replica or "local"
+        return result.info.replica or "local", result.info.batch_size or 1
 
     began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         served = list(pool.map(one, range(seed0, seed0 + jobs)))
-    return time.perf_counter() - began, len(set(served))
+    return time.perf_counter() - began, len({r for r, _ in served}), max(b for _, b in served)
 
 
 def _median_ms(call: Callable[[], object], repeats: int) -> float:
@@ -117,9 +120,11 @@ def _measure(
             if engine == "ray":
                 _wait_ready(client, replicas)
             _run_jobs(client, model, 2 * replicas, args.steps, 10_000)  # warm: load the model everywhere
-            seconds, served = _run_jobs(client, model, args.jobs, args.steps, 0)
+            seconds, served, batch = _run_jobs(client, model, args.jobs, args.steps, 0)
             health_ms = _median_ms(client.health, 20)
-        return Row(engine, str(replicas) if engine == "ray" else "-", args.jobs, seconds, served, health_ms)
+        return Row(
+            engine, str(replicas) if engine == "ray" else "-", args.jobs, seconds, served, batch, health_ms
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
@@ -176,11 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{args.jobs} generate jobs at once, tiny SD 64×64, {args.steps} steps, Ray cluster of {args.cpus} CPUs\n"
     )
-    print("| engine | replicas | jobs | wall (s) | jobs/s | replicas that served | /health p50 (ms) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| engine | replicas | jobs | wall (s) | jobs/s | replicas that served | largest batch | /health p50 (ms) |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print(
-            f"| {row.engine} | {row.replicas} | {row.jobs} | {row.seconds:.2f} | {row.rate:.2f} | {row.served_by} | {row.health_ms:.1f} |"
+            f"| {row.engine} | {row.replicas} | {row.jobs} | {row.seconds:.2f} | {row.rate:.2f} | {row.served_by} | {row.largest_batch} | {row.health_ms:.1f} |"
         )
     return 0
 

@@ -131,6 +131,10 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.engine == "ray":
         return _run_ray_worker(args, settings, config)
+    if args.replicas != 1 or args.autoscale or args.address:
+        from productshot.errors import BadRequestError
+
+        raise BadRequestError("--replicas, --autoscale and --address need --engine ray")
     return serve(settings, config)
 
 

@@ -54,6 +54,7 @@ class JobOutput:
     seconds: float
     bbox: tuple[int, int, int, int] | None = None
     replica: str | None = None
+    batch_size: int | None = None  # set by a remote replica: the device call it shared
 
 
 @dataclass
@@ -323,6 +324,8 @@ class JobTable:
             job.output, job.png = output, png
             job.backend, job.seconds, job.bbox = output.backend, output.seconds, output.bbox
             job.replica = output.replica
+            if output.batch_size is not None:
+                job.batch_size = output.batch_size
             job.width, job.height = output.image.width, output.image.height
             job.step = job.steps_total
             info = self._close_locked(job, JobState.DONE)

@@ -165,7 +165,8 @@ class ReplicaExecutor:
         info = table.info(job_id)
         if info.status is JobState.DONE:
             _, output, _ = table.result(job_id)
-            return RemoteOutcome(job_id, self._replica, output=replace(output, replica=self._replica))
+            output = replace(output, replica=self._replica, batch_size=info.batch_size)
+            return RemoteOutcome(job_id, self._replica, output=output)
         error = info.error or error_body(RuntimeError("the runner returned without a result for this job"))
         return RemoteOutcome(job_id, self._replica, error=error)
 
