@@ -443,7 +443,7 @@ def build_application(settings: Settings, config: WorkerConfig, options: RayOpti
         .options(ray_actor_options=options.actor_options(), max_ongoing_requests=4, **options.scaling(1))
         .bind(settings, board)
     )
-    executors = options.max_replicas * (config.max_batch + 1)
+    executors = 2 * options.max_replicas * (config.max_batch + 1)  # generate and cutout calls in flight
     ingress = cast(Any, serve.deployment)(Ingress).options(
         num_replicas=1, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=10_000
     )
