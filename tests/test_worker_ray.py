@@ -24,8 +24,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-pytest.importorskip("ray", reason="Ray Serve is not installed: pip install 'productshot[ray]'")
-pytest.importorskip("ray.serve", reason="Ray Serve is not installed: pip install 'productshot[ray]'")
+pytest.importorskip(
+    "ray", reason="Ray Serve is not installed: pip install 'productshot[ray]'", exc_type=ImportError
+)
+pytest.importorskip(
+    "ray.serve", reason="Ray Serve is not installed: pip install 'productshot[ray]'", exc_type=ImportError
+)
 
 import psutil
 
