@@ -143,7 +143,8 @@ def _run_ray_worker(args: argparse.Namespace, settings: Settings, config: Worker
     from productshot.errors import BadRequestError
 
     try:
-        from productshot.server.worker.ray_engine import RayOptions, parse_autoscale, serve_ray
+        from productshot.server.worker.ray_engine import RayOptions, parse_autoscale
+        from productshot.server.worker.ray_launch import serve_ray
     except ImportError as exc:
         raise BadRequestError(
             f"--engine ray needs Ray Serve ({exc}); install it with: pip install 'productshot[ray]'"
