@@ -61,6 +61,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return default if value is None else value
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise BadRequestError(f"{name} must be a number, got {raw!r}") from exc
+    if value < 0:
+        raise BadRequestError(f"{name} must be 0 or more, got {raw!r}")
+    return value
+
+
 def _optional_int(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -102,6 +115,10 @@ class Settings:
     slack_queue: int | None = None
     plugins: tuple[str, ...] = ()
     debug: bool = False  # the CLI prints tracebacks (PRODUCTSHOT_DEBUG=1)
+    # Ray engine (`productshot worker --engine ray`): what each generator/cutout replica asks of the cluster.
+    ray_replica_cpus: float = 1.0
+    ray_replica_gpus: float = 0.0
+    ray_models_per_replica: int = 2
     extra_env: tuple[tuple[str, str], ...] = ()
 
     # ---- derived locations -------------------------------------------------------------------------
@@ -194,6 +211,9 @@ class Settings:
             slack_queue=_optional_int(env, "PRODUCTSHOT_SLACK_QUEUE"),
             plugins=tuple(p.strip() for p in (env.get("PRODUCTSHOT_PLUGINS") or "").split(",") if p.strip()),
             debug=_truthy(env.get("PRODUCTSHOT_DEBUG"), False),
+            ray_replica_cpus=_float(env, "PRODUCTSHOT_RAY_REPLICA_CPUS", 1.0),
+            ray_replica_gpus=_float(env, "PRODUCTSHOT_RAY_REPLICA_GPUS", 0.0),
+            ray_models_per_replica=_int(env, "PRODUCTSHOT_RAY_MODELS_PER_REPLICA", 2),
             extra_env=forwarded,
         )
 
@@ -212,6 +232,9 @@ class Settings:
         env["PRODUCTSHOT_MAX_UPLOAD_BYTES"] = str(self.max_upload_bytes)
         env["U2NET_HOME"] = str(self.u2net_home)
         env["PYTHONUNBUFFERED"] = "1"
+        env["PRODUCTSHOT_RAY_REPLICA_CPUS"] = str(self.ray_replica_cpus)
+        env["PRODUCTSHOT_RAY_REPLICA_GPUS"] = str(self.ray_replica_gpus)
+        env["PRODUCTSHOT_RAY_MODELS_PER_REPLICA"] = str(self.ray_models_per_replica)
         if self.plugins:
             env["PRODUCTSHOT_PLUGINS"] = ",".join(self.plugins)
         for name, value in (

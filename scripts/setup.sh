@@ -41,7 +41,8 @@ if ! done_with stack "$stack_key" || [ ! -x .venv/bin/productshot ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   # Editable: src/productshot links to the checkout's productshot/, so the install is a plain path entry
   # that mypy follows and that sees new modules at once.
-  .venv/bin/python -m pip install --quiet -e ".[dev]" "$TORCH_SPEC"
+  # [ray]: the optional Ray Serve engine (`worker --engine ray`), installed so its tests run.
+  .venv/bin/python -m pip install --quiet -e ".[dev,ray]" "$TORCH_SPEC"
   stamp stack "$stack_key"
 fi
 

@@ -126,6 +126,7 @@ def test_bad_requests_are_4xx_naming_the_field_and_the_worker_stays_healthy(
             assert nowhere.status_code == 404 and set(nowhere.json()) == {"error", "message"}
             health = await served.client.health()
             assert health.status == "ok" and health.queue_depth == 0
+            assert health.engine == "local" and health.replicas == []
             assert (
                 await served.client.generate("white studio", model="studio", width=64, height=64)
             ).width == 64

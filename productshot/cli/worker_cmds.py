@@ -29,6 +29,7 @@ from productshot.settings import Settings
 if TYPE_CHECKING:
     from PIL import Image
 
+    from productshot.server.worker.config import WorkerConfig
     from productshot.server.worker.schemas import JobInfo
 
 StepUpdate = Callable[[str, int, int], None]
@@ -66,6 +67,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=DEFAULT_GRACE_S,
         metavar="S",
         help="seconds running jobs get on shutdown",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: one process (default); ray: Ray Serve replicas (needs productshot[ray])",
+    )
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument("--replicas", type=int, default=1, help="--engine ray: generator/cutout replicas (1)")
+    scale.add_argument("--autoscale", default=None, metavar="MIN:MAX", help="--engine ray: replica range")
+    p.add_argument(
+        "--address", default=None, help="--engine ray: join this Ray cluster (default: start a local Ray)"
     )
     p.add_argument("--autostarted", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(handler=run_worker)
@@ -117,7 +130,35 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         grace_s=args.grace,
         autostarted=args.autostarted,
     )
+    if args.engine == "ray":
+        return _run_ray_worker(args, settings, config)
+    if args.replicas != 1 or args.autoscale or args.address:
+        from productshot.errors import BadRequestError
+
+        raise BadRequestError("--replicas, --autoscale and --address need --engine ray")
     return serve(settings, config)
+
+
+def _run_ray_worker(args: argparse.Namespace, settings: Settings, config: WorkerConfig) -> int:
+    """`worker --engine ray`: the same API on Ray Serve; a clear error when Ray is not installed."""
+    from productshot.errors import BadRequestError
+
+    try:
+        from productshot.server.worker.ray_engine import RayOptions, parse_autoscale
+        from productshot.server.worker.ray_launch import serve_ray
+    except ImportError as exc:
+        raise BadRequestError(
+            f"--engine ray needs Ray Serve ({exc}); install it with: pip install 'productshot[ray]'"
+        ) from exc
+    options = RayOptions(
+        replicas=args.replicas,
+        autoscale=parse_autoscale(args.autoscale) if args.autoscale else None,
+        address=args.address,
+        replica_cpus=settings.ray_replica_cpus,
+        replica_gpus=settings.ray_replica_gpus,
+        models_per_replica=settings.ray_models_per_replica,
+    )
+    return serve_ray(settings, config, options)
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:

@@ -217,8 +217,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def health(runtime: Runtime) -> HealthInfo:
-    """Whether the worker serves, its device, queue depth and loaded models."""
+def health(runtime: Runtime) -> HealthInfo:
+    """Whether the worker serves, its device, queue depth and loaded models (a thread: the Ray engine's
+    health asks the cluster about its replicas)."""
     return runtime.health()
 
 
@@ -472,9 +473,12 @@ def _add_routes(app: FastAPI) -> None:
 
 
 # ---- the factory ----------------------------------------------------------------------------------------
-def create_app(settings: Settings, *, config: WorkerConfig) -> FastAPI:
-    """The worker's ASGI app. Its lifespan starts the executor; the runtime is at `app.state.runtime`."""
-    runtime = WorkerRuntime(settings, config)
+def create_app(settings: Settings, *, config: WorkerConfig, runtime: WorkerRuntime | None = None) -> FastAPI:
+    """The worker's ASGI app. Its lifespan starts the executor; the runtime is at `app.state.runtime`.
+
+    `runtime` is the in-process one by default; the Ray engine passes one whose runners call replicas.
+    """
+    runtime = runtime if runtime is not None else WorkerRuntime(settings, config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

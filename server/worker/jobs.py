@@ -55,6 +55,8 @@ class JobOutput:
     bbox: tuple[int, int, int, int] | None = None
     confidence: float | None = None  # cutout: how far to trust it
     notes: tuple[dict[str, Any], ...] = ()  # cutout: {code, params, text} each
+    replica: str | None = None
+    batch_size: int | None = None  # set by a remote replica: the device call it shared
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Job:
     notes: tuple[dict[str, Any], ...] = ()
     result_dropped: bool = False
     batch_size: int | None = None
+    replica: str | None = None
 
     def result_bytes(self) -> int:
         """Memory held by this job's result: the decoded image plus its PNG once encoded."""
@@ -125,6 +128,7 @@ class Job:
             confidence=self.confidence,
             notes=list(self.notes),
             batch_size=self.batch_size,
+            replica=self.replica,
             seconds=self.seconds,
             timings=JobTimings(
                 submitted_at=self.submitted_at,
@@ -299,7 +303,8 @@ class JobTable:
                     job.batch_size = batch_size
                     job.step = 0
 
-    def progress(self, job_ids: Iterable[str], step: int, steps: int) -> None:
+    def progress(self, job_ids: Iterable[str], step: int, steps: int, *, replica: str | None = None) -> None:
+        """Record step `step` of `steps` (and, on the Ray engine, the replica running the jobs)."""
         infos: list[JobInfo] = []
         with self._lock:
             for job_id in job_ids:
@@ -307,6 +312,8 @@ class JobTable:
                 if job is None or job.status is not JobState.RUNNING:
                     continue
                 job.step, job.steps_total = max(0, min(step, steps)), max(steps, 1)
+                if replica is not None:
+                    job.replica = replica
                 infos.append(job.info())
         self._notify(infos)
 
@@ -323,6 +330,9 @@ class JobTable:
             job.output, job.png = output, png
             job.backend, job.seconds, job.bbox = output.backend, output.seconds, output.bbox
             job.confidence, job.notes = output.confidence, output.notes
+            job.replica = output.replica
+            if output.batch_size is not None:
+                job.batch_size = output.batch_size
             job.width, job.height = output.image.width, output.image.height
             job.step = job.steps_total
             info = self._close_locked(job, JobState.DONE)

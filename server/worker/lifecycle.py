@@ -18,6 +18,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -442,6 +444,20 @@ def serve(settings: Settings, config: WorkerConfig) -> int:
 
     Logs go to `logs/worker.log` (and to stderr unless auto-started, whose stderr already is that file).
     """
+    with holding_home(settings, config, bind=True) as (bound, sock):
+        assert sock is not None
+        return _run_server(settings, bound, sock)
+
+
+@contextmanager
+def holding_home(
+    settings: Settings, config: WorkerConfig, *, bind: bool = False
+) -> Iterator[tuple[WorkerConfig, socket.socket | None]]:
+    """Hold the data home's worker lock and record (and log file) while a worker engine serves.
+
+    With `bind`, the listening socket is opened first (so port 0 becomes a real port in the record); an
+    engine that binds its own port (Ray Serve's proxy) is recorded at the configured port.
+    """
     settings.ensure_home()
     lock = FileLock(str(lock_path(settings)), thread_local=False)
     try:
@@ -455,8 +471,9 @@ def serve(settings: Settings, config: WorkerConfig) -> int:
         ) from exc
     handlers: list[logging.Handler] = []
     try:
-        sock = _bind(config.host, config.port)
-        config = replace(config, port=sock.getsockname()[1])
+        sock = _bind(config.host, config.port) if bind else None
+        if sock is not None:
+            config = replace(config, port=sock.getsockname()[1])
         handlers = _configure_logging(settings, to_stderr=not config.autostarted)
         record = WorkerRecord(
             pid=os.getpid(),
@@ -470,7 +487,7 @@ def serve(settings: Settings, config: WorkerConfig) -> int:
         )
         _write_record(settings, record)
         log.info("worker pid %d starting on %s for %s", record.pid, record.url, settings.home)
-        return _run_server(settings, config, sock)
+        yield config, sock
     finally:
         _remove_record(settings, pid=os.getpid())
         lock.release()
@@ -535,6 +552,7 @@ __all__ = [
     "WorkerRecord",
     "WorkerStatus",
     "ensure_worker",
+    "holding_home",
     "log_path",
     "probe",
     "read_record",

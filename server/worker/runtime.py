@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
@@ -33,7 +34,7 @@ from productshot.server.worker.jobs import Job, JobTable, encode_png
 from productshot.server.worker.metrics import Sample, WorkerMetrics
 from productshot.server.worker.models_cache import ModelCache
 from productshot.server.worker.registry import ModelPreset, Registry, get_preset, list_presets, resolve_auto
-from productshot.server.worker.scheduler import Scheduler
+from productshot.server.worker.scheduler import Scheduler, TaskRunner
 from productshot.server.worker.schemas import (
     MAX_SEED,
     MAX_SIDE,
@@ -82,7 +83,18 @@ def decode_b64_image(data: str, *, max_bytes: int) -> bytes:
 class WorkerRuntime:
     """Everything one worker holds, and the operations the HTTP API exposes."""
 
-    def __init__(self, settings: Settings, config: WorkerConfig) -> None:
+    engine: Literal["local", "ray"] = "local"
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: WorkerConfig,
+        *,
+        runners: Mapping[str, TaskRunner] | None = None,
+        executors: int = 1,
+    ) -> None:
+        """`runners` replace the in-process generate/cutout runners (the Ray engine's remote ones), and
+        `executors` is how many batches may be out at once (1 for the one local device)."""
         self.settings = settings
         self.config = config
         self.started_mono = time.monotonic()
@@ -109,10 +121,11 @@ class WorkerRuntime:
         self._cutout = CutoutRunner(self.cache, settings, self.registry.cutout_models())
         self.scheduler = Scheduler(
             self.table,
-            {"generate": self._generate, "cutout": self._cutout},
+            runners if runners is not None else {"generate": self._generate, "cutout": self._cutout},
             metrics=self.metrics,
             queue_size=config.queue_size,
             max_batch=config.max_batch,
+            executors=executors,
         )
         self._preload = [self._preload_target(name) for name in config.preload]
         self._last_activity = time.monotonic()
@@ -261,6 +274,7 @@ class WorkerRuntime:
             loaded_models=[model.name for model in self.cache.loaded()],
             uptime=round(time.monotonic() - self.started_mono, 3),
             autostarted=self.config.autostarted,
+            engine=self.engine,
         )
 
     def models(self) -> ModelsInfo:

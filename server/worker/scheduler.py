@@ -85,10 +85,10 @@ class BatchControl:
         """Jobs of this batch that are still running (not cancelled, timed out or failed meanwhile)."""
         return [job for job in self.jobs if self._table.is_live(job.id)]
 
-    def on_step(self, step: int, steps: int) -> None:
-        """Progress callback for the device call: step `step` of `steps` is done."""
+    def on_step(self, step: int, steps: int, *, replica: str | None = None) -> None:
+        """Progress callback for the device call: step `step` of `steps` is done (on `replica`, if remote)."""
         self._expire()
-        self._table.progress([job.id for job in self.jobs], step, steps)
+        self._table.progress([job.id for job in self.jobs], step, steps, replica=replica)
 
     def should_stop(self) -> bool:
         """True once no job of the batch wants its result any more; the device call should stop."""
@@ -117,8 +117,10 @@ class Scheduler:
         metrics: WorkerMetrics,
         queue_size: int,
         max_batch: int,
+        executors: int = 1,
     ) -> None:
         self._table = table
+        self._executor_count = max(1, executors)
         self._runners = dict(runners)
         self._metrics = metrics
         self.queue_size = queue_size
@@ -130,7 +132,7 @@ class Scheduler:
         self._force_at: float | None = None
         self._wake = threading.Event()
         self._stopped = threading.Event()
-        self._executor: threading.Thread | None = None
+        self._executors: list[threading.Thread] = []
         self._watchdog: threading.Thread | None = None
         self._batch_seconds = 1.0  # moving average, for Retry-After
         self._running_batch = 0
@@ -138,15 +140,24 @@ class Scheduler:
     # ---- life ------------------------------------------------------------------------------------------
     def start(self, warmup: Callable[[], None] | None = None) -> None:
         """Start the executor (which first runs `warmup`, e.g. preloading models) and the watchdog."""
-        if self._executor is not None:
+        if self._executors:
             raise RuntimeError("the scheduler is already started")
-        self._executor = threading.Thread(
-            target=self._executor_loop, args=(warmup,), name="productshot-executor", daemon=True
-        )
+        # One executor per device call that may run at once: 1 for a local device, more when the calls go
+        # to remote replicas (the Ray engine); only the first runs the warm-up.
+        self._executors = [
+            threading.Thread(
+                target=self._executor_loop,
+                args=(warmup if index == 0 else None,),
+                name=f"productshot-executor-{index}",
+                daemon=True,
+            )
+            for index in range(self._executor_count)
+        ]
         self._watchdog = threading.Thread(
             target=self._watchdog_loop, name="productshot-watchdog", daemon=True
         )
-        self._executor.start()
+        for thread in self._executors:
+            thread.start()
         self._watchdog.start()
 
     def begin_shutdown(self, grace_s: float) -> None:
@@ -170,11 +181,12 @@ class Scheduler:
     def stop(self, grace_s: float) -> None:
         """Shut down (see `begin_shutdown`) and wait for the threads to end."""
         self.begin_shutdown(grace_s)
-        if self._executor is not None:
-            # The watchdog fails running jobs at the grace deadline; their batch then stops at its next step.
-            self._executor.join(timeout=grace_s + 5.0)
-            if self._executor.is_alive():
-                log.error("the executor did not stop within %.0f s; leaving it behind", grace_s + 5.0)
+        # The watchdog fails running jobs at the grace deadline; their batch then stops at its next step.
+        until = time.monotonic() + grace_s + 5.0
+        for thread in self._executors:
+            thread.join(timeout=max(0.0, until - time.monotonic()))
+            if thread.is_alive():
+                log.error("an executor did not stop within %.0f s; leaving it behind", grace_s + 5.0)
         self._stopped.set()
         self._wake.set()
         if self._watchdog is not None:
@@ -249,7 +261,7 @@ class Scheduler:
                 self._run(batch)
             finally:
                 with self._cond:
-                    self._running_batch = 0
+                    self._running_batch -= len(batch)
 
     def _next_batch(self) -> list[QueuedJob] | None:
         with self._cond:
@@ -266,7 +278,7 @@ class Scheduler:
                     if queued.batch_key == head.batch_key:
                         self._queue.remove(queued)
                         batch.append(queued)
-            self._running_batch = len(batch)
+            self._running_batch += len(batch)
             return batch
 
     def _run(self, batch: list[QueuedJob]) -> None:

@@ -167,6 +167,7 @@ class JobInfo(BaseModel):
         default_factory=list, description="cutout: notes for the user, each {code, params, text}"
     )
     batch_size: int | None = Field(None, description="how many jobs shared the device call")
+    replica: str | None = Field(None, description="the Ray Serve replica that served it (Ray engine only)")
     seconds: float | None = Field(None, description="run time of the device call that produced the result")
     timings: JobTimings
     result_available: bool = False
@@ -224,10 +225,25 @@ class ModelsInfo(BaseModel):
     loaded: list[LoadedModel]
 
 
-class HealthInfo(BaseModel):
-    """GET /health: whether the worker serves, where, and how busy it is."""
+class ReplicaInfo(BaseModel):
+    """One model replica of a Ray-engine worker: its id, what it serves, and the models it holds now."""
 
-    status: Literal["ok", "stopping"]
+    replica: str
+    kind: Literal["generator", "cutout"]
+    device: str
+    node: str
+    pid: int
+    loaded_models: list[str]
+
+
+class HealthInfo(BaseModel):
+    """GET /health: whether the worker serves, where, and how busy it is.
+
+    `engine` is "local" (one process) or "ray" (Ray Serve replicas, listed in `replicas`); a Ray worker says
+    "starting" until at least one generator and one cutout replica are up.
+    """
+
+    status: Literal["ok", "starting", "stopping"]
     version: str
     device: str
     pid: int
@@ -238,6 +254,8 @@ class HealthInfo(BaseModel):
     loaded_models: list[str]
     uptime: float
     autostarted: bool
+    engine: Literal["local", "ray"] = "local"
+    replicas: list[ReplicaInfo] = Field(default_factory=list)
 
 
 __all__ = [
@@ -261,4 +279,5 @@ __all__ = [
     "ModelsInfo",
     "Progress",
     "QueueFullBody",
+    "ReplicaInfo",
 ]

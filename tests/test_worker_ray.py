@@ -1,0 +1,398 @@
+"""`productshot worker --engine ray`: the unchanged HTTP API and client on Ray Serve replicas.
+
+One local Ray for the whole module (2 CPUs, no dashboard, a free port, its own temp dir, RAY_ADDRESS
+cleared); the worker joins it with `--address`, as it would join a real cluster. Jobs use the faulty
+plugin's `faulty-slow` model (seeded noise, 0.1 s a step, honours stop) and the real u2netp cutout.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip(
+    "ray", reason="Ray Serve is not installed: pip install 'productshot[ray]'", exc_type=ImportError
+)
+pytest.importorskip(
+    "ray.serve", reason="Ray Serve is not installed: pip install 'productshot[ray]'", exc_type=ImportError
+)
+
+import psutil
+
+from productshot.errors import BadRequestError, ProductshotError, WorkerUnavailableError
+from productshot.server.worker.client import WorkerClient
+from productshot.server.worker.generators import GenerateSpec
+from productshot.server.worker.ray_engine import (
+    ClusterTooSmallError,
+    RayOptions,
+    check_capacity,
+    parse_autoscale,
+)
+from productshot.server.worker.schemas import JobState
+from productshot.settings import Settings
+from tests.support.faulty_plugin import noise_image
+from tests.support.worker_proc import (
+    FAULTY_PLUGIN,
+    REPO_ROOT,
+    free_port,
+    wait_for_health,
+    worker_settings,
+)
+
+SMALL = {"width": 64, "height": 64}
+START_S = 120.0  # the machine is shared and loaded: generous, and every wait ends on a condition
+
+
+@dataclass
+class LocalRay:
+    """A `ray start --head --block` cluster of this test module, and everything it leaves to check."""
+
+    proc: subprocess.Popen[bytes]
+    address: str
+    temp_dir: Path
+    log: Path
+    closed: bool = field(default=False)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.proc.poll() is None:
+            self.proc.terminate()  # `ray start --block` stops the processes it started on SIGTERM
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+    def leftovers(self) -> list[str]:
+        """Processes still running that belong to this cluster (their command line names its temp dir
+        or its GCS port)."""
+        port = self.address.rsplit(":", 1)[1]
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            cmdline = " ".join(proc.info.get("cmdline") or [])
+            if str(self.temp_dir) in cmdline or f"--gcs-address=127.0.0.1:{port}" in cmdline:
+                found.append(f"{proc.info['pid']}: {cmdline[:160]}")
+        return found
+
+
+# Ray 2.5x+ clusters require a token; this module's cluster gets its own, never the user's ~/.ray one.
+_RAY_TOKEN = secrets.token_hex(32)
+_RAY_AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": _RAY_TOKEN}
+
+
+def _ray_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(
+        {
+            **_RAY_AUTH,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
+            "OMP_NUM_THREADS": "1",
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[LocalRay]:
+    temp_dir = Path(tempfile.mkdtemp(prefix="pst-ray-", dir="/tmp"))  # short: Ray's sockets live here
+    port = free_port()
+    log = temp_dir / "ray-start.log"
+    command = [
+        sys.executable,  # Ray's own CLI, from the interpreter that has Ray (its script may not be on PATH)
+        "-c",
+        "from ray.scripts.scripts import main; main()",
+        "start",
+        "--head",
+        "--block",
+        "--num-cpus=2",
+        "--num-gpus=0",
+        "--include-dashboard=false",
+        f"--port={port}",
+        f"--temp-dir={temp_dir}",
+        "--disable-usage-stats",
+    ]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(command, env=_ray_env(), stdout=out, stderr=subprocess.STDOUT)
+    cluster = LocalRay(proc, f"127.0.0.1:{port}", temp_dir, log)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@dataclass
+class RayWorker:
+    proc: subprocess.Popen[bytes]
+    settings: Settings
+    log: Path
+    started_s: float
+
+    def client(self, **options: float) -> WorkerClient:
+        return WorkerClient(self.settings.worker_url, token=self.settings.worker_token, **options)
+
+
+def _start_ray_worker(home: Path, cluster: LocalRay, args: list[str], *, wait: bool = True) -> RayWorker:
+    settings = worker_settings(home, port=free_port(), plugins=[FAULTY_PLUGIN])
+    settings.ensure_home()
+    env = _ray_env(settings.child_env())
+    env["PRODUCTSHOT_RAY_REPLICA_CPUS"] = "0.5"  # 2 generator + 2 cutout replicas fit 2 CPUs
+    log = home / "worker-ray.log"
+    port = settings.worker_url.rsplit(":", 1)[1]
+    command = [sys.executable, "-m", "productshot", "worker", "--engine", "ray", "--port", port]
+    command += ["--address", cluster.address, *args]
+    began = time.monotonic()
+    with log.open("ab") as out:
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    worker = RayWorker(proc, settings, log, 0.0)
+    if wait:
+        wait_for_health(settings.worker_url, proc, log, timeout=START_S)
+        worker.started_s = time.monotonic() - began
+    return worker
+
+
+def _wait_ready(client: WorkerClient, *, generators: int, cutouts: int, timeout: float = START_S) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            health = client.health()
+        except (WorkerUnavailableError, BadRequestError):
+            # Between the worker's own "starting" answer and the ingress, Serve's proxy briefly holds the
+            # port: refused connections, then its 404 until the ingress route exists (docs/scale-out.md).
+            assert time.monotonic() < deadline, f"the worker stopped answering for {timeout:.0f} s"
+            time.sleep(0.25)
+            continue
+        kinds = [row.kind for row in health.replicas]
+        if (
+            health.status == "ok"
+            and kinds.count("generator") >= generators
+            and kinds.count("cutout") >= cutouts
+        ):
+            return
+        assert time.monotonic() < deadline, f"replicas not ready in {timeout:.0f} s: {health}"
+        time.sleep(0.25)  # polling a condition, not proof of anything
+
+
+@pytest.fixture(scope="module")
+def ray_worker(local_ray: LocalRay, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayWorker]:
+    home = tmp_path_factory.mktemp("ray-home")
+    worker = _start_ray_worker(home, local_ray, ["--replicas", "2", "--max-batch", "2"])
+    try:
+        with worker.client(timeout=30) as client:
+            _wait_ready(client, generators=2, cutouts=2)
+        yield worker
+    finally:
+        if worker.proc.poll() is None:
+            worker.proc.terminate()
+            try:
+                worker.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+
+
+def _photo(seed: int) -> bytes:
+    from skimage import data
+
+    image = Image.fromarray(data.astronaut()).resize((96 + seed, 96))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# ---- pure parts ------------------------------------------------------------------------------------------
+def test_capacity_check_names_what_the_cluster_lacks() -> None:
+    options = RayOptions(replicas=2, replica_cpus=1.0, replica_gpus=0.5)
+    with pytest.raises(ClusterTooSmallError) as caught:
+        check_capacity(options, {"CPU": 2.0, "GPU": 1.0})
+    assert caught.value.code == "cluster_too_small"
+    assert "4 CPU (free: 2)" in str(caught.value) and "2 GPU (free: 1)" in str(caught.value)
+    check_capacity(options, {"CPU": 4.0, "GPU": 2.0})  # exactly enough is enough
+    assert parse_autoscale("1:4") == (1, 4)
+    with pytest.raises(BadRequestError):
+        parse_autoscale("4")
+    with pytest.raises(BadRequestError):
+        RayOptions(autoscale=(3, 2))
+
+
+# ---- through the ingress ---------------------------------------------------------------------------------
+def test_health_says_ray_and_lists_replicas(ray_worker: RayWorker) -> None:
+    assert ray_worker.started_s < 60.0, f"/health first answered after {ray_worker.started_s:.0f} s"
+    with ray_worker.client(timeout=30) as client:
+        health = client.health()
+    assert health.engine == "ray" and health.status == "ok"
+    kinds = sorted(row.kind for row in health.replicas)
+    assert kinds == ["cutout", "cutout", "generator", "generator"], health.replicas
+    assert all(row.replica.startswith("SERVE_REPLICA::") for row in health.replicas)
+
+
+def test_two_replicas_serve_concurrent_generate_and_cutout_jobs(ray_worker: RayWorker) -> None:
+    with ray_worker.client(timeout=60) as client:
+
+        def generate(seed: int) -> tuple[str, int, Image.Image, str | None]:
+            result = client.generate("p", model="faulty-slow", seed=seed, steps=8, **SMALL)
+            return "generate", seed, result.image, result.info.replica
+
+        def cutout(seed: int) -> tuple[str, int, Image.Image, str | None]:
+            result = client.cutout(_photo(seed))
+            assert result.info.status is JobState.DONE and result.backend == "u2netp"
+            return "cutout", seed, result.image, result.info.replica
+
+        with ThreadPoolExecutor(max_workers=14) as pool:
+            futures = [pool.submit(generate, seed) for seed in range(8)]
+            futures += [pool.submit(cutout, seed) for seed in range(6)]
+            outcomes = [future.result(timeout=120) for future in futures]
+    served: dict[str, set[str]] = {"generate": set(), "cutout": set()}
+    for kind, seed, image, replica in outcomes:
+        assert replica is not None and replica.startswith("SERVE_REPLICA::")
+        served[kind].add(replica)
+        if kind == "generate":
+            assert "#Generator#" in replica
+            # Whatever batch it shared on whichever replica, a job's pixels are its own seed's.
+            expected = noise_image(_spec(seed))
+            assert image.convert("RGB").tobytes() == expected.tobytes()
+        else:
+            assert "#Cutout#" in replica and image.mode == "RGBA"
+    assert len(served["generate"]) == 2, served
+    assert len(served["cutout"]) == 2, served
+
+
+def _spec(seed: int) -> GenerateSpec:
+    """The spec a 64×64 faulty-slow job ran with (its noise depends on the seed and size only)."""
+    return GenerateSpec(prompt="p", negative_prompt="", width=64, height=64, seed=seed)
+
+
+def test_progress_and_cancel_work_through_the_ingress(ray_worker: RayWorker) -> None:
+    with ray_worker.client(timeout=30) as client:
+        job = client.submit_generate("slow", model="faulty-slow", steps=150, **SMALL)
+        seen = []
+        for info in client.events(job.job_id, end=time.monotonic() + 90):
+            seen.append(info)
+            if info.status is JobState.RUNNING and info.progress.step >= 2:
+                break
+        assert seen and seen[-1].progress.step >= 2 and seen[-1].progress.steps == 150
+        assert seen[-1].replica and "#Generator#" in seen[-1].replica  # the running replica is named
+        cancelled = client.cancel(job.job_id)
+        assert cancelled.status is JobState.CANCELLED
+        with pytest.raises(ProductshotError) as ended:
+            client.wait(job.job_id, deadline=60)
+        assert ended.value.code == "cancelled"
+        final = client.job(job.job_id)
+        assert final.status is JobState.CANCELLED and final.progress.step < 150
+        # The replica stopped the batch (it honours the board's stop flag), so a new job runs promptly.
+        after = client.generate("next", model="faulty-slow", seed=3, steps=2, **SMALL)
+        assert after.info.status is JobState.DONE
+
+
+def test_a_killed_replica_is_replaced_and_the_job_retried_or_named(ray_worker: RayWorker) -> None:
+    with ray_worker.client(timeout=30) as client:
+        job = client.submit_generate("doomed", model="faulty-slow", steps=60, seed=5, **SMALL)
+        victim = None
+        for info in client.events(job.job_id, end=time.monotonic() + 90):
+            if info.status is JobState.RUNNING and info.replica and info.progress.step >= 1:
+                victim = info.replica
+                break
+        assert victim is not None, "the job never started on a replica"
+        [pid] = [row.pid for row in client.health().replicas if row.replica == victim]
+        os.kill(pid, signal.SIGKILL)  # as a crash or a lost node would
+        try:  # never a hang: done by another replica, or a named error
+            client.wait(job.job_id, deadline=120)
+        except ProductshotError as exc:
+            assert exc.code == "replica_lost", exc
+        final = client.job(job.job_id)
+        if final.status is JobState.DONE:
+            assert final.replica and final.replica != victim
+            png = client.result_png(job.job_id)
+            assert Image.open(io.BytesIO(png)).convert("RGB").tobytes() == noise_image(_spec(5)).tobytes()
+        else:
+            assert final.error is not None and final.error.error == "replica_lost", final
+        # Serve replaces the dead replica: two live generator replicas again, the victim not among them.
+        deadline = time.monotonic() + START_S
+        while True:
+            replicas = [row.replica for row in client.health().replicas if row.kind == "generator"]
+            if len(replicas) == 2 and victim not in replicas:
+                break
+            assert time.monotonic() < deadline, f"the killed replica was not replaced: {replicas}"
+            time.sleep(0.25)  # polling a condition
+
+
+def test_errors_and_guard_are_the_local_workers(ray_worker: RayWorker) -> None:
+    import httpx
+
+    url = ray_worker.settings.worker_url
+    bad = httpx.post(f"{url}/jobs", json={"type": "generate", "prompt": "x", "width": 1}, timeout=30)
+    assert (
+        bad.status_code == 422 and bad.json()["error"] == "bad_request" and "width" in bad.json()["message"]
+    )
+    missing = httpx.get(f"{url}/jobs/nope", timeout=30)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    foreign = httpx.get(f"{url}/health", headers={"Host": "evil.example"}, timeout=30)
+    assert foreign.status_code == 421 and foreign.json()["error"] == "bad_host", foreign.text
+    with ray_worker.client(timeout=30) as client, pytest.raises(ProductshotError) as caught:
+        client.generate("x", model="no-such-model", **SMALL)
+    assert caught.value.code == "model_unavailable"
+
+
+def test_a_cluster_too_small_is_a_named_error_not_a_hang(
+    ray_worker: RayWorker, local_ray: LocalRay, tmp_path: Path
+) -> None:
+    began = time.monotonic()
+    other = _start_ray_worker(tmp_path / "other", local_ray, ["--replicas", "3"], wait=False)
+    try:
+        code = other.proc.wait(timeout=60)
+    finally:
+        if other.proc.poll() is None:
+            other.proc.kill()
+    assert time.monotonic() - began < 60
+    text = other.log.read_text(encoding="utf-8", errors="replace")
+    assert code != 0 and "cannot place 3 generator and 3 cutout" in text, text[-2000:]
+    with ray_worker.client(timeout=30) as client:  # the running worker was not disturbed
+        assert client.health().status == "ok"
+
+
+def test_status_stop_and_nothing_of_ray_left(ray_worker: RayWorker, local_ray: LocalRay) -> None:
+    env = {**_ray_env(ray_worker.settings.child_env())}
+    status = subprocess.run(
+        [sys.executable, "-m", "productshot", "worker", "status", "--json"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert status.returncode == 0 and '"engine": "ray"' in status.stdout, status.stdout + status.stderr
+    stop = subprocess.run(
+        [sys.executable, "-m", "productshot", "worker", "stop", "--json"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert stop.returncode == 0 and '"stopped": true' in stop.stdout, stop.stdout + stop.stderr
+    assert ray_worker.proc.wait(timeout=60) == 0
+    text = ray_worker.log.read_text(encoding="utf-8", errors="replace")
+    assert "removed the Serve application" in text, text[-2000:]
+    local_ray.close()
+    deadline = time.monotonic() + 60
+    while local_ray.leftovers():
+        assert time.monotonic() < deadline, "Ray processes left:\n" + "\n".join(local_ray.leftovers())
+        time.sleep(0.25)  # polling a condition
