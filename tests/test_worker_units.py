@@ -169,6 +169,16 @@ def test_least_recently_used_models_are_unloaded_to_stay_under_the_budget() -> N
     assert cache.used_bytes() == 800
 
 
+def test_unload_closes_one_model_and_says_when_there_was_none() -> None:
+    """What a Ray replica's multiplex LRU calls when it evicts a model: that model's memory goes now."""
+    cache = _cache(1000)
+    a = cache.acquire("generator", "a", lambda: _Blob(300))
+    b = cache.acquire("generator", "b", lambda: _Blob(300))
+    assert cache.unload("generator", "a") is True
+    assert a.closed and not b.closed and [m.name for m in cache.loaded()] == ["b"]
+    assert cache.unload("generator", "a") is False and cache.used_bytes() == 300
+
+
 def test_a_model_that_fails_to_load_leaves_the_cache_as_it_was() -> None:
     cache = _cache(1000)
     kept = cache.acquire("generator", "good", lambda: _Blob(100))

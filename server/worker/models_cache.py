@@ -115,6 +115,15 @@ class ModelCache:
         with self._lock:
             return sum(e.memory_bytes for e in self._entries.values())
 
+    def unload(self, kind: ModelKind, name: str) -> bool:
+        """Close one model now (a Ray replica's multiplex LRU evicting it); False when it was not loaded."""
+        with self._lock:
+            entry = self._entries.pop((kind, name), None)
+        if entry is None:
+            return False
+        self._close(entry)
+        return True
+
     def close_all(self) -> None:
         """Close every model, then give the memory back to the device once."""
         with self._lock:

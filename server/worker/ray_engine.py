@@ -330,7 +330,7 @@ class RemoteRunner:
 
 def _steps_of(job: QueuedJob) -> int:
     task = job.task
-    return max(1, task.spec.steps) if isinstance(task, GenerateTask) else 1
+    return max(1, task.spec.steps or 1) if isinstance(task, GenerateTask) else 1
 
 
 def _lost(job_id: str, exc: BaseException) -> ReplicaLostError:
