@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from productshot.tools.studio import (
@@ -46,11 +47,30 @@ Painter = Callable[[_Frame, _Look], tuple[Array, float]]
 
 
 def _blur(img: Array, fr: _Frame, amount: float) -> Array:
-    """Out of focus: a gaussian blur whose radius scales with the frame (`amount` × unit / 300 pixels)."""
-    sigma = max(0.6, amount * fr.unit / 300.0)
-    if img.ndim == 3:
-        return ndimage.gaussian_filter(img, (sigma, sigma, 0)).astype(np.float32)
-    return ndimage.gaussian_filter(img, sigma).astype(np.float32)
+    """Out of focus: a gaussian blur whose radius scales with the frame (`amount` × unit / 300 pixels).
+
+    Wide blurs run on a smaller copy (the result is smooth anyway), which keeps a render in budget."""
+    return _gauss(img, max(0.6, amount * fr.unit / 300.0))
+
+
+def _gauss(img: Array, sigma: float) -> Array:
+    """Gaussian blur of an H×W or H×W×C array; sigma above 3 px is applied at a reduced size."""
+    step = max(1, int(sigma / 2.0))
+    if step == 1:
+        sig = (sigma, sigma, 0.0) if img.ndim == 3 else sigma
+        return ndimage.gaussian_filter(img, sig).astype(np.float32)
+    h, w = img.shape[:2]
+    size = (max(2, w // step), max(2, h // step))
+    planes = [img] if img.ndim == 2 else [img[..., c] for c in range(img.shape[2])]
+    out = []
+    for plane in planes:
+        small = np.asarray(
+            Image.fromarray(np.ascontiguousarray(plane, np.float32), "F").resize(size, Image.Resampling.BOX)
+        )
+        small = ndimage.gaussian_filter(small, sigma / step)
+        big = Image.fromarray(small.astype(np.float32), "F").resize((w, h), Image.Resampling.BILINEAR)
+        out.append(np.asarray(big, np.float32))
+    return out[0] if img.ndim == 2 else np.stack(out, axis=-1)
 
 
 def _top(fr: _Frame) -> _Plane:
@@ -73,11 +93,19 @@ def _on_table(fr: _Frame, back: Array, pl: _Plane, top: Array, contact: float = 
 
 
 def _disc(fr: _Frame, cy: float, cx: float, ry: float, rx: float, soft: float = 1.0) -> Array:
-    """A soft-edged filled ellipse (H×W in 0..1)."""
-    ys, xs = fr.rows(), fr.cols()
+    """A soft-edged filled ellipse (H×W in 0..1), computed only inside its bounding box."""
+    out = np.zeros((fr.h, fr.w), np.float32)
+    pad = soft + 2.0
+    y0, y1 = max(0, int(cy - ry - pad)), min(fr.h, int(cy + ry + pad) + 1)
+    x0, x1 = max(0, int(cx - rx - pad)), min(fr.w, int(cx + rx + pad) + 1)
+    if y0 >= y1 or x0 >= x1:
+        return out
+    ys = np.arange(y0, y1, dtype=np.float32)[:, None] + 0.5
+    xs = np.arange(x0, x1, dtype=np.float32)[None, :] + 0.5
     r = np.sqrt(((ys - cy) / max(ry, 1e-3)) ** 2 + ((xs - cx) / max(rx, 1e-3)) ** 2)
     edge = soft / max(min(rx, ry), 1.0)
-    return _smoothstep(1.0 + edge, 1.0 - edge, r)
+    out[y0:y1, x0:x1] = _smoothstep(1.0 + edge, 1.0 - edge, r)
+    return out
 
 
 def _over(img: Array, alpha: Array, colour: Array) -> Array:
@@ -254,7 +282,7 @@ def _paint_office(fr: _Frame, look: _Look) -> tuple[Array, float]:
     img = _over(wall, np.maximum(bezel, stand), _rgb((0.08, 0.08, 0.09)))
     screen = _rgb((0.55, 0.72, 0.98)) * (0.85 + 0.15 * _smoothstep(cy + half_h, cy - half_h, ys))[..., None]
     img = _over(img, inside, screen)
-    halo = ndimage.gaussian_filter(inside, 0.08 * fr.unit)
+    halo = _gauss(inside, 0.08 * fr.unit)
     img = img + (0.25 * halo)[..., None] * _rgb((0.45, 0.62, 0.95))
     img = _blur(img, fr, 3.5)
     pl = _top(fr)
@@ -270,6 +298,8 @@ def _paint_gym(fr: _Frame, look: _Look) -> tuple[Array, float]:
         _wall(fr, look.wall, 0.25) * (1.0 + 0.08 * _fbm(fr.rng, fr.h, fr.w, 3, 4, 3) * fr.detail)[..., None]
     )
     img = wall
+    plates = np.zeros((fr.h, fr.w), np.float32)
+    shine = np.zeros((fr.h, fr.w), np.float32)
     for tier, height in enumerate((0.10, 0.26)):
         bar_y = fr.line - height * fr.unit
         rail = _smoothstep(1.2, -1.2, np.abs(ys - bar_y - 0.05 * fr.unit) - 0.008 * fr.unit)
@@ -279,9 +309,10 @@ def _paint_gym(fr: _Frame, look: _Look) -> tuple[Array, float]:
             cx = 0.07 * fr.w + k * 3.2 * size + fr.rng.uniform(-0.1, 0.1) * size
             if cx > 0.93 * fr.w:
                 break
-            disc = _disc(fr, bar_y, cx, size, size * 0.9)
-            shine = np.exp(-(((ys - bar_y + 0.4 * size) / size) ** 2) - ((xs - cx) / size) ** 2)
-            img = _over(img, disc, _rgb((0.12, 0.12, 0.13)) * (1.0 + 1.6 * shine)[..., None])
+            plates = np.maximum(plates, _disc(fr, bar_y, cx, size, size * 0.9))
+            glint = _disc(fr, bar_y - 0.45 * size, cx, 0.35 * size, 0.5 * size, soft=0.4 * size)
+            shine = np.maximum(shine, glint)
+    img = _over(img, plates, _rgb((0.12, 0.12, 0.13)) * (1.0 + 1.4 * shine)[..., None])
     img = _blur(img, fr, 3.0)
     pl = _top(fr)
     rubber = _floor_noise(fr, pl, 2.0, [(10.0, 0.05), (60.0, 0.04)])
@@ -300,6 +331,8 @@ def _paint_bakery(fr: _Frame, look: _Look) -> tuple[Array, float]:
     ys, _xs = fr.rows(), fr.cols()
     wall = _wall(fr, look.wall, 0.18)
     img = wall
+    loaves = np.zeros((fr.h, fr.w), np.float32)
+    bake = np.zeros((fr.h, fr.w), np.float32)  # 0 golden .. 1 dark crust
     for height in (0.16, 0.42):
         shelf_y = fr.line - height * fr.unit
         board = _smoothstep(1.0, -1.0, np.abs(ys - shelf_y) - 0.012 * fr.unit)
@@ -308,17 +341,18 @@ def _paint_bakery(fr: _Frame, look: _Look) -> tuple[Array, float]:
         while x < fr.w:
             rx = fr.rng.uniform(0.05, 0.09) * fr.w
             ry = fr.rng.uniform(0.045, 0.08) * fr.unit
-            crust = _rgb(_mix((0.78, 0.52, 0.24), (0.55, 0.32, 0.14), float(fr.rng.uniform(0, 1))))
-            loaf = _disc(fr, shelf_y - 0.012 * fr.unit - ry * 0.55, x + rx, ry, rx) * (
-                ys < shelf_y - 0.01 * fr.unit
-            )
-            sheen = np.exp(-(((ys - shelf_y + 1.2 * ry) / ry) ** 2))
-            img = _over(img, loaf, crust * (1.0 + 0.35 * sheen)[..., None])
+            loaf = _disc(fr, shelf_y - 0.012 * fr.unit - ry * 0.55, x + rx, ry, rx)
+            bake = np.where(loaf > loaves, np.float32(fr.rng.uniform(0, 1)), bake)
+            loaves = np.maximum(loaves, loaf)
             x += 2 * rx + fr.rng.uniform(0.01, 0.04) * fr.w
+        loaves *= ys < shelf_y - 0.01 * fr.unit
+    golden, dark = _rgb((0.78, 0.52, 0.24)), _rgb((0.55, 0.32, 0.14))
+    crust = golden + (dark - golden) * bake[..., None]
+    img = _over(img, loaves, crust)
     img = _bokeh(fr, _blur(img, fr, 3.5), (1.0, 0.80, 0.50), 0.25, fr.line * 0.5)
     pl = _top(fr)
     top = _wood(fr, pl, _rgb(look.floor), wide=False)
-    flour = _smoothstep(0.4, 1.6, _floor_noise(fr, pl, 1.5, [(6.0, 0.7), (40.0, 0.5)]))[..., None] * 0.45
+    flour = _smoothstep(0.8, 2.0, _floor_noise(fr, pl, 1.5, [(4.0, 0.6), (60.0, 0.6)]))[..., None] * 0.22
     top = top * (1.0 - flour * fr.detail) + _rgb((0.96, 0.94, 0.90)) * flour * fr.detail
     return _on_table(fr, img, pl, top, contact=0.12)
 
@@ -327,13 +361,16 @@ def _paint_podium(fr: _Frame, look: _Look) -> tuple[Array, float]:
     """A bright cylinder podium on a coloured paper sweep: the product stands on its round top."""
     ys, xs = fr.rows(), fr.cols()
     img = _wall(fr, look.wall, 0.12)
-    floor_y = min(fr.h * 0.97, fr.line + 0.30 * fr.h)
+    # The round top starts at the surface line and reaches at least the product's base (the key-light
+    # row when a product was placed), so a product low in the frame stands on a wider, nearer podium.
+    base = fr.light_y * fr.h if fr.surface_fixed else fr.line + 0.05 * fr.h
+    b = float(np.clip(base + 0.015 * fr.h - fr.line, 0.036 * fr.h, 0.40 * fr.h))
+    cy = fr.line + b
+    a = min(0.75 * fr.w, max(0.30 * fr.w, 2.6 * b))
+    floor_y = min(fr.h * 0.97, max(fr.line + 0.30 * fr.h, cy + b + 0.10 * fr.h))
     floor = _rgb(look.floor) * (1.0 + 0.02 * _noise(fr.rng, fr.h, fr.w, 20, 30))[..., None]
     img = _over(img, _smoothstep(floor_y - 0.04 * fr.h, floor_y + 0.02 * fr.h, ys), floor)
     cx = fr.light_x * fr.w
-    a = 0.30 * fr.w
-    b = 0.036 * fr.h
-    cy = fr.line + b
     white = _rgb(_mix((0.96, 0.95, 0.93), look.wall, 0.08))
     dx = np.clip((xs - cx) / a, -1.0, 1.0)
     round_light = 0.80 + 0.16 * np.cos(np.arcsin(dx) - 0.5 * fr.side)
@@ -351,10 +388,7 @@ def _paint_podium(fr: _Frame, look: _Look) -> tuple[Array, float]:
     rim = np.exp(-(((((ys - cy) / b) ** 2 + ((xs - cx) / a) ** 2 - 1.0) / 0.08) ** 2)) * (ys > cy)
     img = _over(img, top, white * 1.06 * (1.0 + 0.02 * _noise(fr.rng, fr.h, fr.w, 10, 20))[..., None])
     img = img * (1.0 + 0.05 * rim)[..., None]
-    behind = 1.0 - 0.06 * np.exp(-(((ys - fr.line) / (0.008 * fr.h)) ** 2)) * (ys < fr.line) * (
-        np.abs(xs - cx) < a
-    )
-    return img * behind[..., None], fr.line
+    return img, fr.line
 
 
 def _paint_cafe_table(fr: _Frame, look: _Look) -> tuple[Array, float]:
@@ -436,11 +470,11 @@ def _paint_terrazzo(fr: _Frame, look: _Look) -> tuple[Array, float]:
     wall = _wall(fr, look.wall, 0.15) * _window_light(fr, 0.08)
     wall = wall * (1.0 + 0.02 * _fbm(fr.rng, fr.h, fr.w, 4, 6, 3) * fr.detail)[..., None]
     pl = _top(fr)
-    tile = _tile(fr.rng, [22.0, 90.0, 50.0, 8.0])
+    tile = _tile(fr.rng, [34.0, 90.0, 60.0, 8.0])
     s = _on_plane(tile, pl, 1.2, 1.0, fr.rng)
-    visible = _fade(np.maximum(pl.dz, pl.dx), 1.2 / 22.0)
+    visible = _fade(np.maximum(pl.dz, pl.dx), 1.2 / 34.0)
     big = _smoothstep(1.25, 1.45, s[..., 0]) * visible
-    small = _smoothstep(1.6, 1.8, s[..., 2]) * _fade(np.maximum(pl.dz, pl.dx), 1.2 / 50.0)
+    small = _smoothstep(1.6, 1.8, s[..., 2]) * _fade(np.maximum(pl.dz, pl.dx), 1.2 / 60.0)
     chips = np.array(
         [(0.78, 0.42, 0.30), (0.55, 0.63, 0.50), (0.25, 0.25, 0.26), (0.85, 0.66, 0.30), (0.90, 0.62, 0.60)],
         np.float32,
@@ -465,10 +499,10 @@ def _paint_velvet(fr: _Frame, look: _Look) -> tuple[Array, float]:
     drape = drape * (1.0 - 0.25 * _smoothstep(fr.line, 0.0, ys))[..., None]
     drape = _blur(drape, fr, 1.2)
     pl = _top(fr)
-    ripple = _floor_noise(fr, pl, 3.0, [(2.0, 1.0), (5.0, 0.4)], stretch=0.6)
-    nap = 0.55 * np.clip(np.abs(ripple), 0, 1) ** 1.5
+    ripple = _floor_noise(fr, pl, 3.0, [(2.0, 1.0), (5.0, 0.3)], stretch=0.35)
+    nap = 0.25 * _smoothstep(0.5, 1.5, ripple)
     pile = _speckle(fr, fr.h - pl.top, 0.02)
-    top = _rgb(look.floor) * (0.85 + 0.10 * ripple + nap + pile)[..., None]
+    top = _rgb(look.floor) * (0.88 + 0.05 * ripple + nap + pile)[..., None]
     return _on_table(fr, drape, pl, top, contact=0.20)
 
 
