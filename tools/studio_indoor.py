@@ -55,7 +55,7 @@ def _blur(img: Array, fr: _Frame, amount: float) -> Array:
 
 def _gauss(img: Array, sigma: float) -> Array:
     """Gaussian blur of an H×W or H×W×C array; sigma above 3 px is applied at a reduced size."""
-    step = max(1, int(sigma / 2.0))
+    step = max(1, int(sigma / 1.5))
     if step == 1:
         sig = (sigma, sigma, 0.0) if img.ndim == 3 else sigma
         return ndimage.gaussian_filter(img, sig).astype(np.float32)
@@ -92,9 +92,12 @@ def _on_table(fr: _Frame, back: Array, pl: _Plane, top: Array, contact: float = 
     return img * (shade * rim)[..., None], fr.line
 
 
-def _disc(fr: _Frame, cy: float, cx: float, ry: float, rx: float, soft: float = 1.0) -> Array:
-    """A soft-edged filled ellipse (H×W in 0..1), computed only inside its bounding box."""
-    out = np.zeros((fr.h, fr.w), np.float32)
+def _disc(
+    fr: _Frame, cy: float, cx: float, ry: float, rx: float, soft: float = 1.0, into: Array | None = None
+) -> Array:
+    """A soft-edged filled ellipse (H×W in 0..1), computed only inside its bounding box; with `into`, it is
+    merged (maximum) into that array in place and the array returned."""
+    out = np.zeros((fr.h, fr.w), np.float32) if into is None else into
     pad = soft + 2.0
     y0, y1 = max(0, int(cy - ry - pad)), min(fr.h, int(cy + ry + pad) + 1)
     x0, x1 = max(0, int(cx - rx - pad)), min(fr.w, int(cx + rx + pad) + 1)
@@ -104,13 +107,14 @@ def _disc(fr: _Frame, cy: float, cx: float, ry: float, rx: float, soft: float = 
     xs = np.arange(x0, x1, dtype=np.float32)[None, :] + 0.5
     r = np.sqrt(((ys - cy) / max(ry, 1e-3)) ** 2 + ((xs - cx) / max(rx, 1e-3)) ** 2)
     edge = soft / max(min(rx, ry), 1.0)
-    out[y0:y1, x0:x1] = _smoothstep(1.0 + edge, 1.0 - edge, r)
+    disc = _smoothstep(1.0 + edge, 1.0 - edge, r)
+    out[y0:y1, x0:x1] = disc if into is None else np.maximum(out[y0:y1, x0:x1], disc)
     return out
 
 
 def _over(img: Array, alpha: Array, colour: Array) -> Array:
     a = alpha[..., None] if alpha.ndim == 2 else alpha
-    return img * (1.0 - a) + colour * a
+    return (img + (colour - img) * a).astype(np.float32, copy=False)
 
 
 def _far_side(fr: _Frame) -> float:
@@ -309,9 +313,8 @@ def _paint_gym(fr: _Frame, look: _Look) -> tuple[Array, float]:
             cx = 0.07 * fr.w + k * 3.2 * size + fr.rng.uniform(-0.1, 0.1) * size
             if cx > 0.93 * fr.w:
                 break
-            plates = np.maximum(plates, _disc(fr, bar_y, cx, size, size * 0.9))
-            glint = _disc(fr, bar_y - 0.45 * size, cx, 0.35 * size, 0.5 * size, soft=0.4 * size)
-            shine = np.maximum(shine, glint)
+            _disc(fr, bar_y, cx, size, size * 0.9, into=plates)
+            _disc(fr, bar_y - 0.45 * size, cx, 0.35 * size, 0.5 * size, soft=0.4 * size, into=shine)
     img = _over(img, plates, _rgb((0.12, 0.12, 0.13)) * (1.0 + 1.4 * shine)[..., None])
     img = _blur(img, fr, 3.0)
     pl = _top(fr)
@@ -332,20 +335,24 @@ def _paint_bakery(fr: _Frame, look: _Look) -> tuple[Array, float]:
     wall = _wall(fr, look.wall, 0.18)
     img = wall
     loaves = np.zeros((fr.h, fr.w), np.float32)
-    bake = np.zeros((fr.h, fr.w), np.float32)  # 0 golden .. 1 dark crust
+    bake = np.zeros((fr.h, fr.w), np.float32)  # 0 golden .. 1 dark crust, one value per loaf
+    cols = np.arange(fr.w)
     for height in (0.16, 0.42):
         shelf_y = fr.line - height * fr.unit
         board = _smoothstep(1.0, -1.0, np.abs(ys - shelf_y) - 0.012 * fr.unit)
         img = _over(img, board, _rgb((0.50, 0.34, 0.20)))
+        shelf = np.zeros((fr.h, fr.w), np.float32)
+        tone = np.zeros(fr.w, np.float32)
         x = fr.rng.uniform(0.0, 0.06) * fr.w
         while x < fr.w:
             rx = fr.rng.uniform(0.05, 0.09) * fr.w
             ry = fr.rng.uniform(0.045, 0.08) * fr.unit
-            loaf = _disc(fr, shelf_y - 0.012 * fr.unit - ry * 0.55, x + rx, ry, rx)
-            bake = np.where(loaf > loaves, np.float32(fr.rng.uniform(0, 1)), bake)
-            loaves = np.maximum(loaves, loaf)
+            _disc(fr, shelf_y - 0.012 * fr.unit - ry * 0.55, x + rx, ry, rx, into=shelf)
+            tone[(cols >= x) & (cols < x + 2 * rx)] = fr.rng.uniform(0, 1)
             x += 2 * rx + fr.rng.uniform(0.01, 0.04) * fr.w
-        loaves *= ys < shelf_y - 0.01 * fr.unit
+        shelf *= ys < shelf_y - 0.01 * fr.unit
+        bake = np.where(shelf > 0, tone[None, :], bake)
+        loaves = np.maximum(loaves, shelf)
     golden, dark = _rgb((0.78, 0.52, 0.24)), _rgb((0.55, 0.32, 0.14))
     crust = golden + (dark - golden) * bake[..., None]
     img = _over(img, loaves, crust)
@@ -405,14 +412,16 @@ def _paint_cafe_table(fr: _Frame, look: _Look) -> tuple[Array, float]:
     img = _over(
         img, counter, _rgb((0.22, 0.16, 0.12)) * (1.0 + 0.1 * _noise(fr.rng, fr.h, fr.w, 2, 20))[..., None]
     )
+    chairs = np.zeros((fr.h, fr.w), np.float32)
     for _ in range(3):
         chair_x = fr.rng.uniform(0.1, 0.9) * fr.w
-        back = _disc(fr, fr.line - 0.12 * fr.h, chair_x, 0.07 * fr.h, 0.05 * fr.w)
-        img = _over(img, back * 0.8, _rgb((0.14, 0.10, 0.08)))
+        _disc(fr, fr.line - 0.12 * fr.h, chair_x, 0.07 * fr.h, 0.05 * fr.w, into=chairs)
+    img = _over(img, chairs * 0.8, _rgb((0.14, 0.10, 0.08)))
+    lamps = np.zeros((fr.h, fr.w), np.float32)
     for k in range(3):
         lx = (0.2 + 0.3 * k + fr.rng.uniform(-0.05, 0.05)) * fr.w
-        lamp = _disc(fr, 0.16 * fr.h, lx, 0.035 * fr.unit, 0.035 * fr.unit)
-        img = img + lamp[..., None] * _rgb((0.9, 0.65, 0.30))
+        _disc(fr, 0.16 * fr.h, lx, 0.035 * fr.unit, 0.035 * fr.unit, into=lamps)
+    img = img + lamps[..., None] * _rgb((0.9, 0.65, 0.30))
     img = _bokeh(fr, _blur(img, fr, 5.0), (1.0, 0.75, 0.40), 0.25, fr.line * 0.6)
     pl = _top(fr)
     top = _marble(fr, pl, _rgb(look.floor))
