@@ -263,7 +263,7 @@ def _paint_bedroom(fr: _Frame, look: _Look) -> tuple[Array, float]:
     img = _over(img, pillow, linen * (0.96 + 0.04 * _noise(fr.rng, fr.h, fr.w, 6, 10))[..., None])
     img = _blur(img, fr, 2.5)
     pl = _top(fr)
-    folds = _floor_noise(fr, pl, 3.0, [(2.0, 0.07), (5.0, 0.05), (14.0, 0.02)], stretch=0.5)
+    folds = _floor_noise(fr, pl, 3.0, [(2.0, 0.035), (5.0, 0.03), (14.0, 0.015)], stretch=0.4)
     weave = _floor_noise(fr, pl, 1.0, [(120.0, 0.01)])
     top = linen * (1.0 + (folds + weave) * fr.detail)[..., None]
     return _on_table(fr, img, pl, top, contact=0.08)
