@@ -1079,6 +1079,12 @@ _PAINTERS: Mapping[str, Callable[[_Frame, _Look], tuple[Array, float]]] = Mappin
 )
 
 
+# indoor families (tools/studio_indoor.py): imported here, after every helper it uses is defined
+from productshot.tools.studio_indoor import INDOOR_PAINTERS  # noqa: E402
+
+_PAINTERS = MappingProxyType({**_PAINTERS, **INDOOR_PAINTERS})
+
+
 # ---------------------------------------------------------------------------------------- light and grade
 
 
