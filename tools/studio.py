@@ -1079,6 +1079,12 @@ _PAINTERS: Mapping[str, Callable[[_Frame, _Look], tuple[Array, float]]] = Mappin
 )
 
 
+# outdoor families
+from productshot.tools.studio_outdoor import OUTDOOR_PAINTERS  # noqa: E402  (its painters use the helpers above)
+
+_PAINTERS = MappingProxyType({**_PAINTERS, **OUTDOOR_PAINTERS})
+
+
 # ---------------------------------------------------------------------------------------- light and grade
 
 
