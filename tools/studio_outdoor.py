@@ -17,6 +17,7 @@ from scipy import ndimage
 from productshot.tools.studio import (
     Array,
     _fbm,
+    _floor_noise,
     _Frame,
     _ground_light,
     _haze,
@@ -34,7 +35,6 @@ from productshot.tools.studio import (
     _speckle,
     _wood,
 )
-from productshot.tools.studio import _floor_noise
 from productshot.tools.studio_scenes import RGB
 
 Painter = Callable[[_Frame, _Look], tuple[Array, float]]
@@ -106,7 +106,7 @@ def _windows(fr: _Frame, roofs: Array, index: Array, base: float, cell: float, l
     return (on & square & inside).astype(np.float32)
 
 
-def _cells(pl: _Plane, size: float, jitter: Array) -> tuple[Array, Array]:
+def _cells(pl: _Plane, size: float, jitter: float) -> tuple[Array, Array]:
     """Per-cell random numbers in [0, 1) on a floor plane (cells `size` world units), and the in-cell
     distance to the cell centre (0..~0.7): leaves, petals and flowers scattered in perspective."""
     u = pl.x / size + jitter
@@ -114,8 +114,21 @@ def _cells(pl: _Plane, size: float, jitter: Array) -> tuple[Array, Array]:
     iu, iv = np.floor(u), np.floor(v)
     hashed = np.sin(iu * 127.1 + iv * 311.7) * 43758.5453
     rnd = hashed - np.floor(hashed)
-    fu, fv = u - iu - 0.5, v - iv - 0.5
+    second = np.sin(iu * 269.5 + iv * 183.3) * 12345.678
+    second = second - np.floor(second)
+    fu = u - iu - 0.5 - (second - 0.5) * 0.3
+    fv = (v - iv - 0.5 - (rnd - 0.5) * 0.3) * (0.8 + 0.5 * second)
     return rnd.astype(np.float32), np.sqrt(fu * fu + fv * fv).astype(np.float32)
+
+
+def _edge(img: Array, fr: _Frame, shade: float, lift: float) -> Array:
+    """Make the line where the surface starts read as an edge: the shadowed foot of what stands behind it
+    (a hedge, trees, a waterline) just above, and the first lit stretch of ground just below."""
+    ys = fr.rows() - fr.line
+    band = max(1.0, 0.014 * fr.h)
+    above = _smoothstep(-band, 0.0, ys) * (ys < 0.5)
+    below = np.exp(-np.maximum(ys, 0.0) / band) * (ys >= 0.5)
+    return img * (1.0 - shade * above + lift * below)[..., None]
 
 
 def _blur(img: Array, sigma: float) -> Array:
@@ -139,13 +152,18 @@ def _ledge(fr: _Frame, look: _Look, colour: RGB, gloss: Array | None, rim: float
 def paint_night_city(fr: _Frame, look: _Look) -> tuple[Array, float]:
     """A city at night beyond a dark stone ledge: many small lit windows and soft bokeh under a navy sky."""
     line = fr.line
-    sky = _ramp(fr.h, [(0.0, (0.02, 0.03, 0.10)), (line * 0.7, (0.07, 0.09, 0.22)), (line, (0.20, 0.16, 0.30))])
+    sky = _ramp(
+        fr.h, [(0.0, (0.02, 0.03, 0.10)), (line * 0.7, (0.07, 0.09, 0.22)), (line, (0.20, 0.16, 0.30))]
+    )
     img = np.broadcast_to(sky, (fr.h, fr.w, 3)).copy()
     base = line - 0.02 * fr.h
     far, far_i = _skyline(fr, base, 0.45 * line, 0.04, 0.09)
     near, near_i = _skyline(fr, base, 0.75 * line, 0.07, 0.16)
     ys = fr.rows()
-    for roofs, idx, tone, lit in ((far, far_i, (0.08, 0.09, 0.17), 0.30), (near, near_i, (0.05, 0.05, 0.10), 0.38)):
+    for roofs, idx, tone, lit in (
+        (far, far_i, (0.08, 0.09, 0.17), 0.30),
+        (near, near_i, (0.05, 0.05, 0.10), 0.38),
+    ):
         body = (ys >= roofs[None, :]).astype(np.float32)[..., None]
         img = img * (1.0 - body) + _rgb(tone) * body
         win = _windows(fr, roofs, idx, base, max(2.5, 0.018 * fr.unit), lit)
@@ -156,8 +174,10 @@ def paint_night_city(fr: _Frame, look: _Look) -> tuple[Array, float]:
     lights = [(1.0, 0.78, 0.45), (1.0, 0.92, 0.75), (0.95, 0.55, 0.30), (0.70, 0.80, 1.0)]
     img = img + _discs(fr, int(40 * fr.detail) + 6, (0.35 * line, line), (0.008, 0.03), lights, 0.8) * 0.75
     pl = _plane(fr, line - 1, line - 0.45 * fr.h)
-    shine = _discs(fr, 14, (line + 0.02 * fr.h, line + 0.18 * fr.h), (0.01, 0.04), lights, 2.5)[pl.top :] * 0.25
-    _, ledge = _ledge(fr, look, _mix(look.floor, (0.0, 0.0, 0.0), 0.0), shine, 0.5)
+    shine = (
+        _discs(fr, 14, (line + 0.02 * fr.h, line + 0.18 * fr.h), (0.01, 0.04), lights, 2.5)[pl.top :] * 0.25
+    )
+    _, ledge = _ledge(fr, look, look.floor, shine, 0.8)
     _paste(img, pl, ledge, line, 0.5)
     return img, line
 
@@ -176,8 +196,8 @@ def paint_neon_street(fr: _Frame, look: _Look) -> tuple[Array, float]:
     tubes = np.zeros((fr.h, fr.w, 3), np.float32)
     pink, cyan, violet = (1.0, 0.18, 0.62), (0.10, 0.90, 1.0), (0.65, 0.30, 1.0)
     thick = max(1.2, 0.006 * fr.unit)
-    for k in range(5):
-        colour = _rgb((pink, cyan, violet, pink, cyan)[k])
+    for k in range(7):
+        colour = _rgb((pink, cyan, violet, pink, cyan, pink, cyan)[k])
         y = fr.rng.uniform(0.15, 0.78) * line
         x0 = fr.rng.uniform(0.0, 0.8) * fr.w
         length = fr.rng.uniform(0.12, 0.35) * fr.w
@@ -193,11 +213,11 @@ def paint_neon_street(fr: _Frame, look: _Look) -> tuple[Array, float]:
     mirror_rows = np.clip(2 * line - pl.y, 0, fr.h - 1).astype(np.int32)[:, 0]
     reflect = (tubes * 1.2 + glow * 1.6)[mirror_rows]
     streak = _blur(reflect, 1.0)
-    streak = ndimage.gaussian_filter1d(streak, max(2.0, 0.05 * fr.h), axis=0)
+    streak = ndimage.gaussian_filter1d(streak, max(1.5, 0.02 * fr.h), axis=0)
     puddles = _smoothstep(-0.2, 0.6, _floor_noise(fr, pl, 3.0, [(4.0, 1.0)]))[..., None]
     asphalt = _floor_noise(fr, pl, 2.0, [(20.0, 0.10), (90.0, 0.08)]) + _speckle(fr, fr.h - pl.top, 0.06)
     ground = _rgb(look.floor) * (1.0 + asphalt * fr.detail)[..., None]
-    ground = ground + streak * (0.35 + 0.5 * puddles)
+    ground = ground + streak * (0.55 + 0.9 * puddles)
     _paste(img, pl, ground, line, 0.6)
     curb = np.exp(-(((ys - line - 0.005 * fr.h) / (0.004 * fr.h)) ** 2))[..., None]
     return img + curb * 0.05, line
@@ -206,7 +226,9 @@ def paint_neon_street(fr: _Frame, look: _Look) -> tuple[Array, float]:
 def paint_underwater(fr: _Frame, look: _Look) -> tuple[Array, float]:
     """Under the sea: blue-green water lit from above, slanting light rays, a sandy floor under caustics."""
     line = fr.line
-    water = _ramp(fr.h, [(0.0, (0.28, 0.72, 0.78)), (line * 0.6, (0.08, 0.42, 0.52)), (line, (0.05, 0.30, 0.40))])
+    water = _ramp(
+        fr.h, [(0.0, (0.28, 0.72, 0.78)), (line * 0.6, (0.08, 0.42, 0.52)), (line, (0.05, 0.30, 0.40))]
+    )
     ys, xs = fr.rows(), fr.cols()
     img = np.broadcast_to(water, (fr.h, fr.w, 3)).copy()
     slant = 0.35 * fr.side
@@ -252,7 +274,8 @@ def paint_pool(fr: _Frame, look: _Look) -> tuple[Array, float]:
     tone = np.sin(np.floor(xs / tile) * 12.9 + np.floor(ys / tile) * 78.2) * 43758.5
     tone = (tone - np.floor(tone)) * 0.12
     grout = np.maximum(
-        np.exp(-(((xs / tile) % 1.0 - 0.0) * tile / 0.6) ** 2), np.exp(-(((ys / tile) % 1.0) * tile / 0.6) ** 2)
+        np.exp(-((((xs / tile) % 1.0 - 0.0) * tile / 0.6) ** 2)),
+        np.exp(-((((ys / tile) % 1.0) * tile / 0.6) ** 2)),
     )
     mosaic = _rgb((0.12, 0.42, 0.66)) * (0.95 + tone - 0.25 * grout * fr.detail)[..., None]
     in_band = (_smoothstep(line - band - 0.6, line - band + 0.6, ys) * (ys < line + 1)).astype(np.float32)
@@ -270,8 +293,12 @@ def paint_rooftop(fr: _Frame, look: _Look) -> tuple[Array, float]:
     line = fr.line
     sky = _ramp(
         fr.h,
-        [(0.0, (0.26, 0.22, 0.46)), (line * 0.45, (0.62, 0.42, 0.60)), (line * 0.85, (0.98, 0.62, 0.42)),
-         (line, (1.0, 0.76, 0.50))],
+        [
+            (0.0, (0.26, 0.22, 0.46)),
+            (line * 0.45, (0.62, 0.42, 0.60)),
+            (line * 0.85, (0.98, 0.62, 0.42)),
+            (line, (1.0, 0.76, 0.50)),
+        ],
     )
     img = np.broadcast_to(sky, (fr.h, fr.w, 3)).copy()
     cloud = _fbm(fr.rng, fr.h, fr.w, 3.0, 2.0, 3)
@@ -323,7 +350,9 @@ def _scatter(fr: _Frame, pl: _Plane, base: Array, colours: list[RGB], size: floa
         table = np.stack([_rgb(c) for c in colours])
         shade = (0.85 + 0.3 * (rnd / max(share, 1e-3) * len(colours) % 1.0))[..., None]
         tint = table[pick] * shade
-        soft = (on * _smoothstep(0.5, 0.3, dist))[..., None] * _smoothstep(0.0, 1.0, 1.0 / (pl.dx * 60))[..., None]
+        soft = (on * _smoothstep(0.5, 0.3, dist))[..., None] * _smoothstep(0.0, 1.0, 1.0 / (pl.dx * 60))[
+            ..., None
+        ]
         out = out * (1 - soft) + tint * soft
     return out
 
@@ -331,33 +360,45 @@ def _scatter(fr: _Frame, pl: _Plane, base: Array, colours: list[RGB], size: floa
 def paint_leaves(fr: _Frame, look: _Look) -> tuple[Array, float]:
     """Autumn: warm orange and red trees out of focus, a ground thick with fallen leaves."""
     line = fr.line
-    img = _tree_canopy(fr, look, line, [(0.88, 0.46, 0.14), (0.80, 0.25, 0.10), (0.95, 0.72, 0.22)], (0.25, 0.17, 0.12))
+    img = _tree_canopy(
+        fr, look, line, [(0.88, 0.46, 0.14), (0.80, 0.25, 0.10), (0.95, 0.72, 0.22)], (0.25, 0.17, 0.12)
+    )
     pl = _plane(fr, line - 1, line - 0.10 * fr.h)
-    soil = _rgb(look.floor) * (1.0 + _floor_noise(fr, pl, 2.0, [(8.0, 0.10), (40.0, 0.08)]) * fr.detail)[..., None]
+    soil = (
+        _rgb(look.floor)
+        * (1.0 + _floor_noise(fr, pl, 2.0, [(8.0, 0.10), (40.0, 0.08)]) * fr.detail)[..., None]
+    )
     leaves = [(0.85, 0.40, 0.10), (0.72, 0.20, 0.08), (0.93, 0.66, 0.20), (0.55, 0.30, 0.12)]
     ground = _scatter(fr, pl, soil, leaves, 0.05, 0.75) * _ground_light(look)
     haze = _haze(pl, 0.5)
     ground = ground * (1 - haze) + img[max(0, int(line) - 1)].mean(axis=0) * haze
-    _paste(img, pl, ground, line, 0.02 * fr.h)
-    return img, line
+    _paste(img, pl, ground, line, 0.6)
+    return _edge(img, fr, 0.35, 0.06), line
 
 
 def paint_cherry_blossom(fr: _Frame, look: _Look) -> tuple[Array, float]:
     """Spring: a pink blossom canopy over a pale stone path strewn with petals."""
     line = fr.line
-    img = _tree_canopy(fr, look, line, [(0.98, 0.80, 0.86), (0.95, 0.68, 0.78), (1.0, 0.92, 0.94)], (0.30, 0.22, 0.22))
-    img = img + _discs(fr, int(24 * fr.detail), (0.0, 0.8 * line), (0.006, 0.02), [(1.0, 0.85, 0.90)], 1.0) * 0.3
+    img = _tree_canopy(
+        fr, look, line, [(0.98, 0.80, 0.86), (0.95, 0.68, 0.78), (1.0, 0.92, 0.94)], (0.30, 0.22, 0.22)
+    )
+    img = (
+        img
+        + _discs(fr, int(24 * fr.detail), (0.0, 0.8 * line), (0.006, 0.02), [(1.0, 0.85, 0.90)], 1.0) * 0.3
+    )
     pl = _plane(fr, line - 1, line - 0.10 * fr.h)
     gravel = _floor_noise(fr, pl, 2.0, [(10.0, 0.05), (60.0, 0.05)]) + _speckle(fr, fr.h - pl.top, 0.04)
     path = _rgb(look.floor) * (1.0 + gravel * fr.detail)[..., None]
     lawn = _rgb((0.45, 0.60, 0.32)) * (1.0 + 0.15 * _floor_noise(fr, pl, 2.0, [(12.0, 1.0)]))[..., None]
     edge = _smoothstep(0.9, 1.2, np.abs(pl.x))[..., None]
     ground = path * (1 - edge) + lawn * edge
-    ground = _scatter(fr, pl, ground, [(0.98, 0.78, 0.84), (1.0, 0.90, 0.92)], 0.03, 0.22) * _ground_light(look)
+    ground = _scatter(fr, pl, ground, [(0.98, 0.78, 0.84), (1.0, 0.90, 0.92)], 0.03, 0.22) * _ground_light(
+        look
+    )
     haze = _haze(pl, 0.45)
     ground = ground * (1 - haze) + img[max(0, int(line) - 1)].mean(axis=0) * haze
-    _paste(img, pl, ground, line, 0.02 * fr.h)
-    return img, line
+    _paste(img, pl, ground, line, 0.6)
+    return _edge(img, fr, 0.35, 0.06), line
 
 
 def paint_space(fr: _Frame, look: _Look) -> tuple[Array, float]:
@@ -376,11 +417,17 @@ def paint_space(fr: _Frame, look: _Look) -> tuple[Array, float]:
     disc = _smoothstep(r + 0.8, r - 0.8, dist)[..., None]
     light_dir = ((xs - cx) * -fr.side + (ys - cy) * -0.6) / np.maximum(dist, 1.0)
     bands = 1.0 + 0.10 * np.sin(ys / fr.h * 40.0 + _noise(fr.rng, fr.h, fr.w, 3, 3) * 2.0)
-    planet = _rgb((0.25, 0.42, 0.70)) * np.clip(0.15 + 0.9 * light_dir, 0.05, 1.0)[..., None] * bands[..., None]
-    atmosphere = np.exp(-(((dist - r) / (0.012 * fr.unit)) ** 2))[..., None] * np.clip(light_dir, 0, 1)[..., None]
+    planet = (
+        _rgb((0.25, 0.42, 0.70)) * np.clip(0.15 + 0.9 * light_dir, 0.05, 1.0)[..., None] * bands[..., None]
+    )
+    atmosphere = (
+        np.exp(-(((dist - r) / (0.012 * fr.unit)) ** 2))[..., None] * np.clip(light_dir, 0, 1)[..., None]
+    )
     img = img * (1 - disc) + planet * disc + atmosphere * _rgb((0.35, 0.60, 1.0)) * 0.6
     pl = _plane(fr, line - 1, line - 0.08 * fr.h)
-    dust = _floor_noise(fr, pl, 3.0, [(5.0, 0.12), (25.0, 0.10), (90.0, 0.08)]) + _speckle(fr, fr.h - pl.top, 0.08)
+    dust = _floor_noise(fr, pl, 3.0, [(5.0, 0.12), (25.0, 0.10), (90.0, 0.08)]) + _speckle(
+        fr, fr.h - pl.top, 0.08
+    )
     crater_n = _floor_noise(fr, pl, 4.0, [(10.0, 1.0)])
     craters = (_smoothstep(0.9, 1.4, crater_n) - 0.6 * _smoothstep(1.4, 1.8, crater_n)) * 0.25
     rock = _rgb(look.floor) * (1.0 + (dust - craters) * fr.detail)[..., None]
@@ -398,21 +445,39 @@ def paint_garden(fr: _Frame, look: _Look) -> tuple[Array, float]:
     leafy = 1.0 + 0.22 * _noise(fr.rng, fr.h, fr.w, fr.h / 6, fr.w / 6)[..., None] * fr.detail
     img = img * (1 - hedge[..., None]) + _rgb((0.20, 0.38, 0.18)) * light * leafy * hedge[..., None]
     pl = _plane(fr, line - 1, line - 0.06 * fr.h)
-    lawn = _rgb((0.40, 0.62, 0.28)) * (1.0 + _floor_noise(fr, pl, 2.0, [(8.0, 0.08), (40.0, 0.08)]) * fr.detail)[..., None]
-    flowers = [(0.92, 0.25, 0.35), (0.98, 0.80, 0.25), (0.75, 0.45, 0.90), (1.0, 0.95, 0.95), (0.98, 0.55, 0.65)]
-    bed = (_smoothstep(0.55, 0.75, np.abs(pl.x) / np.maximum(pl.z, 1.0) ** 0.0 * 1.0) * _smoothstep(2.2, 1.6, np.abs(pl.x)))
+    lawn = (
+        _rgb((0.40, 0.62, 0.28))
+        * (1.0 + _floor_noise(fr, pl, 2.0, [(8.0, 0.08), (40.0, 0.08)]) * fr.detail)[..., None]
+    )
+    flowers = [
+        (0.92, 0.25, 0.35),
+        (0.98, 0.80, 0.25),
+        (0.75, 0.45, 0.90),
+        (1.0, 0.95, 0.95),
+        (0.98, 0.55, 0.65),
+    ]
+    bed = _smoothstep(0.55, 0.75, np.abs(pl.x) / np.maximum(pl.z, 1.0) ** 0.0 * 1.0) * _smoothstep(
+        2.2, 1.6, np.abs(pl.x)
+    )
     bloom = _scatter(fr, pl, lawn * 0.75, flowers, 0.03, 0.7)
     ground = lawn * (1 - bed[..., None]) + bloom * bed[..., None]
     flag = _floor_noise(fr, pl, 2.0, [(6.0, 0.06), (40.0, 0.04)])
     u, v = pl.x / 0.28, pl.z / 0.22
-    joints = np.minimum(np.abs(u - np.round(u)) / np.maximum(pl.dx / 0.28, 1e-3), np.abs(v - np.round(v)) / np.maximum(pl.dz / 0.22, 1e-3))
-    stones = _rgb(look.floor) * (1.0 + flag * fr.detail)[..., None] * (0.8 + 0.2 * np.clip(joints / 1.5, 0, 1))[..., None]
+    joints = np.minimum(
+        np.abs(u - np.round(u)) / np.maximum(pl.dx / 0.28, 1e-3),
+        np.abs(v - np.round(v)) / np.maximum(pl.dz / 0.22, 1e-3),
+    )
+    stones = (
+        _rgb(look.floor)
+        * (1.0 + flag * fr.detail)[..., None]
+        * (0.8 + 0.2 * np.clip(joints / 1.5, 0, 1))[..., None]
+    )
     on_path = _smoothstep(0.47, 0.42, np.abs(pl.x))[..., None]
     ground = (ground * (1 - on_path) + stones * on_path) * light
     haze = _haze(pl, 0.35)
     ground = ground * (1 - haze) + img[max(0, int(line) - 1)].mean(axis=0) * haze
     _paste(img, pl, ground, line, 0.6)
-    return img, line
+    return _edge(img, fr, 0.30, 0.06), line
 
 
 def paint_lake(fr: _Frame, look: _Look) -> tuple[Array, float]:
@@ -439,14 +504,14 @@ def paint_lake(fr: _Frame, look: _Look) -> tuple[Array, float]:
     in_lake = _smoothstep(lake_top - 0.5, lake_top + 0.5, ys)[..., None]
     img = img * (1 - in_lake) + _blur(reflected, 1.0) * ripple * in_lake
     pl = _plane(fr, shore - 1, shore - 0.30 * fr.h)
-    rnd, dist = _cells(pl, 0.08, fr.rng.uniform(0, 10))
-    pebble = _smoothstep(0.5, 0.35, dist) * _smoothstep(0.0, 1.0, 1.0 / (pl.dx * 40))
-    tone = (0.85 + 0.3 * rnd)[..., None]
-    gaps = _rgb(look.floor) * 0.6
-    stones = gaps + (_rgb(look.floor) * tone - gaps) * (pebble + (1 - _smoothstep(0.0, 1.0, 1.0 / (pl.dx * 40))))[..., None]
-    stones = stones * (1.0 + 0.25 * (0.5 - dist) * fr.detail)[..., None] * light
+    gravel = _floor_noise(fr, pl, 1.5, [(3.0, 0.06), (40.0, 0.16), (120.0, 0.14)]) + _speckle(
+        fr, fr.h - pl.top, 0.10
+    )
+    warm = _floor_noise(fr, pl, 3.0, [(5.0, 1.0)])[..., None] * _rgb((0.025, 0.01, -0.02))
+    wet = 1.0 - 0.25 * np.exp(-np.maximum(pl.y - shore, 0.0) / (0.03 * fr.h))[..., None]
+    stones = (_rgb(look.floor) + warm * fr.detail) * (1.0 + gravel * fr.detail)[..., None] * wet * light
     _paste(img, pl, stones, shore, 0.6)
-    return img, shore
+    return _edge(img, fr, 0.0, -0.30), shore
 
 
 def paint_lavender(fr: _Frame, look: _Look) -> tuple[Array, float]:
@@ -454,7 +519,7 @@ def paint_lavender(fr: _Frame, look: _Look) -> tuple[Array, float]:
     line = fr.line
     img = _sky(fr, look, line)
     light = _ground_light(look)
-    trees = _ridge(fr, line, 0.05 * fr.h, 14, 0.8, bumps=0.4)
+    trees = _ridge(fr, line, 0.03 * fr.h, 14, 0.8, bumps=0.4)
     img = img * (1 - trees[..., None]) + _rgb((0.24, 0.33, 0.22)) * light * trees[..., None]
     pl = _plane(fr, line - 1, line - 0.008 * fr.h)
     period = 0.22
@@ -466,19 +531,23 @@ def paint_lavender(fr: _Frame, look: _Look) -> tuple[Array, float]:
     flowers = _rgb(_mix(look.wall, (0.52, 0.40, 0.78), 0.0)) if False else _rgb((0.55, 0.42, 0.80))
     spikes = _floor_noise(fr, pl, 2.0, [(40.0, 0.12), (120.0, 0.10)])
     bloom = flowers * (1.0 + spikes * fr.detail)[..., None]
-    furrow = _rgb((0.30, 0.40, 0.22)) * (1.0 + _floor_noise(fr, pl, 2.0, [(30.0, 0.10)]) * fr.detail)[..., None]
+    furrow = (
+        _rgb((0.30, 0.40, 0.22)) * (1.0 + _floor_noise(fr, pl, 2.0, [(30.0, 0.10)]) * fr.detail)[..., None]
+    )
     ground = (furrow * (1 - row[..., None]) + bloom * row[..., None]) * light
     haze = _haze(pl, 0.35)
     ground = ground * (1 - haze) + img[max(0, int(line) - 1)].mean(axis=0) * haze
     _paste(img, pl, ground, line, 0.8)
-    return img, line
+    return _edge(img, fr, 0.30, 0.08), line
 
 
 def paint_tropical(fr: _Frame, look: _Look) -> tuple[Array, float]:
     """Tropical: big glossy jungle leaves crowding the back, sun through them, a teak deck in front."""
     line = fr.line
     ys, xs = fr.rows(), fr.cols()
-    img = np.broadcast_to(_ramp(fr.h, [(0.0, (0.70, 0.86, 0.72)), (line, (0.55, 0.74, 0.56))]), (fr.h, fr.w, 3)).copy()
+    img = np.broadcast_to(
+        _ramp(fr.h, [(0.0, (0.70, 0.86, 0.72)), (line, (0.55, 0.74, 0.56))]), (fr.h, fr.w, 3)
+    ).copy()
     for layer in range(3):
         scale = (2.5, 3.5, 5.0)[layer]
         field = _fbm(fr.rng, fr.h, fr.w, scale, scale * fr.w / max(fr.h, 1), 2)
@@ -502,11 +571,14 @@ def paint_picnic(fr: _Frame, look: _Look) -> tuple[Array, float]:
     line = fr.line
     img = _sky(fr, look, line)
     light = _ground_light(look)
-    ridge = _ridge(fr, line, 0.09 * fr.h, 8, 0.9, bumps=0.35)
+    ridge = _ridge(fr, line, 0.06 * fr.h, 8, 0.9, bumps=0.35)
     crowns = 1.0 + 0.12 * _noise(fr.rng, fr.h, fr.w, 14, 50)[..., None] * fr.detail
     img = img * (1 - ridge[..., None]) + _rgb((0.22, 0.36, 0.20)) * light * crowns * ridge[..., None]
     pl = _plane(fr, line - 1, line - 0.015 * fr.h)
-    grass = _rgb((0.42, 0.64, 0.28)) * (1.0 + _floor_noise(fr, pl, 2.0, [(6.0, 0.06), (30.0, 0.08), (90.0, 0.1)]) * fr.detail)[..., None]
+    grass = (
+        _rgb((0.42, 0.64, 0.28))
+        * (1.0 + _floor_noise(fr, pl, 2.0, [(6.0, 0.06), (30.0, 0.08), (90.0, 0.1)]) * fr.detail)[..., None]
+    )
     check = 0.09
     cu = np.sin(pl.x / check * np.pi)
     cv = np.sin(pl.z / check * np.pi)
@@ -517,17 +589,22 @@ def paint_picnic(fr: _Frame, look: _Look) -> tuple[Array, float]:
     red = _rgb(look.floor)
     white = _rgb((0.95, 0.93, 0.90))
     both, one = su * sv, su * (1 - sv) + sv * (1 - su)
-    cloth = white * (1 - both - one)[..., None] + red * both[..., None] + (red * 0.55 + white * 0.45) * one[..., None]
+    cloth = (
+        white * (1 - both - one)[..., None]
+        + red * both[..., None]
+        + (red * 0.55 + white * 0.45) * one[..., None]
+    )
     weave = 1.0 + _floor_noise(fr, pl, 1.0, [(60.0, 0.03)]) * fr.detail
     cloth = cloth * weave[..., None]
     half = 1.1 + 0.05 * _noise(fr.rng, fr.h - pl.top, 1, 3, 1)
     z_far = 2.6
-    on = _smoothstep(half + 0.02, half - 0.02, np.abs(pl.x)) * _smoothstep(z_far + 0.05, z_far - 0.05, pl.z)
+    hem = _smoothstep(0.02, -0.02, np.abs(pl.x) - half)  # the blanket's side edges, slightly uneven
+    on = hem * _smoothstep(z_far + 0.05, z_far - 0.05, pl.z)
     ground = (grass * (1 - on[..., None]) + cloth * on[..., None]) * light
     haze = _haze(pl, 0.4)
     ground = ground * (1 - haze) + img[max(0, int(line) - 1)].mean(axis=0) * haze
     _paste(img, pl, ground, line, 0.8)
-    return img, line
+    return _edge(img, fr, 0.30, 0.06), line
 
 
 OUTDOOR_PAINTERS: dict[str, Painter] = {

@@ -164,7 +164,7 @@ FAMILIES: tuple[SceneFamily, ...] = (
         tints="set",
     ),
     # outdoor
-    SceneFamily("night_city", outdoor=True, line=0.62, wall=(0.07, 0.09, 0.22), floor=(0.16, 0.16, 0.19)),
+    SceneFamily("night_city", outdoor=True, line=0.62, wall=(0.07, 0.09, 0.22), floor=(0.30, 0.30, 0.34)),
     SceneFamily("neon_street", outdoor=True, line=0.62, wall=(0.08, 0.06, 0.12), floor=(0.10, 0.10, 0.12)),
     SceneFamily("underwater", outdoor=True, line=0.58, wall=(0.08, 0.42, 0.52), floor=(0.62, 0.66, 0.56)),
     SceneFamily("pool", outdoor=True, line=0.60, wall=(0.82, 0.90, 0.96), floor=(0.90, 0.88, 0.84)),
