@@ -82,7 +82,7 @@ def test_each_outdoor_family_is_a_row_with_english_and_korean_words(family: str)
         ("가을 낙엽 위에", "leaves"),
         ("autumn", "leaves"),
         ("벚꽃 길", "cherry_blossom"),
-        ("우주 배경", "space"),
+        ("우주 배경", "outer_space"),
         ("정원에", "garden"),
         ("호수 배경", "lake"),
         ("라벤더 밭에", "lavender"),
@@ -90,7 +90,8 @@ def test_each_outdoor_family_is_a_row_with_english_and_korean_words(family: str)
         ("피크닉 담요 위", "picnic"),
         ("on a picnic blanket", "picnic"),
         ("cyberpunk neon", "neon_street"),
-        ("leave some space on the left", "studio"),  # "space" alone is room on the canvas, not outer space
+        ("leave some space on the left", "studio"),
+        ("lavender background", "studio"),  # a colour: lavender fields are asked for as fields  # "space" alone is room on the canvas, not outer space
     ],
 )
 def test_words_pick_the_outdoor_families(words: str, family: str) -> None:
@@ -167,7 +168,7 @@ def test_cherry_blossom_has_a_pink_canopy() -> None:
 
 
 def test_space_is_mostly_dark_with_point_stars() -> None:
-    b = render("space", 2)
+    b = render("outer_space", 2)
     rgb, _, _ = parts(b)
     y = luma(rgb)
     assert (y[: b.floor_y] < 40).mean() > 0.45, "the sky is black"

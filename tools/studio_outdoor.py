@@ -615,7 +615,7 @@ OUTDOOR_PAINTERS: dict[str, Painter] = {
     "rooftop": paint_rooftop,
     "leaves": paint_leaves,
     "cherry_blossom": paint_cherry_blossom,
-    "space": paint_space,
+    "outer_space": paint_space,
     "garden": paint_garden,
     "lake": paint_lake,
     "lavender": paint_lavender,

@@ -171,7 +171,7 @@ FAMILIES: tuple[SceneFamily, ...] = (
     SceneFamily("rooftop", outdoor=True, line=0.62, wall=(0.98, 0.62, 0.42), floor=(0.56, 0.54, 0.55)),
     SceneFamily("leaves", outdoor=True, line=0.55, wall=(0.88, 0.46, 0.14), floor=(0.40, 0.28, 0.18)),
     SceneFamily("cherry_blossom", outdoor=True, line=0.56, wall=(0.98, 0.80, 0.86), floor=(0.82, 0.78, 0.74)),
-    SceneFamily("space", outdoor=True, line=0.60, wall=(0.01, 0.012, 0.03), floor=(0.42, 0.41, 0.40)),
+    SceneFamily("outer_space", outdoor=True, line=0.60, wall=(0.01, 0.012, 0.03), floor=(0.42, 0.41, 0.40)),
     SceneFamily("garden", outdoor=True, line=0.50, wall=(0.82, 0.89, 0.95), floor=(0.74, 0.72, 0.68)),
     SceneFamily("lake", outdoor=True, line=0.60, wall=(0.80, 0.88, 0.96), floor=(0.60, 0.58, 0.55)),
     SceneFamily("lavender", outdoor=True, line=0.48, wall=(0.84, 0.88, 0.96), floor=(0.55, 0.42, 0.80)),
