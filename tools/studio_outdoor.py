@@ -71,9 +71,7 @@ def _discs(
         disc = lv * _smoothstep(r, r * 0.6, dist)
         patch = canvas[y0:y1, x0:x1]
         np.maximum(patch, disc[..., None] * _rgb(colours[int(c)]), out=patch)
-    if blur > 0:
-        canvas = ndimage.gaussian_filter(canvas, (blur, blur, 0))
-    return canvas
+    return _blur(canvas, blur) if blur > 1.2 else canvas  # the discs' own soft rims suffice below that
 
 
 def _skyline(fr: _Frame, base: float, height: float, min_w: float, max_w: float) -> tuple[Array, Array]:
@@ -132,7 +130,14 @@ def _edge(img: Array, fr: _Frame, shade: float, lift: float) -> Array:
 
 
 def _blur(img: Array, sigma: float) -> Array:
-    return ndimage.gaussian_filter(img, (sigma, sigma, 0)) if sigma > 0.3 else img
+    """Out of focus: a Gaussian for small radii, two box passes (cost independent of the radius) beyond."""
+    if sigma <= 0.3:
+        return img
+    if sigma < 1.0:
+        return ndimage.gaussian_filter(img, (sigma, sigma, 0))
+    size = max(3, int(round(sigma * 1.9)) | 1)
+    once = ndimage.uniform_filter(img, (size, size, 1))
+    return ndimage.uniform_filter(once, (size, size, 1))
 
 
 def _ledge(fr: _Frame, look: _Look, colour: RGB, gloss: Array | None, rim: float) -> tuple[_Plane, Array]:
@@ -213,7 +218,7 @@ def paint_neon_street(fr: _Frame, look: _Look) -> tuple[Array, float]:
     mirror_rows = np.clip(2 * line - pl.y, 0, fr.h - 1).astype(np.int32)[:, 0]
     reflect = (tubes * 1.2 + glow * 1.6)[mirror_rows]
     streak = _blur(reflect, 1.0)
-    streak = ndimage.gaussian_filter1d(streak, max(1.5, 0.02 * fr.h), axis=0)
+    streak = ndimage.uniform_filter1d(streak, max(3, int(0.05 * fr.h)), axis=0)
     puddles = _smoothstep(-0.2, 0.6, _floor_noise(fr, pl, 3.0, [(4.0, 1.0)]))[..., None]
     asphalt = _floor_noise(fr, pl, 2.0, [(20.0, 0.10), (90.0, 0.08)]) + _speckle(fr, fr.h - pl.top, 0.06)
     ground = _rgb(look.floor) * (1.0 + asphalt * fr.detail)[..., None]
