@@ -135,7 +135,7 @@ def _blur(img: Array, sigma: float) -> Array:
         return img
     if sigma < 1.0:
         return ndimage.gaussian_filter(img, (sigma, sigma, 0))
-    size = max(3, int(round(sigma * 1.9)) | 1)
+    size = max(3, round(sigma * 1.9) | 1)
     once = ndimage.uniform_filter(img, (size, size, 1))
     return ndimage.uniform_filter(once, (size, size, 1))
 
@@ -549,17 +549,19 @@ def paint_lavender(fr: _Frame, look: _Look) -> tuple[Array, float]:
 def paint_tropical(fr: _Frame, look: _Look) -> tuple[Array, float]:
     """Tropical: big glossy jungle leaves crowding the back, sun through them, a teak deck in front."""
     line = fr.line
-    ys, xs = fr.rows(), fr.cols()
+    ys = fr.rows()
     img = np.broadcast_to(
         _ramp(fr.h, [(0.0, (0.70, 0.86, 0.72)), (line, (0.55, 0.74, 0.56))]), (fr.h, fr.w, 3)
     ).copy()
     for layer in range(3):
         scale = (2.5, 3.5, 5.0)[layer]
         field = _fbm(fr.rng, fr.h, fr.w, scale, scale * fr.w / max(fr.h, 1), 2)
-        veins = np.abs(np.sin((xs * 0.8 + ys) / fr.unit * (18 + 6 * layer) + field * 6.0))
         cover = _smoothstep(-0.05 + 0.1 * layer, 0.12 + 0.1 * layer, field)
+        drop = np.roll(cover, max(1, round(0.025 * fr.h)), axis=0)  # each layer shades the one behind it
+        img = img * (1.0 - 0.35 * drop * (1.0 - cover))[..., None]
         tone = _rgb(((0.10, 0.30, 0.14), (0.16, 0.42, 0.18), (0.24, 0.55, 0.22))[layer])
-        leaf = tone * (0.85 + 0.25 * veins)[..., None] * (1.0 + 0.2 * field)[..., None]
+        body = np.clip((field - 0.1 * layer) * 2.0, 0.0, 1.0)  # leaves are lit toward their middle
+        leaf = tone * (0.75 + 0.45 * body)[..., None]
         img = img * (1 - cover[..., None]) + leaf * cover[..., None]
     img = _blur(img, max(1.0, fr.unit / 220))
     img = img + _discs(fr, int(16 * fr.detail), (0.0, line), (0.01, 0.03), [(1.0, 0.98, 0.80)], 1.5) * 0.35
