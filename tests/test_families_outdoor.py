@@ -85,7 +85,7 @@ def test_each_outdoor_family_is_a_row_with_english_and_korean_words(family: str)
         ("우주 배경", "outer_space"),
         ("정원에", "garden"),
         ("호수 배경", "lake"),
-        ("라벤더 밭에", "lavender"),
+        ("라벤더 밭에", "lavender_field"),
         ("열대 느낌", "tropical"),
         ("피크닉 담요 위", "picnic"),
         ("on a picnic blanket", "picnic"),
@@ -197,7 +197,7 @@ def test_lake_has_a_blue_sky_snowy_peaks_and_a_grey_stone_shore() -> None:
 
 
 def test_lavender_has_purple_rows_running_into_the_distance() -> None:
-    b = render("lavender", 3)
+    b = render("lavender_field", 3)
     _, hue, sat = parts(b)
     purple = hue_between(hue, 240, 300) & (sat > 0.2)
     below = purple[b.floor_y :]

@@ -625,7 +625,7 @@ OUTDOOR_PAINTERS: dict[str, Painter] = {
     "outer_space": paint_space,
     "garden": paint_garden,
     "lake": paint_lake,
-    "lavender": paint_lavender,
+    "lavender_field": paint_lavender,
     "tropical": paint_tropical,
     "picnic": paint_picnic,
 }

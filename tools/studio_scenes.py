@@ -174,7 +174,7 @@ FAMILIES: tuple[SceneFamily, ...] = (
     SceneFamily("outer_space", outdoor=True, line=0.60, wall=(0.01, 0.012, 0.03), floor=(0.42, 0.41, 0.40)),
     SceneFamily("garden", outdoor=True, line=0.50, wall=(0.82, 0.89, 0.95), floor=(0.74, 0.72, 0.68)),
     SceneFamily("lake", outdoor=True, line=0.60, wall=(0.80, 0.88, 0.96), floor=(0.60, 0.58, 0.55)),
-    SceneFamily("lavender", outdoor=True, line=0.48, wall=(0.84, 0.88, 0.96), floor=(0.55, 0.42, 0.80)),
+    SceneFamily("lavender_field", outdoor=True, line=0.48, wall=(0.84, 0.88, 0.96), floor=(0.55, 0.42, 0.80)),
     SceneFamily("tropical", outdoor=True, line=0.60, wall=(0.55, 0.74, 0.56), floor=(0.62, 0.42, 0.26)),
     SceneFamily("picnic", outdoor=True, line=0.50, wall=(0.82, 0.89, 0.95), floor=(0.80, 0.16, 0.18)),
 )
