@@ -1079,10 +1079,12 @@ _PAINTERS: Mapping[str, Callable[[_Frame, _Look], tuple[Array, float]]] = Mappin
 )
 
 
-# indoor families (tools/studio_indoor.py): imported here, after every helper it uses is defined
+# indoor and outdoor families (tools/studio_indoor.py, tools/studio_outdoor.py): imported here, after every
+# helper their painters use is defined
 from productshot.tools.studio_indoor import INDOOR_PAINTERS  # noqa: E402
+from productshot.tools.studio_outdoor import OUTDOOR_PAINTERS  # noqa: E402
 
-_PAINTERS = MappingProxyType({**_PAINTERS, **INDOOR_PAINTERS})
+_PAINTERS = MappingProxyType({**_PAINTERS, **INDOOR_PAINTERS, **OUTDOOR_PAINTERS})
 
 
 # ---------------------------------------------------------------------------------------- light and grade
