@@ -91,7 +91,10 @@ def test_each_outdoor_family_is_a_row_with_english_and_korean_words(family: str)
         ("on a picnic blanket", "picnic"),
         ("cyberpunk neon", "neon_street"),
         ("leave some space on the left", "studio"),
-        ("lavender background", "studio"),  # a colour: lavender fields are asked for as fields  # "space" alone is room on the canvas, not outer space
+        (
+            "lavender background",
+            "studio",
+        ),  # a colour: lavender fields are asked for as fields  # "space" alone is room on the canvas, not outer space
     ],
 )
 def test_words_pick_the_outdoor_families(words: str, family: str) -> None:
