@@ -234,7 +234,7 @@ def render_backdrop(
     layout = _layout(scene_words, width, height, seed, empty_region, footprint, view)
     look, frame = layout.look, layout.frame
     fw, fh = frame.w, frame.h
-    painter = _paint_flat_lay if layout.view == "flat-lay" else _PAINTERS[look.family.name]
+    painter = _paint_flat_lay if layout.view == "flat-lay" else _painter(look.family.name)
     painted, painted_top = painter(frame, look)
     layout = replace(layout, surface_top=painted_top)
     if layout.pedestal is not None:
@@ -1079,10 +1079,14 @@ _PAINTERS: Mapping[str, Callable[[_Frame, _Look], tuple[Array, float]]] = Mappin
 )
 
 
-# outdoor families
-from productshot.tools.studio_outdoor import OUTDOOR_PAINTERS  # noqa: E402  (its painters use the helpers above)
+# outdoor families (a module that paints with the helpers above: imported as a module, not a name, so
+# importing either module first works; its table is read when a backdrop is painted)
+from productshot.tools import studio_outdoor as _outdoor  # noqa: E402
 
-_PAINTERS = MappingProxyType({**_PAINTERS, **OUTDOOR_PAINTERS})
+
+def _painter(name: str) -> Callable[[_Frame, _Look], tuple[Array, float]]:
+    """The painter of a family: the table above, or the outdoor module's."""
+    return _PAINTERS.get(name) or _outdoor.OUTDOOR_PAINTERS[name]
 
 
 # ---------------------------------------------------------------------------------------- light and grade
