@@ -603,8 +603,12 @@ def paint_picnic(fr: _Frame, look: _Look) -> tuple[Array, float]:
     )
     weave = 1.0 + _floor_noise(fr, pl, 1.0, [(60.0, 0.03)]) * fr.detail
     cloth = cloth * weave[..., None]
-    half = 1.1 + 0.05 * _noise(fr.rng, fr.h - pl.top, 1, 3, 1)
     z_far = 2.6
+    # The blanket is narrower than the lawn at its far edge, so grass shows on both sides of it: a blanket
+    # edge across the whole frame would read as one picture stacked on another (and the split check agrees).
+    far_row = int(np.argmin(np.abs(pl.z[:, 0] - z_far)))
+    reach = float(np.abs(pl.x[far_row]).max())
+    half = min(1.1, 0.62 * reach) + 0.05 * _noise(fr.rng, fr.h - pl.top, 1, 3, 1)
     hem = _smoothstep(0.02, -0.02, np.abs(pl.x) - half)  # the blanket's side edges, slightly uneven
     on = hem * _smoothstep(z_far + 0.05, z_far - 0.05, pl.z)
     ground = (grass * (1 - on[..., None]) + cloth * on[..., None]) * light
