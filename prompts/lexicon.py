@@ -58,8 +58,9 @@ class LexiconHit:
 
 
 def normalise_text(text: str) -> str:
-    """NFKC (composed Hangul, half-width forms), lower case, one space between words."""
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text).lower()).strip()
+    """NFKC (composed Hangul, half-width forms), lower case, one space between words (an underscore, as in a
+    family name such as "night_city" that an MCP client or planner passes back, counts as a space)."""
+    return re.sub(r"[\s_]+", " ", unicodedata.normalize("NFKC", text).lower()).strip()
 
 
 def _compact(word: str) -> str:

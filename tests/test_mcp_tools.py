@@ -259,7 +259,7 @@ def test_list_scenes_gives_every_family_with_english_and_korean_words(settings: 
             for family in families.values():
                 assert family["en"] and family["ko"] and family["label_ko"], family
             assert "해변" in families["beach"]["ko"] and families["beach"]["label_ko"] == "해변"
-            assert "underwater" in {s["name"] for s in scenes["unpainted_scenes"]}
+            assert "ice" in {s["name"] for s in scenes["unpainted_scenes"]}
             assert {"sunset", "minimal"} <= {s["name"] for s in scenes["styles"]}
             assert scenes["notes"] == [] and "beach (해변)" in text_of(result)
 
@@ -275,13 +275,11 @@ def test_generate_background_names_the_family_it_painted_and_notes_a_fallback(se
                 )
             )
             assert beach["scene"] == "beach" and beach["notes"] == []
-            asked = {"prompt": "underwater", "width": 128, "height": 96}
+            asked = {"prompt": "ice", "width": 128, "height": 96}
             under = ok(await client.call_tool("generate_background", asked))
             assert under["scene"] == "studio"
             assert [n["code"] for n in under["notes"]] == ["scene_fallback"]
-            assert (
-                under["notes"][0]["params"]["asked"] == "underwater" and "studio" in under["notes"][0]["text"]
-            )
+            assert under["notes"][0]["params"]["asked"] == "ice" and "studio" in under["notes"][0]["text"]
 
     _run(scenario)
 

@@ -202,7 +202,12 @@ def cutout_png(tmp_path) -> str:
 
 @pytest.mark.parametrize(
     ("request_text", "family"),
-    [("on an underwater scene", None), ("수중 배경", None), ("on a beach", "beach")],
+    [
+        ("on an ice scene", None),
+        ("얼음 배경", None),
+        ("on an underwater scene", "underwater"),
+        ("on a beach", "beach"),
+    ],
 )
 def test_pipeline_scene_is_the_family_rendered(
     settings: Settings, cutout_png: str, request_text: str, family: str | None
@@ -256,8 +261,8 @@ def test_cli_backdrop_json_says_the_family_and_its_notes(cli_env: dict[str, str]
         )
         return json.loads(done.stdout)
 
-    under = backdrop("underwater")
-    assert under["scene"] == "studio" and under["scene_requested"] == "underwater"
+    under = backdrop("ice")
+    assert under["scene"] == "studio" and under["scene_requested"] == "ice"
     assert [n["code"] for n in under["notes"]] == ["scene_fallback"]
     assert {"code", "params", "text"} == set(under["notes"][0])
     beach = backdrop("해변")

@@ -234,7 +234,7 @@ def render_backdrop(
     layout = _layout(scene_words, width, height, seed, empty_region, footprint, view)
     look, frame = layout.look, layout.frame
     fw, fh = frame.w, frame.h
-    painter = _paint_flat_lay if layout.view == "flat-lay" else _PAINTERS[look.family.name]
+    painter = _paint_flat_lay if layout.view == "flat-lay" else _painter(look.family.name)
     painted, painted_top = painter(frame, look)
     layout = replace(layout, surface_top=painted_top)
     if layout.pedestal is not None:
@@ -1077,6 +1077,17 @@ _PAINTERS: Mapping[str, Callable[[_Frame, _Look], tuple[Array, float]]] = Mappin
         "forest": _paint_forest,
     }
 )
+
+
+# indoor and outdoor families: modules that paint with the helpers above, imported as modules (not names)
+# so that importing any of the three first works; their tables are read when a backdrop is painted
+from productshot.tools import studio_indoor as _indoor  # noqa: E402
+from productshot.tools import studio_outdoor as _outdoor  # noqa: E402
+
+
+def _painter(name: str) -> Callable[[_Frame, _Look], tuple[Array, float]]:
+    """The painter of a family: the table above, or the indoor or outdoor module's."""
+    return _PAINTERS.get(name) or _indoor.INDOOR_PAINTERS.get(name) or _outdoor.OUTDOOR_PAINTERS[name]
 
 
 # ---------------------------------------------------------------------------------------- light and grade

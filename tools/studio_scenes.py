@@ -163,6 +163,95 @@ FAMILIES: tuple[SceneFamily, ...] = (
         floor=(0.98, 0.89, 0.84),
         tints="set",
     ),
+    # indoor
+    SceneFamily(
+        "bathroom", outdoor=False, line=0.60, wall=(0.84, 0.90, 0.91), floor=(0.95, 0.95, 0.94), tints="wall"
+    ),
+    SceneFamily(
+        "spa", outdoor=False, line=0.60, wall=(0.80, 0.75, 0.66), floor=(0.86, 0.82, 0.75), tints="wall"
+    ),
+    SceneFamily(
+        "christmas", outdoor=False, line=0.60, wall=(0.12, 0.30, 0.20), floor=(0.40, 0.25, 0.16), tints="wall"
+    ),
+    SceneFamily(
+        "living_room",
+        outdoor=False,
+        line=0.62,
+        wall=(0.88, 0.85, 0.80),
+        floor=(0.80, 0.66, 0.48),
+        tints="wall",
+    ),
+    SceneFamily(
+        "bedroom",
+        outdoor=False,
+        line=0.60,
+        wall=(0.72, 0.66, 0.58),
+        floor=(0.95, 0.94, 0.92),
+        tints="set",
+        tint_strength=0.7,
+    ),
+    SceneFamily(
+        "office", outdoor=False, line=0.62, wall=(0.34, 0.38, 0.43), floor=(0.86, 0.84, 0.80), tints="wall"
+    ),
+    SceneFamily(
+        "gym", outdoor=False, line=0.58, wall=(0.30, 0.30, 0.31), floor=(0.14, 0.14, 0.15), tints="wall"
+    ),
+    SceneFamily(
+        "bakery", outdoor=False, line=0.62, wall=(0.93, 0.86, 0.74), floor=(0.72, 0.54, 0.36), tints="wall"
+    ),
+    SceneFamily(
+        "podium", outdoor=False, line=0.56, wall=(0.85, 0.70, 0.62), floor=(0.88, 0.74, 0.66), tints="set"
+    ),
+    SceneFamily(
+        "cafe_table",
+        outdoor=False,
+        line=0.62,
+        wall=(0.36, 0.28, 0.22),
+        floor=(0.90, 0.89, 0.87),
+        tints="surface",
+        tint_strength=0.7,
+    ),
+    SceneFamily(
+        "library",
+        outdoor=False,
+        line=0.62,
+        wall=(0.26, 0.17, 0.10),
+        floor=(0.36, 0.22, 0.13),
+        tints="surface",
+        tint_strength=0.6,
+    ),
+    SceneFamily(
+        "terrazzo",
+        outdoor=False,
+        line=0.58,
+        wall=(0.90, 0.88, 0.85),
+        floor=(0.93, 0.91, 0.87),
+        tints="surface",
+        tint_strength=0.7,
+    ),
+    SceneFamily(
+        "velvet",
+        outdoor=False,
+        line=0.58,
+        wall=(0.46, 0.10, 0.18),
+        floor=(0.50, 0.12, 0.20),
+        tints="set",
+        tint_strength=0.9,
+    ),
+    # outdoor
+    SceneFamily("night_city", outdoor=True, line=0.62, wall=(0.07, 0.09, 0.22), floor=(0.30, 0.30, 0.34)),
+    SceneFamily("neon_street", outdoor=True, line=0.62, wall=(0.08, 0.06, 0.12), floor=(0.10, 0.10, 0.12)),
+    SceneFamily("underwater", outdoor=True, line=0.58, wall=(0.08, 0.42, 0.52), floor=(0.62, 0.66, 0.56)),
+    SceneFamily("pool", outdoor=True, line=0.60, wall=(0.82, 0.90, 0.96), floor=(0.90, 0.88, 0.84)),
+    SceneFamily("rooftop", outdoor=True, line=0.62, wall=(0.98, 0.62, 0.42), floor=(0.56, 0.54, 0.55)),
+    SceneFamily("leaves", outdoor=True, line=0.55, wall=(0.88, 0.46, 0.14), floor=(0.40, 0.28, 0.18)),
+    SceneFamily("cherry_blossom", outdoor=True, line=0.56, wall=(0.98, 0.80, 0.86), floor=(0.82, 0.78, 0.74)),
+    SceneFamily("outer_space", outdoor=True, line=0.60, wall=(0.01, 0.012, 0.03), floor=(0.42, 0.41, 0.40)),
+    SceneFamily("garden", outdoor=True, line=0.50, wall=(0.82, 0.89, 0.95), floor=(0.74, 0.72, 0.68)),
+    SceneFamily("lake", outdoor=True, line=0.60, wall=(0.80, 0.88, 0.96), floor=(0.60, 0.58, 0.55)),
+    SceneFamily("lavender_field", outdoor=True, line=0.48, wall=(0.84, 0.88, 0.96), floor=(0.55, 0.42, 0.80)),
+    SceneFamily("tropical", outdoor=True, line=0.60, wall=(0.55, 0.74, 0.56), floor=(0.62, 0.42, 0.26)),
+    SceneFamily("picnic", outdoor=True, line=0.50, wall=(0.82, 0.89, 0.95), floor=(0.80, 0.16, 0.18)),
 )
 
 # The modifiers the painters know; styles.toml maps mood and light words onto them (`studio = "..."`).
