@@ -44,3 +44,29 @@ def test_contradictory_positions_are_refused(text: str) -> None:
 )
 def test_one_place_in_many_words_still_parses(text: str, anchor: str) -> None:
     assert parse_position(text).anchor == anchor
+
+
+@pytest.mark.parametrize(
+    "request_text", ["put it top-left bottom-right", "top-left, lower right", "왼쪽 위 오른쪽 아래에 놓아줘"]
+)
+def test_a_request_naming_two_opposite_places_is_refused_by_the_planner(request_text: str) -> None:
+    """The sentence path (`productshot run`, chat, Slack, the page) refuses it too, instead of placing it."""
+    from productshot.tools.plan import RulesPlanner
+
+    with pytest.raises(PositionError, match="contradicts itself"):
+        RulesPlanner().plan(request_text)
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    [
+        "put this bag on a simple beach scene, bottom-left",
+        "이 가방을 단순한 해변 배경 왼쪽 아래에 놓아줘",
+        "put it on the left side of the table at the bottom",
+        "move it a little to the right",
+    ],
+)
+def test_a_request_naming_one_place_is_planned(request_text: str) -> None:
+    from productshot.tools.plan import RulesPlanner
+
+    assert RulesPlanner().plan(request_text).action in {"place", "move"}

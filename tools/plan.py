@@ -26,7 +26,7 @@ from productshot.settings import Settings
 from productshot.tools.listing_words import find_listing
 from productshot.tools.notes import Note, note, notes_from_dicts, notes_to_dicts
 from productshot.tools.position_words import MOVE_STEPS, Move, find_move, find_position
-from productshot.tools.positions import Position, parse_position
+from productshot.tools.positions import Position, parse_position, refuse_contradiction
 
 MAX_REQUEST_CHARS = 2000
 ACTIONS: tuple[str, ...] = (
@@ -555,6 +555,8 @@ class RulesPlanner:
         words = read_scene(text)
         position, position_notes = _read_position(text)
         move = find_move(text)
+        if move is None and position is not None and position.is_anchor:
+            refuse_contradiction(text)
         size, said = _read_size(folded)
         product = find_product(text)
         notes: list[Note] = list(position_notes)

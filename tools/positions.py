@@ -186,6 +186,14 @@ def _refuse_contradiction(text: str, read: Callable[[str], str | None]) -> None:
                 )
 
 
+def refuse_contradiction(text: str) -> None:
+    """PositionError when a phrase or a whole request names places on opposite sides ("put it top-left
+    bottom-right", "왼쪽 위 오른쪽 아래에"): the planner refuses it as `--position` does, never picks one."""
+    from productshot.tools import position_words
+
+    _refuse_contradiction(text, position_words.anchor_from_words)
+
+
 def parse_position(text: str | Position) -> Position:
     """Parse a position given as one string: an anchor (or synonym, English or Korean) or an exact point.
 
