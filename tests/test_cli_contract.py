@@ -83,7 +83,7 @@ def test_a_check_that_finds_a_problem_exits_1(cli_env: dict[str, str], tmp_path:
     one_scene = landscape("sea", 512, 384, seed=1)
     stacked = Image.new("RGB", (512, 384))
     stacked.paste(one_scene.crop((0, 0, 512, 192)), (0, 0))
-    stacked.paste(landscape("sea", 512, 384, seed=2), (0, 192))  # a second sea pasted under the first
+    stacked.paste(landscape("sunset", 512, 384, seed=2), (0, 192))  # a sunset sea pasted under a day sea
     one_scene.save(tmp_path / "one.png")
     stacked.save(tmp_path / "stacked.png")
 
