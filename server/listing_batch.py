@@ -25,26 +25,13 @@ from PIL import Image, ImageDraw, ImageOps
 
 from productshot.errors import BadRequestError, NotFoundError, ProductshotError
 from productshot.server.listings import CutFn, SceneFn, make_listing
-from productshot.tools.imageio import decode_image_bytes, save_bytes_atomic, save_image_atomic
+from productshot.tools.imageio import IMAGE_SUFFIXES, decode_image_bytes, save_bytes_atomic, save_image_atomic
 from productshot.tools.listing_presets import ListingPreset, get_preset
 
 MANIFEST_NAME: Final = ".productshot-batch.json"
 REPORT_NAME: Final = "report.json"
 CONTACT_NAME: Final = "contact.jpg"
 LAYOUT_VERSION: Final = 1  # bump when the listing layout or encoding changes, so a re-run redoes outputs
-IMAGE_SUFFIXES: Final = (
-    ".jpg",
-    ".jpeg",
-    ".png",
-    ".webp",
-    ".heic",
-    ".heif",
-    ".avif",
-    ".gif",
-    ".tif",
-    ".tiff",
-    ".bmp",
-)
 _THUMB: Final = 200
 
 ProgressFn = Callable[[int, int, str, float | None], None]  # (done so far, total, current file, eta seconds)

@@ -44,6 +44,20 @@ _UPRIGHT = {
 }
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
 _HEIF_SUFFIXES = (".heic", ".heif", ".heics", ".heifs", ".hif")
+# File endings of the image formats load_image reads: what a folder scan or a path-looking argument means.
+IMAGE_SUFFIXES = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".webp",
+    ".heic",
+    ".heif",
+    ".avif",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".bmp",
+)
 # Errors Pillow's decoders raise on corrupt or truncated data.
 _SIXTEEN_BIT = note("image_converted", change="16-bit → 8-bit")
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, EOFError, IndexError, TypeError)
@@ -419,6 +433,7 @@ def _save(image: Image.Image, fh: BinaryIO, fmt: str, *, target: str) -> None:
 
 __all__ = [
     "BYTES_SOURCE",
+    "IMAGE_SUFFIXES",
     "SAMPLE_PREFIX",
     "LoadedImage",
     "decode_image_bytes",

@@ -19,7 +19,13 @@ from productshot.errors import BadImageError, NotFoundError, ProductshotError
 from productshot.server.mcp.schemas import RESOURCE_PREFIX
 from productshot.settings import Settings
 from productshot.store import ASSET_ID_PATTERN, Asset, AssetStore, require_file
-from productshot.tools.imageio import SAMPLE_PREFIX, LoadedImage, decode_image_bytes, load_image
+from productshot.tools.imageio import (
+    IMAGE_SUFFIXES,
+    SAMPLE_PREFIX,
+    LoadedImage,
+    decode_image_bytes,
+    load_image,
+)
 from productshot.tools.paths import check_model_folder, find_allowed_file
 
 SourceKind = Literal["asset", "path", "base64", "sample"]
@@ -166,19 +172,7 @@ def _looks_like_path(text: str) -> bool:
         return True
     if re.match(r"^[A-Za-z]:", text):  # a Windows drive
         return True
-    return Path(text).suffix.lower() in {
-        ".png",
-        ".jpg",
-        ".jpeg",
-        ".webp",
-        ".heic",
-        ".heif",
-        ".avif",
-        ".gif",
-        ".tif",
-        ".tiff",
-        ".bmp",
-    }
+    return Path(text).suffix.lower() in IMAGE_SUFFIXES
 
 
 def _shorten(text: str, limit: int = 60) -> str:

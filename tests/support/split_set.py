@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -149,10 +149,18 @@ def _render_part(recipe: dict[str, Any], width: int, height: int) -> Image.Image
 
 def _stack(recipe: dict[str, Any], width: int, height: int) -> Image.Image:
     """Two parts joined at `seam_y` by a hard cut, a Gaussian blur across the cut, or a linear cross-fade."""
+    return join_stack(recipe, width, height, _render_part)
+
+
+def join_stack(
+    recipe: dict[str, Any], width: int, height: int, render: Callable[[Any, int, int], Image.Image]
+) -> Image.Image:
+    """Render a recipe's `top` and `bottom` parts with `render` and join them at `seam_y` (hard cut, a Gaussian
+    blur across the cut, or a linear fade over `band` rows). Shared by the first and the wide labelled sets."""
     seam_y, kind, band = recipe["seam_y"], recipe["seam"], recipe["band"]
     overlap = band // 2 if kind == "fade" else 0
-    top = np.asarray(_render_part(recipe["top"], width, seam_y + overlap), np.float32)
-    bottom = np.asarray(_render_part(recipe["bottom"], width, height - seam_y + overlap), np.float32)
+    top = np.asarray(render(recipe["top"], width, seam_y + overlap), np.float32)
+    bottom = np.asarray(render(recipe["bottom"], width, height - seam_y + overlap), np.float32)
     if kind == "fade":
         lo, hi = seam_y - overlap, seam_y + overlap
         weight = ((np.arange(hi - lo, dtype=np.float32) + 0.5) / (hi - lo))[:, None, None]

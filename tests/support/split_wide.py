@@ -30,12 +30,11 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from productshot.tools.studio import match_scene, render_backdrop
 from tests.support.interiors import INTERIORS, TEXTURE_KINDS, interior, text_page, texture
 from tests.support.landscapes import KINDS, lake, landscape
-from tests.support.split_set import Item, fingerprint, load_photo
+from tests.support.split_set import Item, fingerprint, join_stack, load_photo
 
 MANIFEST = Path(__file__).resolve().parents[1] / "data" / "split_set" / "wide.json"
 MASTER_SEED = 20261203
@@ -146,24 +145,7 @@ def render_part(recipe: dict[str, Any], width: int, height: int) -> Image.Image:
 
 def stack(recipe: dict[str, Any], width: int, height: int) -> Image.Image:
     """Two pictures joined at `seam_y` by a hard cut, a Gaussian blur across the cut, or a linear fade."""
-    seam_y, kind, band = recipe["seam_y"], recipe["seam"], recipe["band"]
-    overlap = band // 2 if kind == "fade" else 0
-    top = np.asarray(render_part(recipe["top"], width, seam_y + overlap), np.float32)
-    bottom = np.asarray(render_part(recipe["bottom"], width, height - seam_y + overlap), np.float32)
-    if kind == "fade":
-        lo, hi = seam_y - overlap, seam_y + overlap
-        weight = ((np.arange(hi - lo, dtype=np.float32) + 0.5) / (hi - lo))[:, None, None]
-        blend = top[lo:] * (1.0 - weight) + bottom[: hi - lo] * weight
-        out = np.concatenate([top[:lo], blend, bottom[hi - lo :]], axis=0)
-    else:
-        out = np.concatenate([top, bottom], axis=0)
-        if kind == "blur":
-            sigma = float(band)
-            blurred = ndimage.gaussian_filter(out, (sigma, sigma * 0.5, 0))
-            rows = np.arange(height, dtype=np.float32)[:, None, None]
-            weight = np.exp(-(((rows - seam_y) / (2.0 * sigma)) ** 2))
-            out = out * (1.0 - weight) + blurred * weight
-    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+    return join_stack(recipe, width, height, render_part)
 
 
 def build(item: Item) -> Image.Image:
