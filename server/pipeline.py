@@ -268,6 +268,8 @@ class Pipeline:
         studio_words = " ".join([scene, *plan.style]).strip()
         view = self._view(plan, opts, prev, cut_image, run)
         floating = opts.floating or bool(getattr(plan, "floating", False))
+        if prev is not None and image is None and image_asset is None:
+            floating = floating or bool(prev.get("floating", False))  # a follow-up keeps the product afloat
         carry = None if floating else footprint  # a floating product needs nothing drawn under it
 
         # ---- background: reuse for move/resize, new for a new scene or regenerate ------------------
@@ -433,7 +435,7 @@ class Pipeline:
         prompt_request = " ".join([scene, *style_words(plan.style)]).strip()
         run.start("prompt")
         t0 = time.perf_counter()
-        spec = write_prompt(prompt_request, facts, position, chat_model=self.chat_model)
+        spec = write_prompt(prompt_request, facts, position, chat_model=self.chat_model, view=view)
         run.record("prompt", spec.backend, time.perf_counter() - t0, spec.template_version)
         run.notes.extend(spec.notes)
 

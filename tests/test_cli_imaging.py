@@ -99,6 +99,22 @@ def test_composite_places_exactly_where_asked_and_says_when_nothing_carries_it(
     )
     assert low["grounded"] is True and low["light"] == {"azimuth": 90.0, "elevation": 42.0}
     assert not any(note["code"] == "composition_no_surface" for note in low["notes"])
+    afloat = ok_json(
+        cli_env,
+        "composite",
+        str(bg),
+        str(cutout),
+        "--position",
+        "top",
+        "--floating",
+        "-o",
+        str(tmp_path / "c.png"),
+    )
+    codes = [note["code"] for note in afloat["notes"]]
+    assert "composition_floating" in codes and "composition_no_surface" not in codes
+    assert afloat["position"] == "top" and afloat["bbox"] == high["bbox"]
+    stored = ok_json(cli_env, "store", "show", afloat["asset_id"])
+    assert stored["asset"]["params"]["floating"] is True  # a follow-up on it keeps the product afloat
 
 
 def test_cutout_of_sample_photo(cli_env, tmp_path: Path) -> None:

@@ -268,6 +268,22 @@ def test_composite_places_exactly_where_asked_and_notes_a_missing_surface() -> N
     assert any(n.code == "composition_no_surface" for n in result.notes)
     grounded = composite(field, bottle((60, 120)), position="bottom", ground=estimate_ground(field))
     assert grounded.grounded is True and not any(n.code == "composition_no_surface" for n in grounded.notes)
+    # Over no surface nothing is drawn under the product, and the result says so.
+    assert (result.shadow, result.light) == (False, None) and grounded.shadow is True
+
+
+def test_a_floating_composite_casts_no_shadow_and_looks_for_no_surface() -> None:
+    field = Image.new("RGB", (640, 480), (150, 190, 235))
+    field.paste((110, 140, 70), (0, 300, 640, 480))
+    product = bottle((60, 120))
+    afloat = composite(field, product, position="bottom", ground=estimate_ground(field), floating=True)
+    plain = composite(field, product, position="bottom", ground=estimate_ground(field), shadow=False)
+    assert afloat.shadow is False and afloat.grounded is None
+    codes = [n.code for n in afloat.notes]
+    assert "composition_floating" in codes and "composition_no_surface" not in codes
+    # Only the shadow differs from the same product placed on the ground: nothing is drawn under it.
+    assert afloat.bbox == plain.bbox
+    assert np.array_equal(np.asarray(afloat.image), np.asarray(plain.image))
 
 
 # ---------------------------------------------------------------- follow-ups
@@ -394,3 +410,8 @@ def test_a_floating_request_is_not_grounded_and_casts_no_contact_shadow(
     x0, _, x1, y1 = result.bbox
     below = np.abs(luma(background)[y1 : y1 + 6, x0:x1] - luma(result.image)[y1 : y1 + 6, x0:x1])
     assert below.max() < 3.0, "no shadow under a floating product"
+    # A follow-up keeps it afloat where it was asked to float: moved left, still in the top third, no shadow.
+    moved = pipe.place_product("move it a bit left", previous=result.asset.id)
+    assert moved.asset.params["floating"] is True and moved.bbox[0] < result.bbox[0]
+    assert (moved.bbox[1] + moved.bbox[3]) / 2 < 600 / 3
+    assert any(n.code == "composition_floating" for n in moved.notes)

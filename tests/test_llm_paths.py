@@ -153,7 +153,7 @@ def test_good_answer_is_used_and_the_request_keeps_facts_as_data(
         "이 가방을 단순한 해변 배경에 놓아줘", facts, "왼쪽 아래", chat_model=chat(llm_settings)
     )
     assert (spec.prompt, spec.negative_prompt) == (GOOD, "blurry, text")
-    assert (spec.backend, spec.template_version, spec.notes) == ("stub-model", "prompt_writer@1", ())
+    assert (spec.backend, spec.template_version, spec.notes) == ("stub-model", "prompt_writer@2", ())
 
     (body,) = stub.chat_requests
     system, user = body["messages"]
@@ -165,6 +165,7 @@ def test_good_answer_is_used_and_the_request_keeps_facts_as_data(
             "space": "empty foreground at the lower left",
             "product_words": ", ".join(nouns[:8]),
             "max_words": "45",
+            "view_rule": "",
         },
     )
     assert system == {"role": "system", "content": expected_system}
@@ -209,7 +210,7 @@ def test_bad_answers_are_retried_once_then_replaced(
         position="bottom-left",
         chat_model=chat(llm_settings),
     )
-    assert spec.backend == "template" and spec.template_version == "diffusion_prompt@1"
+    assert spec.backend == "template" and spec.template_version == "diffusion_prompt@2"
     assert spec.prompt.startswith("a sandy beach with calm sea, ")
     assert any(
         "answer rejected twice" in n and reason in n and "template writer was used" in n
@@ -395,8 +396,25 @@ def test_cli_uses_the_llm_when_configured(cli_env: dict[str, str], stub: OpenAIS
     assert (spec["prompt"], spec["backend"], spec["template_version"]) == (
         GOOD,
         "stub-model",
-        "prompt_writer@1",
+        "prompt_writer@2",
     )
     assert "tote" in stub.chat_requests[1]["messages"][1]["content"]  # as data, for the model to avoid
 
     assert stub.remaining == 0
+
+
+def test_a_flat_lay_prompt_from_the_llm_must_say_so(llm_settings: Settings, stub: OpenAIStub) -> None:
+    """The writer is told the camera looks down; an answer that paints an eye-level scene is sent back."""
+    flat = {"prompt": "flat lay, top-down view of " + GOOD, "negative_prompt": "blurry"}
+    stub.script(Reply.json(DRAFT), Reply.json(flat))
+    spec = write_prompt("위에서 본 해변, 왼쪽 아래", position="bottom-left", chat_model=chat(llm_settings))
+    assert spec.prompt == flat["prompt"] and spec.backend == "stub-model"
+    first, second = stub.chat_requests
+    assert 'start with "flat lay, top-down view of"' in first["messages"][0]["content"]
+    assert "the shot is a flat lay" in second["messages"][-1]["content"]
+
+
+def test_an_eye_level_writer_is_not_told_about_flat_lays(llm_settings: Settings, stub: OpenAIStub) -> None:
+    stub.script(Reply.json(DRAFT))
+    assert write_prompt("해변", position="bottom-left", chat_model=chat(llm_settings)).prompt == GOOD
+    assert "flat lay" not in stub.chat_requests[0]["messages"][0]["content"]

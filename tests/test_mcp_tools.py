@@ -159,6 +159,22 @@ def test_step_tools_chain_into_a_shot_with_files_and_resources(tmp_path: Path, s
             assert links_of(shot) == [placed["resource_uri"]]
             assert placed["asset_id"] in text_of(shot) and placed["path"] in text_of(shot)
 
+            # Floating on purpose: placed where asked, no surface looked for, no shadow.
+            afloat = ok(
+                await client.call_tool(
+                    "composite",
+                    {
+                        "background": background["asset_id"],
+                        "product": cutout["asset_id"],
+                        "position": "top",
+                        "floating": True,
+                    },
+                )
+            )
+            codes = [n["code"] for n in afloat["notes"]]
+            assert afloat["shadow"] is False and afloat["grounded"] is None and afloat["position"] == "top"
+            assert "composition_floating" in codes and "composition_no_surface" not in codes
+
             # Full resolution through the resource, and the newest assets listed.
             listed = [str(r.uri) for r in (await client.list_resources()).resources]
             assert placed["resource_uri"] in listed and f"productshot://assets/{cutout['asset_id']}" in listed

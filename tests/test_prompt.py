@@ -99,7 +99,7 @@ def test_template_writer_exact_outputs(
     spec = write_prompt(request_text, facts, position)
     assert spec.prompt == expected
     assert spec.negative_prompt == load_template("negative_prompt").text()
-    assert (spec.backend, spec.template_version) == ("template", "diffusion_prompt@1")
+    assert (spec.backend, spec.template_version) == ("template", "diffusion_prompt@2")
 
 
 def test_every_template_prompt_over_the_acceptance_set_is_valid() -> None:
@@ -253,7 +253,7 @@ def test_prompts_folder_templates_are_named_and_versioned() -> None:
     for name in template_names():
         template = load_template(name)
         assert template.name == name and template.version >= 1 and template.parts
-    assert load_template("diffusion_prompt").ref == "diffusion_prompt@1"
+    assert load_template("diffusion_prompt").ref == "diffusion_prompt@2"
     with pytest.raises(FileNotFoundError, match="available: diffusion_prompt"):
         load_template("nope")
     with pytest.raises(KeyError, match=r"needs a value for \$problems"):
@@ -299,6 +299,33 @@ def test_cli_prompt_json_with_the_template_writer(cli_env: dict[str, str]) -> No
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert {"prompt", "negative_prompt", "backend", "template_version", "seconds"} <= set(result)
-    assert result["backend"] == "template" and result["template_version"] == "diffusion_prompt@1"
+    assert result["backend"] == "template" and result["template_version"] == "diffusion_prompt@2"
     assert "empty foreground at the lower left" in result["prompt"]
     assert "tote" not in result["prompt"] and "bag" not in result["prompt"]
+
+
+@pytest.mark.parametrize(
+    ("request_text", "view", "scene"),
+    [
+        ("white marble", "flat-lay", "a smooth white marble surface"),
+        ("flat lay on a wooden table", None, "a wooden tabletop"),
+        ("위에서 본 나무 테이블", None, "a wooden tabletop"),
+    ],
+)
+def test_a_flat_lay_prompt_says_the_camera_looks_down(
+    request_text: str, view: str | None, scene: str
+) -> None:
+    spec = write_prompt(request_text, None, "bottom-left", view=view)
+    assert spec.prompt.startswith(f"flat lay, top-down view of {scene}, one single continuous scene, ")
+    assert validate_prompt(spec.prompt, position="bottom-left") == []
+
+
+def test_an_eye_level_prompt_never_says_flat_lay() -> None:
+    for request_text in ("white marble", "a beach at sunset, bottom-left", "위에서 본 나무 테이블"):
+        prompt = write_prompt(request_text, None, "bottom", view="eye-level").prompt
+        assert "flat lay" not in prompt and "top-down" not in prompt, prompt
+
+
+def test_an_unknown_view_is_refused_by_name() -> None:
+    with pytest.raises(BadRequestError, match="'sideways' is not a camera view"):
+        write_prompt("white marble", view="sideways")

@@ -72,6 +72,8 @@ def test_requests_and_photos_choose_the_view(settings: Settings, request_text: s
     )
     assert result.view == view and result.to_dict()["view"] == view
     assert result.asset.params["view"] == view
+    # The diffusion prompt asks for the same view (the studio drew it; a model would paint it).
+    assert result.asset.params["prompt"].startswith("flat lay, top-down view of") == (view == "flat-lay")
     follow = pipe.place_product("move it a bit left", previous=result.asset.id)
     assert follow.view == view and "background" in follow.reused
 

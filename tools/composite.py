@@ -146,6 +146,7 @@ def composite(
     light: str | Light | None = None,
     ground: Ground | None = None,
     harmonize: bool = False,
+    floating: bool = False,
 ) -> CompositeResult:
     """Place the `product` cutout (RGBA) on `background` and return the RGB result and its bbox.
 
@@ -155,7 +156,8 @@ def composite(
     offers (its surface and light: shadows fall only on the surface, from its light unless `light` says
     otherwise). The product goes exactly where asked; a note says when no surface is under it.
     `harmonize` matches the product's white balance, exposure, edges and grain to the background (see
-    tools/harmonize.py). Inputs are not modified.
+    tools/harmonize.py). `floating` says the product floats or hangs on purpose: no surface is looked for
+    under it and it casts no shadow. Inputs are not modified.
     """
     started = time.perf_counter()
     light_used = shadows.as_light(light) if light is not None else None
@@ -178,7 +180,9 @@ def composite(
         placed, harmony = match_scene(placed, canvas, (x0, y0))
     alpha = np.asarray(placed.getchannel("A"))
     grounded = None
-    if ground is not None:
+    if floating:
+        notes.append(note("composition_floating"))
+    elif ground is not None:
         if ground.surface.shape != (height, width):
             raise BadRequestError(
                 f"ground surface is {ground.surface.shape[1]}x{ground.surface.shape[0]}, "
@@ -189,7 +193,8 @@ def composite(
             notes.append(note("composition_no_surface"))
         if light_used is None:
             light_used = ground.light
-    if shadow and grounded is not False:  # a product over no surface casts no shadow onto the sky
+    drawn = shadow and not floating and grounded is not False  # over no surface: no shadow on the sky
+    if drawn:
         _draw_shadows(canvas, alpha, (x0, y0), light_used, ground)
     elif light is not None:
         notes.append(note("composite_light_ignored", light=str(light)))
@@ -201,11 +206,11 @@ def composite(
         bbox=_placed_bbox(alpha, (x0, y0)),
         position=placement.position.canonical(),
         scale=placement.scale,
-        shadow=shadow,
+        shadow=drawn,
         backend="composite",
         seconds=time.perf_counter() - started,
         notes=tuple(notes),
-        light=light_used if shadow else None,
+        light=light_used if drawn else None,
         grounded=grounded,
         upscale=placement.factor,
         harmony=harmony,

@@ -26,9 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from productshot.errors import BadRequestError
 from productshot.prompts import load_template
 from productshot.prompts.lexicon import display_word, language_of, load_lexicon
+from productshot.tools.ground import VIEWS
 from productshot.tools.llm import json_data
 from productshot.tools.notes import Note, note, notes_to_dicts
-from productshot.tools.plan import clean_request, read_scene
+from productshot.tools.plan import clean_request, read_scene, view_words
 from productshot.tools.positions import Position, parse_position
 
 TEMPLATE_BACKEND = "template"
@@ -104,6 +105,7 @@ _SINGLE_SCENE = re.compile(r"\b(?:one|a)?\s*single\s+(?:continuous\s+)?(?:scene|
 _MANY_SCENES = re.compile(
     r"\b(?:collage|diptych|triptych|split[\s-]screen|two scenes|multiple scenes|grid of)\b"
 )
+_TOP_DOWN = re.compile(r"\b(?:flat[\s-]?lay|top[\s-]?down|overhead|from (?:directly )?above)\b")
 _SIMPLE = re.compile(r"\b(?:simple|uncluttered|minimal|minimalist|plain)\b")
 _EMPTY_SPACE = re.compile(
     r"\b(?:empty|clear|open|negative|free|unoccupied)\b(?:\W+\w+){0,3}?\W+"
@@ -327,6 +329,7 @@ def _template_spec(
     tokenizer: Tokenizer | None,
     nouns: Sequence[str],
     notes: Sequence[Note] = (),
+    view: str = "eye-level",
 ) -> PromptSpec:
     diffusion = load_template("diffusion_prompt")
     negative = load_template("negative_prompt").text()
@@ -336,8 +339,9 @@ def _template_spec(
     palette = diffusion.render("palette", {"colours": " and ".join(colours)}) if colours else ""
 
     def build(scene: Sequence[str], mood: Sequence[str], with_palette: bool) -> str:
+        joined = ", ".join(scene)
         values = {
-            "scene": ", ".join(scene),
+            "scene": diffusion.render("flat_lay", {"scene": joined}) if view == "flat-lay" else joined,
             "mood": "".join(f", {m}" for m in mood) + (palette if with_palette else ""),
             "space": space,
             "light": light or diffusion.text("light"),
@@ -394,21 +398,27 @@ def write_prompt(
     model_family: str = "sdxl",
     tokenizer: Tokenizer | None = None,
     structured_method: Literal["json_schema", "function_calling"] = "json_schema",
+    view: str | None = None,
 ) -> PromptSpec:
     """The diffusion prompt for `request` (any language): LLM-written with `chat_model`, else template-written.
 
     Every result passes `validate_prompt`. An LLM answer that fails it is retried once with the reasons,
     then replaced by the template writer; HTTP errors, timeouts and malformed replies go straight to the
-    template writer. `notes` says which happened and why.
+    template writer. `notes` says which happened and why. `view` ("eye-level" | "flat-lay"; None: what the
+    request's words ask) makes a flat-lay prompt say so, so the model paints the surface seen from above.
     """
     text = clean_request(request)
     family = resolve_family(model_family)
     if position is not None:
         position = parse_position(position)
+    if view is None:
+        view = view_words(text)["view"] or "eye-level"
+    if view not in VIEWS:
+        raise BadRequestError(f"view: {view!r} is not a camera view; use one of {', '.join(VIEWS)}")
     facts = sanitize_facts(product_facts)
     nouns = product_nouns(text, facts)
     if chat_model is None:
-        return _template_spec(text, facts, position, family, tokenizer, nouns)
+        return _template_spec(text, facts, position, family, tokenizer, nouns, view=view)
 
     from productshot.tools.llm import ask_validated, model_name
 
@@ -421,6 +431,7 @@ def write_prompt(
             "space": space,
             "product_words": ", ".join(nouns[:8]) or "the product itself",
             "max_words": str(family.max_words),
+            "view_rule": writer.text("flat_lay_rule") if view == "flat-lay" else "",
         },
     )
     user = writer.render("user", {"request_json": json_data(text), "facts_json": json_data(facts)})
@@ -433,6 +444,8 @@ def write_prompt(
             tokenizer=tokenizer,
             position=position,
         )
+        if view == "flat-lay" and not _TOP_DOWN.search(draft.prompt.lower()):
+            found.append("the shot is a flat lay: say 'flat lay, top-down view of' the surface")
         if _non_latin_letters(draft.negative_prompt):
             found.append("negative_prompt is not English")
         if len(draft.negative_prompt.split()) > 20:
@@ -453,7 +466,7 @@ def write_prompt(
             notes=tuple(note("writer_retried", problem=p) for p in answer.problems),
         )
     reason = note("writer_failed", model=name, reason=str(answer.failure))
-    return _template_spec(text, facts, position, family, tokenizer, nouns, notes=(reason,))
+    return _template_spec(text, facts, position, family, tokenizer, nouns, notes=(reason,), view=view)
 
 
 __all__ = [

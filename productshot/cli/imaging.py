@@ -69,6 +69,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "from the background, when it shows one)",
     )
     p.add_argument(
+        "--floating",
+        action="store_true",
+        help="the product floats or hangs on purpose: no surface under it needed, no shadow",
+    )
+    p.add_argument(
         "--no-harmonize",
         dest="harmonize",
         action="store_false",
@@ -226,6 +231,7 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
             light=args.light,
             ground=estimate_ground(back_rgb),
             harmonize=args.harmonize,
+            floating=args.floating,
         )
         steps.append({"name": "composite", "backend": result.backend, "seconds": round(result.seconds, 3)})
         asset = store.put_image(
@@ -240,7 +246,7 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
                 shadow=result.shadow,
                 margin=args.margin,
                 input_id=input_asset.id,
-                extra={"light": args.light, "harmonize": args.harmonize},
+                extra={"light": args.light, "harmonize": args.harmonize, "floating": args.floating},
             ),
             backend=result.backend,
         )

@@ -44,6 +44,11 @@ def register(subparsers: Any) -> None:
         default="sdxl",
         help="the diffusion model's family: decides the token limit (default: sdxl, CLIP's 77 tokens)",
     )
+    prompt.add_argument(
+        "--view",
+        choices=("eye-level", "flat-lay"),
+        help="the camera view (default: what the request's words ask, else eye-level)",
+    )
     output.add_json_flag(prompt)
     prompt.set_defaults(handler=prompt_handler)
 
@@ -85,7 +90,12 @@ def prompt_handler(args: argparse.Namespace, settings: Settings) -> int:
         chat_model = make_chat_model(settings)
     facts = {"name": args.product} if args.product else None
     spec = write_prompt(
-        args.request, facts, args.position, chat_model=chat_model, model_family=args.model_family
+        args.request,
+        facts,
+        args.position,
+        chat_model=chat_model,
+        model_family=args.model_family,
+        view=args.view,
     )
     payload = {**spec.to_dict(), "seconds": round(time.perf_counter() - started, 3)}
     lines = [

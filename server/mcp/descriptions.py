@@ -45,6 +45,10 @@ VIEW_DOC = (
     "Camera view of the background: 'eye-level' or 'flat-lay' (seen from straight above). Default: from "
     "the request's words ('flat lay', 'top view', '위에서 본') or the product photo's own view."
 )
+COMPOSITE_FLOATING_DOC = (
+    "The product floats or hangs on purpose: no surface is looked for under it and it casts no shadow. "
+    "Default false: it is still placed exactly where asked, and a note says when no surface is under it."
+)
 SAVE_TO_DOC = (
     "Optional: also write the full-resolution image to this file, e.g. '~/Pictures/shot.png' (a bare name "
     "such as 'shot.png' goes into the first allowed folder). It must lie "

@@ -21,6 +21,7 @@ from pydantic import Field
 
 from productshot.errors import BadRequestError, ModelError, NotFoundError, ProductshotError
 from productshot.server.mcp.descriptions import (
+    COMPOSITE_FLOATING_DOC,
     FACTS_DOC,
     FLOATING_DOC,
     HARMONIZE_DOC,
@@ -113,6 +114,9 @@ async def write_prompt(
     ],
     product_facts: Annotated[ProductFacts | None, Field(description=FACTS_DOC)] = None,
     position: Annotated[str, Field(description=POSITION_DOC, examples=POSITION_EXAMPLES)] = "bottom",
+    view: Annotated[
+        Literal["eye-level", "flat-lay"] | None, Field(description=VIEW_DOC, examples=["flat-lay"])
+    ] = None,
 ) -> Annotated[CallToolResult, WritePromptOut]:
     """Write the English diffusion prompt and negative prompt for a product's background.
 
@@ -126,7 +130,9 @@ async def write_prompt(
     started = time.perf_counter()
     canonical = parse_position(position).canonical()
     facts = product_facts.to_facts() if product_facts else {}
-    spec = await studio.run(lambda: make_prompt(request, facts, canonical, chat_model=studio.chat_model))
+    spec = await studio.run(
+        lambda: make_prompt(request, facts, canonical, chat_model=studio.chat_model, view=view)
+    )
     out = WritePromptOut(
         prompt=spec.prompt,
         negative_prompt=spec.negative_prompt,
@@ -333,6 +339,7 @@ async def composite(
     shadow: Annotated[bool, Field(description=SHADOW_DOC)] = True,
     light: Annotated[str | None, Field(description=LIGHT_DOC, examples=["left", "back-right"])] = None,
     harmonize: Annotated[bool, Field(description=HARMONIZE_DOC)] = True,
+    floating: Annotated[bool, Field(description=COMPOSITE_FLOATING_DOC)] = False,
     save_to: Annotated[
         str | None, Field(description=SAVE_TO_DOC, examples=["~/Pictures/bag-on-beach.png"])
     ] = None,
@@ -369,11 +376,14 @@ async def composite(
             light=light,
             ground=estimate_ground(back_rgb),
             harmonize=harmonize,
+            floating=floating,
         )
         with studio.store.batch():  # both inputs and the result are stored together, or none
             back_asset = store_input(back, studio.store)
             item_asset = store_input(item, studio.store)
-            params = composite_params(result, back_asset, item_asset, shadow=shadow, margin=margin)
+            params = composite_params(
+                result, back_asset, item_asset, shadow=shadow, margin=margin, extra={"floating": floating}
+            )
             asset = studio.store.put_image(
                 result.image,
                 kind="result",
