@@ -15,9 +15,6 @@ PACKAGE = REPO_ROOT / "productshot"  # agent/, tools/, server/, prompts/ are in 
 KNOWN_CYCLES = [
     # parse_position falls back to the word lists, which build on Position (the position-words work's to split)
     ["productshot.tools.position_words", "productshot.tools.positions"],
-    # the indoor and outdoor families paint with the studio's private helpers, and the studio looks their
-    # painters up: the helpers belong in a painting module below all three (scene-range work's to split)
-    ["productshot.tools.studio", "productshot.tools.studio_indoor", "productshot.tools.studio_outdoor"],
 ]
 
 

@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 import numpy as np
 from PIL import Image, ImageChops
-from scipy import fft as sfft
 from scipy import ndimage
 
 from productshot.errors import BadRequestError, PositionError
+from productshot.tools import studio_indoor as _indoor
+from productshot.tools import studio_outdoor as _outdoor
+from productshot.tools import studio_paint as paint
 from productshot.tools.ground import VIEWS, Footprint, Ground, Light, View, surface_below
 from productshot.tools.notes import Note
 from productshot.tools.positions import ANCHOR_ALIGN, parse_position
+from productshot.tools.studio_paint import Array
 from productshot.tools.studio_scenes import (
     FAMILIES,
     RGB,
-    SceneFamily,
     SceneMatch,
     colour_row,
     fallback_note,
@@ -41,8 +43,6 @@ MAX_WORDS_CHARS = 2000
 _WORK_LONG = 512  # working resolution: long side at most this ...
 _WORK_SHORT = 200  # ... unless the short side would drop below this (very wide or tall canvases)
 _SEED_LIMIT = 2**32
-
-Array = np.ndarray
 
 
 # The product's base stands at least this far (fraction of the height) inside the surface's far edge.
@@ -97,8 +97,8 @@ class _Pedestal:
 class _Layout:
     """Everything about a render that is decided before painting: look, frame, surface line and pedestal."""
 
-    look: _Look
-    frame: _Frame
+    look: paint.Look
+    frame: paint.Frame
     found: SceneMatch
     surface_top: float  # working rows: where the floor a product may stand on begins
     pedestal: _Pedestal | None
@@ -106,48 +106,6 @@ class _Layout:
     view: View
     seed: int
     work_scale: float  # working resolution over full size
-
-
-@dataclass(frozen=True)
-class _Look:
-    """The family and what the modifiers make of it (resolved colours and light switches)."""
-
-    family: SceneFamily
-    wall: RGB
-    floor: RGB
-    tint: RGB | None  # a colour word's grade on outdoor scenes
-    sunset: bool
-    night: bool
-    minimal: bool
-    pastel: bool
-    bright: bool
-
-
-@dataclass(frozen=True)
-class _Frame:
-    """The working canvas: size, the horizon/wall line, the key-light spot and how loud texture may be."""
-
-    w: int
-    h: int
-    line: float  # row of the horizon or the wall/floor line
-    light_x: float  # key-light spot, fractions of the canvas
-    light_y: float
-    side: float  # -1 light from the left, +1 from the right
-    detail: float  # texture gain (minimal → quieter)
-    rng: np.random.Generator
-    surface_fixed: bool = False  # the surface line was placed for a product: painters add no jitter to it
-    offset: float | None = None  # rows from the horizon to the standable surface (beach, sea), when placed
-
-    @property
-    def unit(self) -> float:
-        """Size reference for things drawn flat on screen (tiles, bokeh): the height, capped on tall canvases."""
-        return min(float(self.h), 1.5 * self.w)
-
-    def rows(self) -> Array:
-        return (np.arange(self.h, dtype=np.float32) + 0.5)[:, None]
-
-    def cols(self) -> Array:
-        return (np.arange(self.w, dtype=np.float32) + 0.5)[None, :]
 
 
 # ---------------------------------------------------------------------------------------------- arguments
@@ -379,7 +337,7 @@ def _surface(layout: _Layout, width: int, height: int, footprint: Footprint | No
     return surface, min(height - 1, round(top))
 
 
-def _scene_light(look: _Look, fr: _Frame) -> Light:
+def _scene_light(look: paint.Look, fr: paint.Frame) -> Light:
     """Where the painted light comes from: the side key indoors, the sun outdoors (low and behind at
     sunset, where the sun is drawn), soft and high at night."""
     side = fr.side
@@ -401,17 +359,13 @@ def _stable_id(name: str) -> int:
     return sum((i + 1) * ord(ch) for i, ch in enumerate(name))
 
 
-def _mix(a: RGB, b: RGB, t: float) -> RGB:
-    return (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t)
-
-
 def _pastelise(c: RGB) -> RGB:
     grey = 0.3 * c[0] + 0.59 * c[1] + 0.11 * c[2]
-    soft = _mix(c, (grey, grey, grey), 0.25)
-    return _mix(soft, (1.0, 1.0, 1.0), 0.45)
+    soft = paint.mix(c, (grey, grey, grey), 0.25)
+    return paint.mix(soft, (1.0, 1.0, 1.0), 0.45)
 
 
-def _resolve_look(name: str, modifiers: tuple[str, ...], colours: tuple[str, ...]) -> _Look:
+def _resolve_look(name: str, modifiers: tuple[str, ...], colours: tuple[str, ...]) -> paint.Look:
     """Colours and light switches for a family: colour words repaint what the family's row says
     (a plain set's wall and floor, a tabletop, a tiled wall, or a grade over an outdoor scene)."""
     fam = family_row(name)
@@ -420,10 +374,10 @@ def _resolve_look(name: str, modifiers: tuple[str, ...], colours: tuple[str, ...
         first = colour_row(colours[0]).rgb
         second = colour_row(colours[1]).rgb if len(colours) > 1 else first  # "pink and white": wall, floor
         if fam.tints == "set":
-            wall = _mix(fam.wall, _mix(first, (0.0, 0.0, 0.0), 0.06), fam.tint_strength)
-            floor = _mix(fam.floor, _mix(second, (1.0, 1.0, 1.0), 0.10), fam.tint_strength)
+            wall = paint.mix(fam.wall, paint.mix(first, (0.0, 0.0, 0.0), 0.06), fam.tint_strength)
+            floor = paint.mix(fam.floor, paint.mix(second, (1.0, 1.0, 1.0), 0.10), fam.tint_strength)
         elif fam.tints == "surface":
-            floor = _mix(first, fam.floor, 1.0 - fam.tint_strength)
+            floor = paint.mix(first, fam.floor, 1.0 - fam.tint_strength)
         elif fam.tints == "wall":
             wall = first
         else:
@@ -431,7 +385,7 @@ def _resolve_look(name: str, modifiers: tuple[str, ...], colours: tuple[str, ...
     pastel = "pastel" in modifiers
     if pastel:
         wall, floor = _pastelise(wall), _pastelise(floor)
-    return _Look(
+    return paint.Look(
         family=fam,
         wall=wall,
         floor=floor,
@@ -445,13 +399,13 @@ def _resolve_look(name: str, modifiers: tuple[str, ...], colours: tuple[str, ...
 
 
 def _make_frame(
-    w: int, h: int, look: _Look, rng: np.random.Generator, spot: tuple[float, float] | None
-) -> _Frame:
+    w: int, h: int, look: paint.Look, rng: np.random.Generator, spot: tuple[float, float] | None
+) -> paint.Frame:
     line = h * (look.family.line + rng.uniform(-0.025, 0.025))
     side = -1.0 if rng.random() < 0.5 else 1.0
     if spot is None:
         spot = (0.5 + rng.uniform(-0.12, 0.12), 0.80 + rng.uniform(-0.04, 0.04))
-    return _Frame(
+    return paint.Frame(
         w=w,
         h=h,
         line=float(line),
@@ -466,266 +420,69 @@ def _make_frame(
 # ------------------------------------------------------------------------------------------- primitives
 
 
-def _noise(rng: np.random.Generator, h: int, w: int, cells_y: float, cells_x: float) -> Array:
-    """Smooth value noise in about [-1, 1]: a random grid upscaled bicubically."""
-    gy, gx = max(2, round(cells_y) + 3), max(2, round(cells_x) + 3)
-    grid = rng.standard_normal((gy, gx)).astype(np.float32)
-    big = Image.fromarray(grid, "F").resize(
-        (w, h), Image.Resampling.BICUBIC, box=(1.0, 1.0, gx - 2.0, gy - 2.0)
-    )
-    return np.asarray(big, dtype=np.float32) * 0.7
-
-
-def _fbm(rng: np.random.Generator, h: int, w: int, cells_y: float, cells_x: float, octaves: int = 3) -> Array:
-    total = np.zeros((h, w), np.float32)
-    amp, norm = 1.0, 0.0
-    for i in range(octaves):
-        total += amp * _noise(rng, h, w, cells_y * 2**i, cells_x * 2**i)
-        norm += amp
-        amp *= 0.5
-    return total / norm
-
-
-def _smoothstep(edge0: float, edge1: float, x: Array) -> Array:
-    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
-def _ramp(h: int, stops: list[tuple[float, RGB]]) -> Array:
-    """A vertical gradient through (row, colour) stops; returns (h, 1, 3)."""
-    ys = np.arange(h, dtype=np.float32) + 0.5
-    pos = np.array([p for p, _ in stops], np.float32)
-    out = np.stack([np.interp(ys, pos, [c[k] for _, c in stops]) for k in range(3)], axis=-1)
-    return out.astype(np.float32)[:, None, :]
-
-
-def _rgb(c: RGB) -> Array:
-    return np.array(c, np.float32)
-
-
-@dataclass(frozen=True)
-class _Plane:
-    """Perspective coordinates of a floor from row `top` down: X across, Z into depth (1 at the bottom)."""
-
-    top: int
-    y: Array  # (rows, 1) pixel-row centres
-    x: Array  # (rows, w) lateral world units
-    z: Array  # (rows, 1) depth, grows toward the horizon
-    dz: Array  # (rows, 1) depth one pixel row covers (to fade texture before it aliases)
-    dx: Array  # (rows, 1) lateral units one pixel column covers
-
-
-def _plane(fr: _Frame, top: float, vanish: float) -> _Plane:
-    first = min(fr.h - 1, max(0, int(np.floor(top))))
-    ys = np.arange(first, fr.h, dtype=np.float32)[:, None] + 0.5
-    d = np.maximum(ys - vanish, 0.5)
-    ref = fr.h - vanish
-    xs = fr.cols() - fr.w * 0.5
-    return _Plane(first, ys, xs / d, ref / d, ref / (d * d), 1.0 / d)
-
-
-def _fade(per_pixel: Array, period: float) -> Array:
-    """How much of a texture of this period survives where one pixel spans `per_pixel` world units."""
-    ratio = per_pixel * 3.0 / period
-    return 1.0 / (1.0 + ratio * ratio)
-
-
-_TILE = 256  # texels per side of a floor texture tile (a power of two: indices wrap with a mask)
-
-
-def _tile(rng: np.random.Generator, cycles: Sequence[float]) -> Array:
-    """Tileable noise, one channel per entry: detail up to `cycles` per tile side, unit deviation."""
-    white = rng.standard_normal((_TILE, _TILE)).astype(np.float32)
-    spectrum = sfft.rfft2(white)
-    ky = sfft.fftfreq(_TILE)[:, None] * _TILE
-    kx = sfft.rfftfreq(_TILE)[None, :] * _TILE
-    k2 = (kx * kx + ky * ky).astype(np.float32)
-    layers = []
-    for c in cycles:
-        layer = sfft.irfft2(spectrum * np.exp(-k2 / (c * c)), s=(_TILE, _TILE))
-        layers.append(layer / max(float(layer.std()), 1e-6))
-    return np.stack(layers, axis=-1).astype(np.float32)
-
-
-def _on_plane(tile: Array, pl: _Plane, span: float, stretch: float, rng: np.random.Generator) -> Array:
-    """Bilinear, wrapping lookup of a tile laid on the floor (`span` world units per tile side)."""
-    n, mask = tile.shape[0], tile.shape[0] - 1
-    scale = n / span
-    fz = pl.z[:, 0] * (scale / stretch) + rng.uniform(0, n)
-    iz = np.floor(fz)
-    tz = (fz - iz).astype(np.float32)[:, None, None]
-    iz_i = iz.astype(np.int32) & mask
-    rows = tile[iz_i] * (1.0 - tz) + tile[(iz_i + 1) & mask] * tz  # (rows, n, C)
-    rows = np.concatenate([rows, rows[:, :1]], axis=1)  # one extra column: ix + 1 never wraps
-    fx = pl.x * scale + rng.uniform(0, n)
-    ix = np.floor(fx)
-    tx = (fx - ix).astype(np.float32)[..., None]
-    index = (ix.astype(np.int32) & mask) + (np.arange(rows.shape[0], dtype=np.int32) * (n + 1))[:, None]
-    flat = rows.reshape(-1, tile.shape[2])
-    left, right = flat[index], flat[index + 1]
-    return left + (right - left) * tx
-
-
-def _floor_noise(
-    fr: _Frame, pl: _Plane, span: float, bands: Sequence[tuple[float, float]], stretch: float = 1.0
-) -> Array:
-    """Noise on the floor plane: (cycles per tile, weight) bands, each faded where it would alias."""
-    tile = _tile(fr.rng, [c for c, _ in bands])
-    sampled = _on_plane(tile, pl, span, stretch, fr.rng)
-    footprint = np.maximum(pl.dz / stretch, pl.dx)
-    total = np.zeros(pl.x.shape, np.float32)
-    for i, (c, weight) in enumerate(bands):
-        total += sampled[..., i] * (weight * _fade(footprint, span / c))
-    return total
-
-
-def _paste(img: Array, pl: _Plane, floor: Array, edge: Array | float, soft: float) -> None:
-    """Lay `floor` (rows from pl.top) over `img` below `edge` (a row, or one per column), over `soft` rows."""
-    soft = max(soft, 0.75)
-    alpha = _smoothstep(-soft, soft, pl.y - edge)[..., None]
-    img[pl.top :] = img[pl.top :] * (1.0 - alpha) + floor * alpha
-
-
-def _speckle(fr: _Frame, rows: int, amount: float) -> Array:
-    """Per-pixel grain for the near floor (sand, stone), strongest at the bottom edge."""
-    grain = fr.rng.standard_normal((rows, fr.w)).astype(np.float32)
-    near = np.linspace(0.0, 1.0, rows, dtype=np.float32)[:, None] ** 1.5
-    return grain * near * amount
-
-
 # ------------------------------------------------------------------------------------------------ skies
-
-
-def _sky(fr: _Frame, look: _Look, horizon: float) -> Array:
-    """Sky down to the horizon (and its colour below it): day, sunset or night, with soft clouds."""
-    h, w = fr.h, fr.w
-    if look.night:
-        top, mid, low = (0.02, 0.03, 0.09), (0.05, 0.07, 0.16), (0.13, 0.15, 0.27)
-    elif look.sunset:
-        top, mid, low = (0.24, 0.27, 0.50), (0.80, 0.50, 0.50), (1.00, 0.76, 0.48)
-    else:
-        top, mid, low = (0.34, 0.57, 0.86), _mix((0.34, 0.57, 0.86), look.family.wall, 0.6), look.family.wall
-    stops = [(0.0, top), (horizon * 0.6, mid), (horizon, low), (float(h), low)]
-    sky = np.broadcast_to(_ramp(h, stops), (h, w, 3)).copy()
-    ys, xs = fr.rows(), fr.cols()
-    if look.night:
-        lit = (fr.rng.random((h, w)) > 0.9985) & (ys < horizon * 0.85)
-        stars = (lit * fr.rng.uniform(0.3, 0.9, (h, w))).astype(np.float32)
-        sky += ndimage.gaussian_filter(stars, 0.5)[..., None] * 0.9
-    elif fr.detail > 0.5:
-        cloud = _fbm(fr.rng, h, w, 3.0, 2.0, 3)
-        cover = _smoothstep(0.05, 0.6, cloud) * _smoothstep(horizon, horizon * 0.35, ys) * 0.35
-        shade = _rgb((1.0, 0.78, 0.70)) if look.sunset else _rgb((1.0, 1.0, 1.0))
-        sky = sky * (1.0 - cover[..., None]) + shade * cover[..., None]
-    if look.sunset:
-        sx = fr.light_x * w
-        r2 = ((xs - sx) / (0.30 * w)) ** 2 + ((ys - horizon * 0.93) / (0.22 * h)) ** 2
-        sky += np.exp(-r2)[..., None] * _rgb((0.30, 0.16, 0.02))
-        dist = np.sqrt((xs - sx) ** 2 + (ys - horizon * 0.97) ** 2) / h
-        sky += _smoothstep(0.045, 0.038, dist)[..., None] * _rgb((0.20, 0.18, 0.12))
-    return sky
-
-
-def _ground_light(look: _Look) -> Array:
-    if look.night:
-        return _rgb((0.26, 0.29, 0.42))
-    if look.sunset:
-        return _rgb((1.0, 0.80, 0.64)) * 0.92
-    return _rgb((1.0, 1.0, 1.0))
-
-
-def _haze(pl: _Plane, strength: float) -> Array:
-    """How much of the horizon colour veils the ground at each row (more with distance)."""
-    return (strength * (1.0 - 1.0 / np.maximum(pl.z, 1.0)) ** 2)[..., None].astype(np.float32)
-
-
-def _ridge(fr: _Frame, base: float, height: float, cells: float, sharp: float, bumps: float = 0.0) -> Array:
-    """A soft ridge standing on row `base` (hills, dunes, a treeline): 1 below its crest, 0 above."""
-    cells = cells * max(1.0, fr.w / fr.h / 1.4)  # same hill size on wide banners
-    ridge = _noise(fr.rng, 1, fr.w, 1, cells)[0]
-    if bumps:
-        ridge = ridge + bumps * _noise(fr.rng, 1, fr.w, 1, cells * 8)[0]
-    crest = base - height * (0.55 + 0.45 * ridge)
-    return _smoothstep(-sharp, sharp, fr.rows() - crest[None, :])
 
 
 # --------------------------------------------------------------------------------------- indoor painters
 
 
-def _wall(fr: _Frame, colour: RGB, falloff: float) -> Array:
-    """A wall lit from the front and one side: darker toward the top and the far side."""
-    ys, xs = fr.rows(), fr.cols()
-    vertical = 1.0 - falloff * np.clip(1.0 - ys / max(fr.line, 1.0), 0.0, 1.0) ** 1.5
-    lateral = 1.0 - 0.07 * (xs / fr.w - 0.5 + 0.5 * fr.side) ** 2
-    return _rgb(colour) * (vertical * lateral)[..., None]
-
-
-def _window_light(fr: _Frame, amount: float) -> Array:
-    """Soft diagonal bars of window light across a wall: a quiet cue that this is a room."""
-    ys, xs = fr.rows(), fr.cols()
-    u = (xs + fr.side * ys * 0.7) / fr.h * 1.1 + fr.rng.uniform(0, 1)
-    bars = _smoothstep(0.2, 0.6, np.abs(np.sin(np.pi * u)))
-    reach = _smoothstep(fr.line, fr.line * 0.2, ys) * _smoothstep(
-        0.35, 1.0, 0.5 + 0.5 * fr.side * (xs / fr.w - 0.5) * 2
-    )
-    return (1.0 + amount * fr.detail * (bars - 0.5) * reach)[..., None]
-
-
-def _paint_sweep(fr: _Frame, look: _Look) -> tuple[Array, float]:
+def _paint_sweep(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     """A seamless paper or cloth sweep (or a crisp two-tone set for `pastel`), key light on the floor."""
     name = look.family.name
     ys = fr.rows()
-    wall = _wall(fr, look.wall, 0.10)
-    pl = _plane(fr, fr.line - 0.09 * fr.h, fr.line - 0.35 * fr.h)
-    floor = _rgb(look.floor) * (1.0 - 0.05 * np.clip(pl.z - 1.0, 0, 1))[..., None]
+    wall = paint.wall(fr, look.wall, 0.10)
+    pl = paint.plane(fr, fr.line - 0.09 * fr.h, fr.line - 0.35 * fr.h)
+    floor = paint.rgb(look.floor) * (1.0 - 0.05 * np.clip(pl.z - 1.0, 0, 1))[..., None]
     if name == "linen":
-        weave = np.sin(pl.x * 420.0) * np.sin(pl.z * 420.0) * _fade(np.maximum(pl.dx, pl.dz), 1 / 67)
-        wrinkles = _floor_noise(fr, pl, 2.0, [(3.0, 0.025), (9.0, 0.012)])
+        weave = np.sin(pl.x * 420.0) * np.sin(pl.z * 420.0) * paint.fade(np.maximum(pl.dx, pl.dz), 1 / 67)
+        wrinkles = paint.floor_noise(fr, pl, 2.0, [(3.0, 0.025), (9.0, 0.012)])
         floor = floor * (1.0 + (0.03 * weave + wrinkles) * fr.detail)[..., None]
-        folds = _noise(fr.rng, fr.h, fr.w, 1.2, 6.0) * 0.06 * (1.1 - ys / fr.h)
-        threads = _noise(fr.rng, fr.h, fr.w, fr.h / 2.0, fr.w / 2.0) * 0.012
+        folds = paint.noise(fr.rng, fr.h, fr.w, 1.2, 6.0) * 0.06 * (1.1 - ys / fr.h)
+        threads = paint.noise(fr.rng, fr.h, fr.w, fr.h / 2.0, fr.w / 2.0) * 0.012
         wall = wall * (1.0 + (folds + threads) * fr.detail)[..., None]
     else:
-        paper = _floor_noise(fr, pl, 2.0, [(8.0, 0.004), (60.0, 0.004)])
+        paper = paint.floor_noise(fr, pl, 2.0, [(8.0, 0.004), (60.0, 0.004)])
         floor = floor * (1.0 + paper * fr.detail)[..., None]
     img = wall.copy()
     if name == "pastel":
-        _paste(img, pl, floor, fr.line, 0.6)
+        paint.paste(img, pl, floor, fr.line, 0.6)
         shadow = 1.0 - 0.05 * np.exp(-(((ys - fr.line) / (0.012 * fr.h)) ** 2)) * (ys < fr.line)
         img *= shadow[..., None]
     else:
-        _paste(img, pl, floor, fr.line, 0.03 * fr.h)  # a soft cove, still read as where the floor starts
+        paint.paste(img, pl, floor, fr.line, 0.03 * fr.h)  # a soft cove, still read as where the floor starts
     return img, fr.line
 
 
-def _paint_table(fr: _Frame, look: _Look) -> tuple[Array, float]:
+def _paint_table(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     """A tabletop (marble, wood, kitchen counter, cafe table, concrete floor) against a softly lit wall."""
     name = look.family.name
-    wall = _wall(fr, look.wall, 0.30 if name == "cafe" else 0.18)
+    wall = paint.wall(fr, look.wall, 0.30 if name == "cafe" else 0.18)
     if name == "kitchen":
         wall = wall * _tiles(fr)
     elif name == "cafe":
-        wall = _bokeh(fr, wall, (1.0, 0.78, 0.45), 0.40, fr.line * 0.85)
+        wall = paint.bokeh(fr, wall, (1.0, 0.78, 0.45), 0.40, fr.line * 0.85)
     elif name == "concrete":
-        mottle = _fbm(fr.rng, fr.h, fr.w, 3.0, 4.0, 4) * 0.08 + _noise(fr.rng, fr.h, fr.w, 60, 80) * 0.02
+        mottle = (
+            paint.fbm(fr.rng, fr.h, fr.w, 3.0, 4.0, 4) * 0.08 + paint.noise(fr.rng, fr.h, fr.w, 60, 80) * 0.02
+        )
         wall = wall * (1.0 + mottle * fr.detail)[..., None]
     else:
-        wall = wall * _window_light(fr, 0.08)
-    pl = _plane(fr, fr.line - 1, fr.line - 0.42 * fr.h)
-    base = _rgb(look.floor)
+        wall = wall * paint.window_light(fr, 0.08)
+    pl = paint.plane(fr, fr.line - 1, fr.line - 0.42 * fr.h)
+    base = paint.rgb(look.floor)
     if name == "marble":
-        floor = _marble(fr, pl, base)
+        floor = paint.marble(fr, pl, base)
     elif name == "concrete":
-        mottle = _floor_noise(fr, pl, 3.0, [(5.0, 0.06), (20.0, 0.035), (90.0, 0.03)])
+        mottle = paint.floor_noise(fr, pl, 3.0, [(5.0, 0.06), (20.0, 0.035), (90.0, 0.03)])
         floor = base * (1.0 + mottle * fr.detail)[..., None]
     elif name == "kitchen":
-        quartz = _floor_noise(fr, pl, 2.0, [(4.0, 0.015), (110.0, 0.035)])
+        quartz = paint.floor_noise(fr, pl, 2.0, [(4.0, 0.015), (110.0, 0.035)])
         floor = base * (1.0 + quartz * fr.detail)[..., None]
     else:
-        floor = _wood(fr, pl, base, wide=name == "cafe")
+        floor = paint.wood(fr, pl, base, wide=name == "cafe")
     floor = floor * (1.0 - 0.08 * np.clip((pl.z - 1.0) / 1.5, 0, 1))[..., None]
     img = wall.copy()
-    _paste(img, pl, floor, fr.line, 0.5)
+    paint.paste(img, pl, floor, fr.line, 0.5)
     ys = fr.rows()
     contact = 1.0 - 0.10 * np.exp(-(((ys - fr.line) / (0.010 * fr.h)) ** 2)) * (ys < fr.line)
     rim = 1.0 + 0.04 * np.exp(-(((ys - fr.line - 0.004 * fr.h) / (0.004 * fr.h)) ** 2))
@@ -733,43 +490,7 @@ def _paint_table(fr: _Frame, look: _Look) -> tuple[Array, float]:
     return img, fr.line
 
 
-def _marble(fr: _Frame, pl: _Plane, base: Array) -> Array:
-    """White marble: soft grey clouding and thin veins along a drift direction, broken by turbulence."""
-    tile = _tile(fr.rng, [2.0, 5.0, 12.0, 30.0])
-    s = _on_plane(tile, pl, 3.0, 1.0, fr.rng)
-    footprint = np.maximum(pl.dz, pl.dx)
-    turbulence = s[..., 0] + 0.5 * s[..., 1] + 0.25 * s[..., 2] * _fade(footprint, 0.25)
-    angle = fr.rng.uniform(0.25, 0.9) * (1.0 if fr.rng.random() < 0.5 else -1.0)
-    phase = (pl.x * np.cos(angle) + pl.z * np.sin(angle)) * 1.3 + turbulence * 0.28
-    strength = np.clip(0.55 + 0.45 * s[..., 1], 0.0, 1.0)
-    ridge = 1.0 - np.abs(np.sin(phase * np.pi))
-    main = (ridge**16 + 0.25 * ridge**4) * strength * _fade(footprint, 0.05)
-    fine = np.exp(-((s[..., 3] / 0.06) ** 2)) * np.clip(s[..., 2], 0.0, 1.0) * _fade(footprint, 0.02)
-    cloud = 0.035 * s[..., 1] * _fade(footprint, 0.4)
-    vein = (0.20 * main + 0.06 * fine) * fr.detail
-    if float(base.mean()) < 0.4:  # dark marble (nero marquina) has pale veins
-        return base * (1.0 + cloud * fr.detail)[..., None] + vein[..., None] * _rgb((1.5, 1.5, 1.45))
-    return base * (1.0 + cloud * fr.detail)[..., None] - vein[..., None] * _rgb((0.95, 0.95, 0.88))
-
-
-def _wood(fr: _Frame, pl: _Plane, base: Array, wide: bool) -> Array:
-    """Planks running into depth, each with its own tone, soft seams and warped grain along its length."""
-    rng = fr.rng
-    width = 0.34 if wide else 0.25
-    u = pl.x / width + rng.uniform(0, 1)
-    index = np.floor(u).astype(np.int32)
-    tone = rng.uniform(-0.08, 0.08, 64).astype(np.float32)[index & 63]
-    seam = np.exp(-(((u - np.round(u)) * width / 0.005) ** 2)) * _fade(pl.dx, 0.02)
-    tile = _tile(rng, [4.0, 24.0])
-    s = _on_plane(tile, pl, 2.0, 6.0, rng)
-    grain_phase = (pl.x * 70.0 + s[..., 0] * 3.0 + index * 1.7) * np.pi
-    grain = np.sin(grain_phase) * _fade(pl.dx, 1.0 / 35.0)
-    streak = s[..., 1] * _fade(np.maximum(pl.dx, pl.dz / 6.0), 2.0 / 24.0)
-    shade = 1.0 + (tone + 0.06 * grain + 0.05 * streak - 0.30 * seam) * fr.detail
-    return base * shade[..., None]
-
-
-def _tiles(fr: _Frame) -> Array:
+def _tiles(fr: paint.Frame) -> Array:
     """Subway tiles (2:1, half-offset rows): soft grout, a bevel and a per-tile tone, a little out of focus."""
     ys, xs = fr.rows(), fr.cols()
     tile_h = max(4.0, 0.055 * fr.unit)
@@ -785,59 +506,36 @@ def _tiles(fr: _Frame) -> Array:
     return ndimage.gaussian_filter(shade.astype(np.float32), 0.8)[..., None]
 
 
-def _bokeh(fr: _Frame, img: Array, colour: RGB, amount: float, bottom: float) -> Array:
-    """Out-of-focus points of light (string lights, sun through leaves) above row `bottom`."""
-    if fr.detail < 0.5:
-        return img
-    canvas = np.zeros((fr.h, fr.w), np.float32)
-    count = 36
-    ys = fr.rng.uniform(0.03, 1.0, count) ** 1.4 * bottom
-    xs = fr.rng.uniform(0.0, 1.0, count) * fr.w
-    radii = fr.rng.uniform(0.012, 0.035, count) * fr.unit
-    level = fr.rng.uniform(0.25, 1.0, count)
-    yy, xx = fr.rows(), fr.cols()
-    for y, x, r, lv in zip(ys, xs, radii, level, strict=True):
-        y0, y1 = max(0, int(y - r - 2)), min(fr.h, int(y + r + 3))
-        x0, x1 = max(0, int(x - r - 2)), min(fr.w, int(x + r + 3))
-        if y0 >= y1 or x0 >= x1:
-            continue
-        dist = np.sqrt((yy[y0:y1] - y) ** 2 + (xx[:, x0:x1] - x) ** 2)
-        disc = lv * _smoothstep(r, r * 0.7, dist) * (0.85 + 0.15 * dist / r)
-        canvas[y0:y1, x0:x1] = np.maximum(canvas[y0:y1, x0:x1], disc)
-    canvas = ndimage.gaussian_filter(canvas, max(1.0, fr.unit / 300))
-    return img + canvas[..., None] * _rgb(colour) * amount
-
-
-def _paint_pedestal(img: Array, fr: _Frame, look: _Look, ped: _Pedestal) -> Array:
+def _paint_pedestal(img: Array, fr: paint.Frame, look: paint.Look, ped: _Pedestal) -> Array:
     """A shelf board in front of the set: a lit top face, a darker front edge with a bright bevel, and its
     soft shadow on what lies behind and below it, thrown away from the key light."""
     ys, xs = fr.rows(), fr.cols()
-    colour = _rgb(_mix(look.floor, (0.90, 0.88, 0.85), 0.25)) * _ground_light(look)
+    colour = paint.rgb(paint.mix(look.floor, (0.90, 0.88, 0.85), 0.25)) * paint.ground_light(look)
     if float(colour.mean()) < 0.25:
         colour = colour * 1.25
     dx = (xs - ped.cx) / ped.half
-    across = _smoothstep(1.0 + 1.0 / ped.half, 1.0 - 1.0 / ped.half, np.abs(dx))
+    across = paint.smoothstep(1.0 + 1.0 / ped.half, 1.0 - 1.0 / ped.half, np.abs(dx))
     bottom = ped.front + ped.thickness
     # The board's shadow on the wall below it, offset away from the light and softening as it falls.
     fall = np.clip((ys - bottom) / (0.10 * fr.h), 0.0, None)
     shifted = (xs - ped.cx + fr.side * 0.03 * fr.w * np.minimum(fall, 1.0)) / (
         ped.half * (1.0 + 0.3 * np.minimum(fall, 1.0))
     )
-    spread = _smoothstep(1.15, 0.85, np.abs(shifted))
+    spread = paint.smoothstep(1.15, 0.85, np.abs(shifted))
     shade = 0.30 * np.exp(-fall * 2.2) * spread * (ys > bottom - 0.5)
     out = img * (1.0 - shade)[..., None]
     on_top = (
         across
-        * _smoothstep(ped.back - 0.6, ped.back + 0.6, ys)
-        * _smoothstep(ped.front + 0.6, ped.front - 0.6, ys)
+        * paint.smoothstep(ped.back - 0.6, ped.back + 0.6, ys)
+        * paint.smoothstep(ped.front + 0.6, ped.front - 0.6, ys)
     )
     on_edge = (
         across
-        * _smoothstep(ped.front - 0.6, ped.front + 0.6, ys)
-        * _smoothstep(bottom + 0.6, bottom - 0.6, ys)
+        * paint.smoothstep(ped.front - 0.6, ped.front + 0.6, ys)
+        * paint.smoothstep(bottom + 0.6, bottom - 0.6, ys)
     )
     lit_side = 0.03 * fr.side * dx
-    texture = 1.0 + 0.015 * _noise(fr.rng, fr.h, fr.w, 20, 30)[..., None] * fr.detail
+    texture = 1.0 + 0.015 * paint.noise(fr.rng, fr.h, fr.w, 20, 30)[..., None] * fr.detail
     top = colour * (1.07 + lit_side)[..., None]
     edge = colour * (0.80 + lit_side)[..., None]
     bevel = 1.0 + 0.12 * np.exp(-(((ys - ped.front - 0.6) / 0.8) ** 2))[..., None]
@@ -851,7 +549,7 @@ def flat_lay_families() -> tuple[str, ...]:
     return tuple(sorted(_FLAT_LAY))
 
 
-def _paint_flat_lay(fr: _Frame, look: _Look) -> tuple[Array, float]:
+def _paint_flat_lay(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     """The family's surface seen from straight above: no horizon, no perspective, the whole frame is the
     surface (marble, wood, linen, paper, concrete, a counter), lit by soft window light from one side."""
     name = look.family.name
@@ -860,26 +558,26 @@ def _paint_flat_lay(fr: _Frame, look: _Look) -> tuple[Array, float]:
     per_px = span / fr.h
     xs = (fr.cols() - fr.w * 0.5) * per_px
     zs = ys * per_px + 4.0
-    pl = _Plane(
+    pl = paint.Plane(
         0, ys, np.broadcast_to(xs, (fr.h, fr.w)), zs, np.full_like(zs, per_px), np.full_like(zs, per_px)
     )
-    base = _rgb(look.floor)
+    base = paint.rgb(look.floor)
     if name == "marble":
-        floor = _marble(fr, pl, base)
+        floor = paint.marble(fr, pl, base)
     elif name in ("wood", "cafe"):
-        floor = _wood(fr, pl, base, wide=name == "cafe")
+        floor = paint.wood(fr, pl, base, wide=name == "cafe")
     elif name == "concrete":
-        mottle = _floor_noise(fr, pl, 3.0, [(5.0, 0.06), (20.0, 0.035), (90.0, 0.03)])
+        mottle = paint.floor_noise(fr, pl, 3.0, [(5.0, 0.06), (20.0, 0.035), (90.0, 0.03)])
         floor = base * (1.0 + mottle * fr.detail)[..., None]
     elif name == "kitchen":
-        quartz = _floor_noise(fr, pl, 2.0, [(4.0, 0.015), (110.0, 0.035)])
+        quartz = paint.floor_noise(fr, pl, 2.0, [(4.0, 0.015), (110.0, 0.035)])
         floor = base * (1.0 + quartz * fr.detail)[..., None]
     elif name == "linen":
-        weave = np.sin(pl.x * 420.0) * np.sin(pl.z * 420.0) * _fade(np.maximum(pl.dx, pl.dz), 1 / 67)
-        wrinkles = _floor_noise(fr, pl, 2.0, [(3.0, 0.03), (9.0, 0.015)])
+        weave = np.sin(pl.x * 420.0) * np.sin(pl.z * 420.0) * paint.fade(np.maximum(pl.dx, pl.dz), 1 / 67)
+        wrinkles = paint.floor_noise(fr, pl, 2.0, [(3.0, 0.03), (9.0, 0.015)])
         floor = base * (1.0 + (0.03 * weave + wrinkles) * fr.detail)[..., None]
     else:  # studio paper and coloured paper: fine fibres
-        paper = _floor_noise(fr, pl, 2.0, [(8.0, 0.006), (60.0, 0.006)])
+        paper = paint.floor_noise(fr, pl, 2.0, [(8.0, 0.006), (60.0, 0.006)])
         floor = base * (1.0 + paper * fr.detail)[..., None]
     across = np.clip(
         0.5 - 0.5 * fr.side * (fr.cols() / fr.w - 0.5) * 2.0, 0.0, 1.0
@@ -894,46 +592,58 @@ _FLAT_LAY = frozenset({"marble", "wood", "concrete", "kitchen", "cafe", "linen",
 # -------------------------------------------------------------------------------------- outdoor painters
 
 
-def _paint_beach(fr: _Frame, look: _Look) -> tuple[Array, float]:
+def _paint_beach(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     """Sky, the sea to the horizon, a foamy shoreline, then wet and dry sand with faint ripples."""
     rng = fr.rng
     horizon = fr.line
-    img = _sky(fr, look, horizon)
+    img = paint.sky_gradient(fr, look, horizon)
     jitter = rng.uniform(-0.02, 0.02)  # drawn either way: the same seed keeps the same pixels elsewhere
     shore = horizon + (_SURFACE_OFFSET["beach"] + (0.0 if fr.surface_fixed else jitter)) * fr.h
     if fr.offset is not None:
         shore = horizon + fr.offset
-    pl = _plane(fr, horizon, horizon - 0.012 * fr.h)
+    pl = paint.plane(fr, horizon, horizon - 0.012 * fr.h)
     sea = _sea(fr, look, pl, horizon, shore)
-    edge = shore + _noise(rng, 1, fr.w, 1, 4)[0][None, :] * 0.015 * fr.h
-    light = _ground_light(look)
-    dry = _rgb(look.floor) * light
-    wet = dry * _rgb((0.80, 0.79, 0.80))
-    texture = _floor_noise(fr, pl, 2.0, [(4.0, 0.015), (40.0, 0.02)])
-    ripple_warp = _floor_noise(fr, pl, 4.0, [(3.0, 2.5)])
-    ripple = np.sin(pl.z * 40.0 + pl.x * 3.0 + ripple_warp) * _fade(pl.dz, 0.16) * 0.03
-    grain = _speckle(fr, fr.h - pl.top, 0.03)
-    wetness = _smoothstep(0.07 * fr.h, 0.0, pl.y - edge)[..., None]
+    edge = shore + paint.noise(rng, 1, fr.w, 1, 4)[0][None, :] * 0.015 * fr.h
+    light = paint.ground_light(look)
+    dry = paint.rgb(look.floor) * light
+    wet = dry * paint.rgb((0.80, 0.79, 0.80))
+    texture = paint.floor_noise(fr, pl, 2.0, [(4.0, 0.015), (40.0, 0.02)])
+    ripple_warp = paint.floor_noise(fr, pl, 4.0, [(3.0, 2.5)])
+    ripple = np.sin(pl.z * 40.0 + pl.x * 3.0 + ripple_warp) * paint.fade(pl.dz, 0.16) * 0.03
+    grain = paint.speckle(fr, fr.h - pl.top, 0.03)
+    wetness = paint.smoothstep(0.07 * fr.h, 0.0, pl.y - edge)[..., None]
     sand = (dry + (wet - dry) * wetness) * (1.0 + (texture + ripple + grain) * fr.detail)[..., None]
-    lace = _noise(rng, 1, fr.w, 1, 18)[0][None, :]
+    lace = paint.noise(rng, 1, fr.w, 1, 18)[0][None, :]
     foam = np.exp(-(((pl.y - edge - 0.005 * fr.h) / (0.005 * fr.h)) ** 2)) * np.clip(0.55 + 0.5 * lace, 0, 1)
-    sand += foam[..., None] * (_rgb((0.97, 0.97, 0.96)) * light - sand) * 0.85
+    sand += foam[..., None] * (paint.rgb((0.97, 0.97, 0.96)) * light - sand) * 0.85
     img_sea = img.copy()
-    _paste(img_sea, pl, sea, horizon, 0.6)
-    _paste(img_sea, pl, sand, edge, 1.2)
+    paint.paste(img_sea, pl, sea, horizon, 0.6)
+    paint.paste(img_sea, pl, sand, edge, 1.2)
     return img_sea, float(shore)
 
 
-def _sea(fr: _Frame, look: _Look, pl: _Plane, horizon: float, near: float) -> Array:
+def _sea(fr: paint.Frame, look: paint.Look, pl: paint.Plane, horizon: float, near: float) -> Array:
     """Open water in perspective, waves and glitter. By day it is deep blue at the horizon and lighter
     over the shallows; at dusk and night it mirrors the sky: brightest at the horizon, darker nearer."""
     t = np.clip((pl.y - horizon) / max(near - horizon, 1.0), 0, 1)[..., None]
-    deep, shallow, glint = _rgb((0.12, 0.36, 0.56)), _rgb((0.30, 0.64, 0.70)), _rgb((0.35, 0.35, 0.32))
+    deep, shallow, glint = (
+        paint.rgb((0.12, 0.36, 0.56)),
+        paint.rgb((0.30, 0.64, 0.70)),
+        paint.rgb((0.35, 0.35, 0.32)),
+    )
     if look.night:
-        deep, shallow, glint = _rgb((0.10, 0.12, 0.21)), _rgb((0.03, 0.04, 0.09)), _rgb((0.20, 0.22, 0.28))
+        deep, shallow, glint = (
+            paint.rgb((0.10, 0.12, 0.21)),
+            paint.rgb((0.03, 0.04, 0.09)),
+            paint.rgb((0.20, 0.22, 0.28)),
+        )
     elif look.sunset:
-        deep, shallow, glint = _rgb((0.86, 0.60, 0.44)), _rgb((0.34, 0.25, 0.36)), _rgb((0.60, 0.40, 0.18))
-    waves = _floor_noise(fr, pl, 2.0, [(8.0, 0.07), (40.0, 0.05)], stretch=0.25)
+        deep, shallow, glint = (
+            paint.rgb((0.86, 0.60, 0.44)),
+            paint.rgb((0.34, 0.25, 0.36)),
+            paint.rgb((0.60, 0.40, 0.18)),
+        )
+    waves = paint.floor_noise(fr, pl, 2.0, [(8.0, 0.07), (40.0, 0.05)], stretch=0.25)
     water = (deep + (shallow - deep) * t) * (1.0 + waves * fr.detail)[..., None]
     path = np.exp(-(((fr.cols() - fr.light_x * fr.w) / (0.10 * fr.w)) ** 2)) * np.exp(
         -(pl.y - horizon) / (0.15 * fr.h)
@@ -942,99 +652,105 @@ def _sea(fr: _Frame, look: _Look, pl: _Plane, horizon: float, near: float) -> Ar
     return water + (path * (0.25 + sparkle))[..., None] * glint
 
 
-def _paint_sea(fr: _Frame, look: _Look) -> tuple[Array, float]:
+def _paint_sea(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     """A sea view over a whitewashed stone ledge the product stands on."""
     horizon = fr.line
-    img = _sky(fr, look, horizon)
+    img = paint.sky_gradient(fr, look, horizon)
     jitter = fr.rng.uniform(-0.02, 0.02)
     ledge = horizon + (_SURFACE_OFFSET["sea"] + (0.0 if fr.surface_fixed else jitter)) * fr.h
     if fr.offset is not None:
         ledge = horizon + fr.offset
-    pl_sea = _plane(fr, horizon, horizon - 0.012 * fr.h)
-    _paste(img, pl_sea, _sea(fr, look, pl_sea, horizon, ledge + 0.2 * fr.h), horizon, 0.6)
-    pl = _plane(fr, ledge - 1, ledge - 0.45 * fr.h)
-    plaster = _floor_noise(fr, pl, 2.0, [(5.0, 0.03), (60.0, 0.025)]) + _speckle(fr, fr.h - pl.top, 0.015)
-    stone = _rgb(look.floor) * _ground_light(look) * (1.0 + plaster * fr.detail)[..., None]
-    _paste(img, pl, stone, ledge, 0.5)
+    pl_sea = paint.plane(fr, horizon, horizon - 0.012 * fr.h)
+    paint.paste(img, pl_sea, _sea(fr, look, pl_sea, horizon, ledge + 0.2 * fr.h), horizon, 0.6)
+    pl = paint.plane(fr, ledge - 1, ledge - 0.45 * fr.h)
+    plaster = paint.floor_noise(fr, pl, 2.0, [(5.0, 0.03), (60.0, 0.025)]) + paint.speckle(
+        fr, fr.h - pl.top, 0.015
+    )
+    stone = paint.rgb(look.floor) * paint.ground_light(look) * (1.0 + plaster * fr.detail)[..., None]
+    paint.paste(img, pl, stone, ledge, 0.5)
     rim = 1.0 + 0.06 * np.exp(-(((fr.rows() - ledge - 0.005 * fr.h) / (0.005 * fr.h)) ** 2))
     return img * rim[..., None], float(ledge)
 
 
-def _paint_field(fr: _Frame, look: _Look) -> tuple[Array, float]:
+def _paint_field(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     """Grass, snow or desert: sky, a soft distant ridge (treeline, mountains, dunes), ground in perspective."""
     name = look.family.name
     horizon = fr.line
-    img = _sky(fr, look, horizon)
-    light = _ground_light(look)
+    img = paint.sky_gradient(fr, look, horizon)
+    light = paint.ground_light(look)
     haze_colour = img[max(0, int(horizon) - 1)].mean(axis=0)
     if name == "grass":
-        ridge = _ridge(fr, horizon, 0.05 * fr.h, 10, 0.9, bumps=0.35)
-        crowns = 1.0 + 0.10 * _noise(fr.rng, fr.h, fr.w, 14, 60)[..., None] * fr.detail
-        far = (_rgb((0.20, 0.32, 0.20)) * 0.7 + haze_colour * 0.3) * light * crowns
+        ridge = paint.ridge_mask(fr, horizon, 0.05 * fr.h, 10, 0.9, bumps=0.35)
+        crowns = 1.0 + 0.10 * paint.noise(fr.rng, fr.h, fr.w, 14, 60)[..., None] * fr.detail
+        far = (paint.rgb((0.20, 0.32, 0.20)) * 0.7 + haze_colour * 0.3) * light * crowns
         img = img * (1 - ridge[..., None]) + far * ridge[..., None]
     elif name == "snow":
-        ridge = _ridge(fr, horizon, 0.13 * fr.h, 6, 0.7, bumps=0.15)
-        far = _rgb(_mix((0.52, 0.60, 0.74), look.family.wall, 0.30)) * light
+        ridge = paint.ridge_mask(fr, horizon, 0.13 * fr.h, 6, 0.7, bumps=0.15)
+        far = paint.rgb(paint.mix((0.52, 0.60, 0.74), look.family.wall, 0.30)) * light
         img = img * (1 - 0.8 * ridge[..., None]) + far * 0.8 * ridge[..., None]
     else:
-        ridge = _ridge(fr, horizon, 0.06 * fr.h, 3, 1.5)
-        far = _rgb((0.86, 0.66, 0.48)) * light
+        ridge = paint.ridge_mask(fr, horizon, 0.06 * fr.h, 3, 1.5)
+        far = paint.rgb((0.86, 0.66, 0.48)) * light
         img = img * (1 - 0.8 * ridge[..., None]) + far * 0.8 * ridge[..., None]
-    pl = _plane(fr, horizon, horizon - 0.015 * fr.h)
-    base = _rgb(look.floor) * light
+    pl = paint.plane(fr, horizon, horizon - 0.015 * fr.h)
+    base = paint.rgb(look.floor) * light
     nearness = np.clip((pl.y - horizon) / (fr.h - horizon), 0, 1)
     if name == "grass":
-        clumps = _floor_noise(fr, pl, 2.0, [(6.0, 0.06), (30.0, 0.08), (90.0, 0.10)])
-        hue = _floor_noise(fr, pl, 4.0, [(3.0, 1.0)])[..., None] * _rgb((0.04, 0.025, -0.01))
-        blades = _noise(fr.rng, fr.h - pl.top, fr.w, 12, fr.w / 3.0) * nearness * 0.07
+        clumps = paint.floor_noise(fr, pl, 2.0, [(6.0, 0.06), (30.0, 0.08), (90.0, 0.10)])
+        hue = paint.floor_noise(fr, pl, 4.0, [(3.0, 1.0)])[..., None] * paint.rgb((0.04, 0.025, -0.01))
+        blades = paint.noise(fr.rng, fr.h - pl.top, fr.w, 12, fr.w / 3.0) * nearness * 0.07
         ground = (base + hue * fr.detail) * (1.0 + (clumps + blades) * fr.detail)[..., None]
-        haze = _haze(pl, 0.45)
+        haze = paint.haze(pl, 0.45)
     elif name == "snow":
-        drifts = _floor_noise(fr, pl, 4.0, [(3.0, 0.6), (12.0, 0.4)], stretch=0.6)
-        shadow = np.clip(drifts, -1.5, 1.0)[..., None] * _rgb((-0.035, -0.02, 0.0))
-        glitter = np.clip(_speckle(fr, fr.h - pl.top, 1.0) - 2.6, 0, None) * 0.5
+        drifts = paint.floor_noise(fr, pl, 4.0, [(3.0, 0.6), (12.0, 0.4)], stretch=0.6)
+        shadow = np.clip(drifts, -1.5, 1.0)[..., None] * paint.rgb((-0.035, -0.02, 0.0))
+        glitter = np.clip(paint.speckle(fr, fr.h - pl.top, 1.0) - 2.6, 0, None) * 0.5
         ground = base + (shadow + glitter[..., None]) * fr.detail
-        haze = _haze(pl, 0.12)
+        haze = paint.haze(pl, 0.12)
     else:
-        dunes = _floor_noise(fr, pl, 6.0, [(3.0, 0.09)], stretch=0.7)
-        warp = _floor_noise(fr, pl, 4.0, [(4.0, 3.0)])
-        ripple = np.sin(pl.z * 45.0 + pl.x * 6.0 + warp) * _fade(pl.dz, 0.14) * 0.035
-        grain = _speckle(fr, fr.h - pl.top, 0.025)
+        dunes = paint.floor_noise(fr, pl, 6.0, [(3.0, 0.09)], stretch=0.7)
+        warp = paint.floor_noise(fr, pl, 4.0, [(4.0, 3.0)])
+        ripple = np.sin(pl.z * 45.0 + pl.x * 6.0 + warp) * paint.fade(pl.dz, 0.14) * 0.035
+        grain = paint.speckle(fr, fr.h - pl.top, 0.025)
         ground = base * (1.0 + (dunes + ripple + grain) * fr.detail)[..., None]
-        haze = _haze(pl, 0.40)
+        haze = paint.haze(pl, 0.40)
     ground = ground * (1 - haze) + haze_colour * haze
-    _paste(img, pl, ground, horizon, 0.8)
+    paint.paste(img, pl, ground, horizon, 0.8)
     return img, horizon
 
 
-def _paint_forest(fr: _Frame, look: _Look) -> tuple[Array, float]:
+def _paint_forest(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     """A forest clearing: out-of-focus trunks and leafy light behind, a mossy floor in front."""
     horizon = fr.line
     ys = fr.rows()
-    light = _ground_light(look)
-    top = _mix(look.family.wall, (0.85, 0.92, 0.70), 0.55)
-    canopy = _ramp(fr.h, [(0.0, top), (horizon, look.family.wall), (float(fr.h), look.family.wall)])
-    leaves = _fbm(fr.rng, fr.h, fr.w, 5.0, 7.0, 3)
+    light = paint.ground_light(look)
+    top = paint.mix(look.family.wall, (0.85, 0.92, 0.70), 0.55)
+    canopy = paint.ramp(fr.h, [(0.0, top), (horizon, look.family.wall), (float(fr.h), look.family.wall)])
+    leaves = paint.fbm(fr.rng, fr.h, fr.w, 5.0, 7.0, 3)
     img = canopy * light * (1.0 + 0.16 * leaves * fr.detail)[..., None]
     cover, bark = _trunks(fr, look, 9)
-    canopy_cover = 0.35 + 0.65 * _smoothstep(0.0, 0.45 * horizon, ys + 0.15 * horizon * leaves)
-    reach = (_smoothstep(horizon + 0.03 * fr.h, horizon - 0.04 * fr.h, ys) * canopy_cover)[..., None]
-    texture = 1.0 + 0.06 * _noise(fr.rng, fr.h, fr.w, 3, fr.w / 6.0)[..., None]
+    canopy_cover = 0.35 + 0.65 * paint.smoothstep(0.0, 0.45 * horizon, ys + 0.15 * horizon * leaves)
+    reach = (paint.smoothstep(horizon + 0.03 * fr.h, horizon - 0.04 * fr.h, ys) * canopy_cover)[..., None]
+    texture = 1.0 + 0.06 * paint.noise(fr.rng, fr.h, fr.w, 3, fr.w / 6.0)[..., None]
     alpha = cover[None, :, None] * reach * fr.detail
     img = img * (1.0 - alpha) + bark[None, :, :] * texture * alpha
-    img = _bokeh(fr, img, (0.95, 1.0, 0.82), 0.18, horizon * 0.9)
-    pl = _plane(fr, horizon, horizon - 0.10 * fr.h)
-    moss = _floor_noise(fr, pl, 2.0, [(8.0, 0.08), (50.0, 0.10)])
-    earth = _smoothstep(0.2, 2.0, _floor_noise(fr, pl, 3.0, [(6.0, 1.0)]))[..., None] * 0.6 * fr.detail
-    soil = _rgb(_mix(look.floor, (0.40, 0.30, 0.20), 0.7))
-    ground = (
-        (_rgb(look.floor) + (soil - _rgb(look.floor)) * earth) * light * (1.0 + moss * fr.detail)[..., None]
+    img = paint.bokeh(fr, img, (0.95, 1.0, 0.82), 0.18, horizon * 0.9)
+    pl = paint.plane(fr, horizon, horizon - 0.10 * fr.h)
+    moss = paint.floor_noise(fr, pl, 2.0, [(8.0, 0.08), (50.0, 0.10)])
+    earth = (
+        paint.smoothstep(0.2, 2.0, paint.floor_noise(fr, pl, 3.0, [(6.0, 1.0)]))[..., None] * 0.6 * fr.detail
     )
-    _paste(img, pl, ground, horizon, 0.02 * fr.h)
+    soil = paint.rgb(paint.mix(look.floor, (0.40, 0.30, 0.20), 0.7))
+    ground = (
+        (paint.rgb(look.floor) + (soil - paint.rgb(look.floor)) * earth)
+        * light
+        * (1.0 + moss * fr.detail)[..., None]
+    )
+    paint.paste(img, pl, ground, horizon, 0.02 * fr.h)
     return img, horizon
 
 
-def _trunks(fr: _Frame, look: _Look, count: int) -> tuple[Array, Array]:
+def _trunks(fr: paint.Frame, look: paint.Look, count: int) -> tuple[Array, Array]:
     """Tree trunks across the frame, far (thin, pale) to near (wide, dark), rounded by side light.
 
     Returns per-column coverage (w,) and colour (w, 3); trunks run straight down to the forest floor.
@@ -1042,14 +758,14 @@ def _trunks(fr: _Frame, look: _Look, count: int) -> tuple[Array, Array]:
     xs = fr.cols()[0]
     cover = np.zeros(fr.w, np.float32)
     colour = np.zeros((fr.w, 3), np.float32)
-    light = _ground_light(look)
+    light = paint.ground_light(look)
     for depth in np.sort(fr.rng.uniform(0.0, 1.0, count)):
         cx = fr.rng.uniform(0.0, 1.0) * fr.w
         half = (0.008 + 0.035 * depth) * fr.w
         offset = (xs - cx) / half
-        alpha = _smoothstep(1.0 + 2.0 / half, 0.75, np.abs(offset)) * (0.45 + 0.5 * depth)
+        alpha = paint.smoothstep(1.0 + 2.0 / half, 0.75, np.abs(offset)) * (0.45 + 0.5 * depth)
         round_light = 0.75 + 0.35 * np.clip(np.cos(np.clip(offset - 0.4 * fr.side, -1.5, 1.5) * 1.2), 0, 1)
-        tone = _rgb(_mix((0.36, 0.40, 0.32), (0.12, 0.10, 0.08), float(depth))) * light
+        tone = paint.rgb(paint.mix((0.36, 0.40, 0.32), (0.12, 0.10, 0.08), float(depth))) * light
         shaded = tone[None, :] * round_light[:, None]
         colour = colour * (1.0 - alpha[:, None]) + shaded * alpha[:, None]
         cover = cover + (1.0 - cover) * alpha
@@ -1059,7 +775,7 @@ def _trunks(fr: _Frame, look: _Look, count: int) -> tuple[Array, Array]:
     return cover, colour / np.maximum(cover, 1e-4)[:, None]
 
 
-_PAINTERS: Mapping[str, Callable[[_Frame, _Look], tuple[Array, float]]] = MappingProxyType(
+_PAINTERS: Mapping[str, Callable[[paint.Frame, paint.Look], tuple[Array, float]]] = MappingProxyType(
     {
         "studio": _paint_sweep,
         "linen": _paint_sweep,
@@ -1079,13 +795,7 @@ _PAINTERS: Mapping[str, Callable[[_Frame, _Look], tuple[Array, float]]] = Mappin
 )
 
 
-# indoor and outdoor families: modules that paint with the helpers above, imported as modules (not names)
-# so that importing any of the three first works; their tables are read when a backdrop is painted
-from productshot.tools import studio_indoor as _indoor  # noqa: E402
-from productshot.tools import studio_outdoor as _outdoor  # noqa: E402
-
-
-def _painter(name: str) -> Callable[[_Frame, _Look], tuple[Array, float]]:
+def _painter(name: str) -> Callable[[paint.Frame, paint.Look], tuple[Array, float]]:
     """The painter of a family: the table above, or the indoor or outdoor module's."""
     return _PAINTERS.get(name) or _indoor.INDOOR_PAINTERS.get(name) or _outdoor.OUTDOOR_PAINTERS[name]
 
@@ -1093,7 +803,7 @@ def _painter(name: str) -> Callable[[_Frame, _Look], tuple[Array, float]]:
 # ---------------------------------------------------------------------------------------- light and grade
 
 
-def _light(img: Array, fr: _Frame, look: _Look) -> Array:
+def _light(img: Array, fr: paint.Frame, look: paint.Look) -> Array:
     """Key-light pool where the product stands, a gentle side falloff and a soft vignette."""
     ys, xs = fr.rows() / fr.h, fr.cols() / fr.w
     pool = np.exp(-(((xs - fr.light_x) / 0.38) ** 2) - ((ys - fr.light_y) / 0.30) ** 2)
@@ -1108,16 +818,16 @@ def _light(img: Array, fr: _Frame, look: _Look) -> Array:
     out = img * (gain * side * vignette)[..., None]
     if look.sunset and not look.family.outdoor:
         warm = np.clip(0.5 + 0.6 * fr.side * (xs - 0.5), 0, 1)[..., None]
-        out = out * (1.0 + warm * _rgb((0.10, 0.0, -0.14))) * _rgb((1.03, 0.97, 0.90))
+        out = out * (1.0 + warm * paint.rgb((0.10, 0.0, -0.14))) * paint.rgb((1.03, 0.97, 0.90))
     return out
 
 
-def _grade(img: Array, look: _Look) -> Array:
+def _grade(img: Array, look: paint.Look) -> Array:
     """Whole-frame adjustments any family takes: night, bright, pastel and colour grades on outdoor sets."""
     if look.night and not look.family.outdoor:
-        img = img * _rgb((0.92, 0.95, 1.05))
+        img = img * paint.rgb((0.92, 0.95, 1.05))
     if look.tint is not None:
-        img = img * 0.85 + _rgb(look.tint) * img.mean(axis=-1, keepdims=True) * 0.25
+        img = img * 0.85 + paint.rgb(look.tint) * img.mean(axis=-1, keepdims=True) * 0.25
     if look.bright:
         img = 1.0 - (1.0 - img) * 0.75
     if look.pastel and look.family.outdoor:
