@@ -22,10 +22,10 @@ from productshot.prompts.lexicon import style_words
 from productshot.server.services import GenerateAsk, ModelServices
 from productshot.store import Asset, AssetStore, require_file
 from productshot.store.validate import clean_text
+from productshot.tools.anchors import Position
 from productshot.tools.ground import Footprint, Ground
 from productshot.tools.imageio import LoadedImage, load_image
 from productshot.tools.notes import Note, note, notes_to_dicts
-from productshot.tools.positions import Position
 
 DEFAULT_SIZE = (1024, 768)
 DEFAULT_POSITION = "bottom"

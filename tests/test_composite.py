@@ -17,6 +17,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from productshot.errors import BadImageError, BadRequestError, PositionError
+from productshot.tools.anchors import ANCHORS, Position
 from productshot.tools.composite import (
     DEFAULT_MARGIN,
     FIT_AREA,
@@ -27,7 +28,7 @@ from productshot.tools.composite import (
     composite,
     place_box,
 )
-from productshot.tools.positions import ANCHORS, Position, parse_position
+from productshot.tools.positions import parse_position
 
 BACKGROUND = (228, 226, 222)
 PRODUCT = (20, 160, 60)

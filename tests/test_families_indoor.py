@@ -28,8 +28,8 @@ import pytest
 from PIL import Image
 from skimage.color import rgb2lab
 
+from productshot.tools.anchors import ANCHORS
 from productshot.tools.composite import alpha_bbox, composite, plan_placement
-from productshot.tools.positions import ANCHORS
 from productshot.tools.split import check_split
 from productshot.tools.studio import render_backdrop, scene_families, studio_ground
 from productshot.tools.studio_scenes import family_label

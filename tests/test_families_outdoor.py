@@ -14,8 +14,8 @@ from PIL import Image
 from scipy import ndimage
 
 from productshot.prompts.lexicon import display_word
+from productshot.tools.anchors import ANCHORS
 from productshot.tools.composite import alpha_bbox, composite, plan_placement
-from productshot.tools.positions import ANCHORS
 from productshot.tools.split import check_split
 from productshot.tools.studio import Backdrop, render_backdrop, scene_families, studio_ground
 from productshot.tools.studio_outdoor import OUTDOOR_PAINTERS

@@ -16,12 +16,12 @@ from productshot.server.pipeline import Pipeline, PlaceOptions
 from productshot.server.services import GenerateAsk, GenerateOutcome, LocalServices
 from productshot.settings import Settings
 from productshot.store import AssetStore
+from productshot.tools.anchors import ANCHORS
 from productshot.tools.composite import DEFAULT_MARGIN, alpha_bbox, composite, plan_placement
 from productshot.tools.ground import Ground, Light, estimate_ground
 from productshot.tools.harmonize import MAX_DELTA_E, harmonize, lab
 from productshot.tools.imageio import LoadedImage
 from productshot.tools.plan import RulesPlanner
-from productshot.tools.positions import ANCHORS
 from productshot.tools.shadow import MIN_CONTACT_DL, _lstar
 from productshot.tools.studio import render_backdrop, studio_ground
 

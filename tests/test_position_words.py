@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from productshot.errors import PositionError
+from productshot.tools.anchors import Position
 from productshot.tools.position_words import (
     MOVE_STEPS,
     Move,
@@ -13,7 +14,7 @@ from productshot.tools.position_words import (
     find_move,
     find_position,
 )
-from productshot.tools.positions import Position, parse_position
+from productshot.tools.positions import parse_position
 
 
 @pytest.mark.parametrize(

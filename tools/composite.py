@@ -18,10 +18,11 @@ from PIL import Image
 
 from productshot.errors import BadImageError, BadRequestError
 from productshot.tools import shadow as shadows
+from productshot.tools.anchors import ANCHOR_ALIGN, Position
 from productshot.tools.ground import Footprint, Ground, Light
 from productshot.tools.harmonize import Harmony
 from productshot.tools.notes import Note, note
-from productshot.tools.positions import ANCHOR_ALIGN, Position, parse_position
+from productshot.tools.positions import parse_position
 
 # The default size is a fit rule on the product's bbox against the canvas, so every shape is the hero: the
 # product grows until its bbox reaches FIT_WIDTH of the canvas width (a knife lying down), FIT_HEIGHT of

@@ -23,10 +23,11 @@ from productshot.errors import BadRequestError, PositionError
 from productshot.prompts import load_template, read_toml
 from productshot.prompts.lexicon import display_word, find_words, language_of, load_lexicon, normalise_text
 from productshot.settings import Settings
+from productshot.tools.anchors import Position
 from productshot.tools.listing_words import find_listing
 from productshot.tools.notes import Note, note, notes_from_dicts, notes_to_dicts
 from productshot.tools.position_words import MOVE_STEPS, Move, find_move, find_position
-from productshot.tools.positions import Position, parse_position, refuse_contradiction
+from productshot.tools.positions import parse_position, refuse_contradiction
 
 MAX_REQUEST_CHARS = 2000
 ACTIONS: tuple[str, ...] = (

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from productshot.errors import PositionError
 from productshot.prompts import read_toml
-from productshot.tools.positions import Position, parse_exact
+from productshot.tools.anchors import Position, parse_exact
 
 # How far a relative move goes, as a fraction of the canvas side it moves along.
 MOVE_STEPS: dict[str, float] = {"small": 0.05, "medium": 0.12, "large": 0.25}

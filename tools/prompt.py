@@ -26,11 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from productshot.errors import BadRequestError
 from productshot.prompts import load_template
 from productshot.prompts.lexicon import display_word, language_of, load_lexicon
+from productshot.tools.anchors import Position
 from productshot.tools.ground import VIEWS
 from productshot.tools.llm import json_data
 from productshot.tools.notes import Note, note, notes_to_dicts
 from productshot.tools.plan import clean_request, read_scene, view_words
-from productshot.tools.positions import Position, parse_position
+from productshot.tools.positions import parse_position
 
 TEMPLATE_BACKEND = "template"
 MAX_FACT_CHARS = 200

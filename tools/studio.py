@@ -22,9 +22,10 @@ from productshot.errors import BadRequestError, PositionError
 from productshot.tools import studio_indoor as _indoor
 from productshot.tools import studio_outdoor as _outdoor
 from productshot.tools import studio_paint as paint
+from productshot.tools.anchors import ANCHOR_ALIGN
 from productshot.tools.ground import VIEWS, Footprint, Ground, Light, View, surface_below
 from productshot.tools.notes import Note
-from productshot.tools.positions import ANCHOR_ALIGN, parse_position
+from productshot.tools.positions import parse_position
 from productshot.tools.studio_paint import Array
 from productshot.tools.studio_scenes import (
     FAMILIES,
