@@ -23,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from productshot.models.generators import GenerateSpec, generate_local, load_backend
+from productshot.models.registry import get_preset
 from productshot.server.worker.client import WorkerClient
-from productshot.server.worker.generators import GenerateSpec, generate_local, load_backend
 from productshot.server.worker.jobs import encode_png
-from productshot.server.worker.registry import get_preset
 from productshot.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -18,8 +18,8 @@ from PIL import Image
 from productshot.tools.notes import Note
 
 if TYPE_CHECKING:
+    from productshot.models.generators import GeneratorBackend
     from productshot.server.worker.client import WorkerClient
-    from productshot.server.worker.generators import GeneratorBackend
     from productshot.server.worker.schemas import JobInfo
     from productshot.settings import Settings
     from productshot.tools.cutout import CutoutModel, Cutter
@@ -117,8 +117,8 @@ class LocalServices:
 
     def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
         """Generate here; a diffusion pipeline is loaded once and reused (split retries, later calls)."""
-        from productshot.server.worker.generators import GenerateSpec, load_backend
-        from productshot.server.worker.registry import get_preset
+        from productshot.models.generators import GenerateSpec, load_backend
+        from productshot.models.registry import get_preset
 
         started = time.perf_counter()
         preset = get_preset(ask.model, self._settings)
@@ -152,7 +152,7 @@ class LocalServices:
 
 def _cutout_table(settings: Settings, model: str) -> Mapping[str, CutoutModel]:
     """The built-in cutout models, plus the plugins' when `model` is not one of them."""
-    from productshot.server.worker.registry import Registry
+    from productshot.models.registry import Registry
     from productshot.tools.cutout import CUTOUT_MODELS
 
     return CUTOUT_MODELS if model in CUTOUT_MODELS else Registry.default(settings).cutout_models()
@@ -255,7 +255,7 @@ def choose_services(settings: Settings, model: str = "auto", where: str = "auto"
     if probe(settings.worker_url, settings) is not None:
         return WorkerServices(WorkerClient.from_settings(settings))
     from productshot.errors import ModelError
-    from productshot.server.worker.registry import Registry, get_preset
+    from productshot.models.registry import Registry, get_preset
 
     registry = Registry.default(settings)
     preset = get_preset(model, settings, registry=registry)

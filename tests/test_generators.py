@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from productshot.errors import BadRequestError, JobCancelledError, ModelError
-from productshot.server.worker import devices, weights
-from productshot.server.worker.fitting import bucket_sizes, check_size, fit_to_size, native_size_for
-from productshot.server.worker.generators import (
+from productshot.models import devices, weights
+from productshot.models.fitting import bucket_sizes, check_size, fit_to_size, native_size_for
+from productshot.models.generators import (
     DiffusersBackend,
     GenerateSpec,
     GeneratorBackend,
@@ -27,7 +27,7 @@ from productshot.server.worker.generators import (
     generate_local,
     load_backend,
 )
-from productshot.server.worker.registry import Registry, get_preset
+from productshot.models.registry import Registry, get_preset
 from productshot.settings import Settings
 from tests.conftest import REPO_ROOT
 from tests.support.fake_hub import FakeHub, FakeRepo

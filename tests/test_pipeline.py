@@ -217,7 +217,7 @@ def test_worker_path_matches_local_and_is_chosen_when_a_worker_answers(tmp_path,
 
 def test_local_services_load_a_diffusion_pipeline_once(settings: Settings, monkeypatch) -> None:
     """In-process generation keeps the loaded pipeline: a second call (or a split retry) does not reload."""
-    from productshot.server.worker import generators
+    from productshot.models import generators
     from tests.support.tiny_pipelines import tiny_model_dir
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

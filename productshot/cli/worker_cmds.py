@@ -297,7 +297,7 @@ def _generate_remote(
 def _generate_local(
     args: argparse.Namespace, settings: Settings, model: str, update: StepUpdate
 ) -> tuple[Image.Image, dict[str, Any]]:
-    from productshot.server.worker.generators import MAX_SEED, GenerateSpec, generate_local
+    from productshot.models.generators import MAX_SEED, GenerateSpec, generate_local
 
     spec = GenerateSpec(
         prompt=args.prompt,

@@ -13,12 +13,12 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from productshot.errors import DeviceOutOfMemoryError, JobCancelledError
-from productshot.server.worker.devices import free_memory, is_out_of_memory
-from productshot.server.worker.generators import GenerateSpec, GeneratorBackend, batch_key, load_backend
+from productshot.models.devices import free_memory, is_out_of_memory
+from productshot.models.generators import GenerateSpec, GeneratorBackend, batch_key, load_backend
+from productshot.models.registry import ModelPreset, Registry
 from productshot.server.worker.jobs import JobOutput
 from productshot.server.worker.metrics import WorkerMetrics
 from productshot.server.worker.models_cache import ModelCache
-from productshot.server.worker.registry import ModelPreset, Registry
 from productshot.server.worker.scheduler import BatchControl, QueuedJob
 from productshot.settings import Settings
 

@@ -19,6 +19,9 @@ from typing import Literal
 from productshot import __version__
 from productshot.errors import BadImageError, ModelError
 from productshot.hosts import is_local_host
+from productshot.models.devices import device_memory, free_memory, is_out_of_memory, pick_device
+from productshot.models.generators import GenerateSpec
+from productshot.models.registry import ModelPreset, Registry, get_preset, list_presets, resolve_auto
 from productshot.server.worker.config import WorkerConfig
 from productshot.server.worker.cutout_jobs import (
     CutoutRunner,
@@ -27,13 +30,10 @@ from productshot.server.worker.cutout_jobs import (
     cutout_model_names,
     cutout_models,
 )
-from productshot.server.worker.devices import device_memory, free_memory, is_out_of_memory, pick_device
 from productshot.server.worker.generate_jobs import GenerateRunner, GenerateTask
-from productshot.server.worker.generators import GenerateSpec
 from productshot.server.worker.jobs import Job, JobTable, encode_png
 from productshot.server.worker.metrics import Sample, WorkerMetrics
 from productshot.server.worker.models_cache import ModelCache
-from productshot.server.worker.registry import ModelPreset, Registry, get_preset, list_presets, resolve_auto
 from productshot.server.worker.scheduler import Scheduler, TaskRunner
 from productshot.server.worker.schemas import (
     MAX_SEED,
@@ -56,7 +56,7 @@ _GPU_BUDGET_FRACTION = 0.9  # leave room for activations and the allocator's sla
 
 def default_memory_budget(device: str) -> int:
     """Bytes of loaded models the worker keeps by default: most of a GPU, half the RAM otherwise."""
-    from productshot.server.worker.devices import total_memory_bytes
+    from productshot.models.devices import total_memory_bytes
 
     total = total_memory_bytes(device)
     if total is not None:
@@ -186,7 +186,7 @@ class WorkerRuntime:
         if not is_local_host(self.config.host):
             # Reachable from other machines: a model folder must be in the allowed folders or the model
             # cache, refused in one message, so the answers cannot probe this machine's disk.
-            from productshot.server.worker.weights import hf_cache_dir
+            from productshot.models.weights import hf_cache_dir
             from productshot.tools.paths import check_model_folder
 
             check_model_folder(request.model, self.settings.allowed_dirs, [hf_cache_dir(self.settings)])

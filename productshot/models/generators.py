@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from PIL import Image
 
 from productshot.errors import BadRequestError, JobCancelledError, ModelError
-from productshot.server.worker import devices, weights
-from productshot.server.worker.fitting import check_size, fit_to_size, native_size_for
-from productshot.server.worker.registry import (
+from productshot.models import devices, weights
+from productshot.models.fitting import check_size, fit_to_size, native_size_for
+from productshot.models.registry import (
     AUTO,
     KIND_DIFFUSERS,
     KIND_STUDIO,

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from productshot.errors import BadRequestError, ProductshotError
-from productshot.server.worker import devices, weights
-from productshot.server.worker.fitting import MAX_SIDE, MIN_SIDE
-from productshot.server.worker.generators import GenerateSpec, effective_steps, load_backend
-from productshot.server.worker.registry import Registry, get_preset
+from productshot.models import devices, weights
+from productshot.models.fitting import MAX_SIDE, MIN_SIDE
+from productshot.models.generators import GenerateSpec, effective_steps, load_backend
+from productshot.models.registry import Registry, get_preset
 
 if TYPE_CHECKING:
-    from productshot.server.worker.registry import ModelPreset
+    from productshot.models.registry import ModelPreset
     from productshot.settings import Settings
 
 DEFAULT_PROMPTS: tuple[str, ...] = (
