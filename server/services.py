@@ -18,7 +18,6 @@ from PIL import Image
 from productshot.tools.notes import Note
 
 if TYPE_CHECKING:
-    from productshot.models.generators import GeneratorBackend
     from productshot.server.worker.client import WorkerClient
     from productshot.server.worker.schemas import JobInfo
     from productshot.settings import Settings
@@ -89,12 +88,14 @@ class LocalServices:
     where = "local"
 
     def __init__(self, settings: Settings) -> None:
+        from productshot.models.runner import ModelRunner
+
         self._settings = settings
         self._cutters: dict[str, Cutter] = {}
-        self._generators: dict[str, GeneratorBackend] = {}
-        # Calls arrive on several threads at once (MCP tool calls): a model is loaded by one of them only,
-        # never twice side by side (two copies of a diffusion pipeline would not fit next to each other).
+        # Calls arrive on several threads at once (MCP tool calls): a model is loaded by one of them only
+        # (the runner's keeper does the same for generators).
         self._loading = threading.Lock()
+        self._runner = ModelRunner(settings)
 
     def cutout(self, image: Image.Image, *, model: str, alpha_matting: bool = False) -> CutoutOutcome:
         from productshot.tools.cutout import Cutter
@@ -117,36 +118,32 @@ class LocalServices:
 
     def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
         """Generate here; a diffusion pipeline is loaded once and reused (split retries, later calls)."""
-        from productshot.models.generators import GenerateSpec, load_backend
-        from productshot.models.registry import get_preset
+        from productshot.models.runner import spec_for
 
         started = time.perf_counter()
-        preset = get_preset(ask.model, self._settings)
-        with self._loading:
-            backend = self._generators.get(preset.name)
-            if backend is None:
-                backend = self._generators[preset.name] = load_backend(preset, self._settings)
-        spec = GenerateSpec(
-            prompt=ask.prompt,
+        preset, _ = self._runner.resolve(ask.model)
+        spec = spec_for(
+            preset,
+            ask.prompt,
             negative_prompt=ask.negative_prompt,
+            scene=ask.scene,
             width=ask.width,
             height=ask.height,
             seed=ask.seed,
             steps=ask.steps,
             guidance=ask.guidance,
-            scene=ask.scene,
             footprint=ask.footprint,
             view=ask.view,
         )
-        [image] = backend.generate([spec], on_step=on_progress)
-        return GenerateOutcome(image.convert("RGB"), backend.name, ask.seed, time.perf_counter() - started)
+        made = self._runner.generate(preset, spec, on_step=on_progress)
+        return GenerateOutcome(
+            made.image.convert("RGB"), made.backend, made.seed, time.perf_counter() - started
+        )
 
     def close(self) -> None:
         """Free the generators and rembg sessions held here."""
+        self._runner.close()
         with self._loading:
-            for backend in self._generators.values():
-                backend.close()
-            self._generators.clear()
             self._cutters.clear()
 
 
