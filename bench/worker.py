@@ -23,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from productshot.models.registry import get_preset
+from productshot.models.runner import ModelRunner, spec_for
 from productshot.server.worker.client import WorkerClient
-from productshot.server.worker.generators import GenerateSpec, generate_local, load_backend
 from productshot.server.worker.jobs import encode_png
-from productshot.server.worker.registry import get_preset
 from productshot.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -59,9 +59,13 @@ def old_way_vs_resident(
     (Studio has no steps to tune and ignores them, as it does in production.)"""
     old = resident = 0.0
     for seed in range(requests):
-        spec = GenerateSpec(PROMPT, "", 512, 512, seed=seed, steps=2)
         started = time.perf_counter()
-        generate_local(spec, model, settings, device="cpu")
+        runner = ModelRunner(settings, device="cpu")
+        try:
+            preset, _ = runner.resolve(model)
+            runner.generate(preset, spec_for(preset, PROMPT, width=512, height=512, seed=seed, steps=2))
+        finally:
+            runner.close()
         old += time.perf_counter() - started
         started = time.perf_counter()
         client.generate(PROMPT, model=model, width=512, height=512, seed=seed, steps=2)
@@ -78,11 +82,13 @@ def old_way_vs_resident(
 def http_overhead(client: WorkerClient, settings: Settings, repeats: int) -> Row:
     """A 1024×768 studio image as PNG: in-process (generate + encode) vs submitted to the worker and
     fetched; the overhead is the median of paired differences (the two runs alternate)."""
-    backend = load_backend(get_preset("studio", settings), settings, device="cpu")
-    spec = GenerateSpec("simple beach", "", 1024, 768, seed=1)
+    runner = ModelRunner(settings, device="cpu")
+    preset = get_preset("studio", settings)
+    backend = runner.load(preset)
+    spec = spec_for(preset, "simple beach", width=1024, height=768, seed=1)
 
     def in_process() -> bytes:
-        return encode_png(backend.generate([spec])[0])
+        return encode_png(runner.run(backend, [spec])[0].image)
 
     def through_worker() -> bytes:
         return client.generate(spec.prompt, model="studio", width=1024, height=768, seed=1).png
@@ -95,7 +101,7 @@ def http_overhead(client: WorkerClient, settings: Settings, repeats: int) -> Row
     for _ in range(repeats):
         local.append(_timed(in_process))
         remote.append(_timed(through_worker))
-    backend.close()
+    runner.close()
     overhead = statistics.median(there - here for there, here in zip(remote, local, strict=True))
     return Row(
         "one 1024×768 PNG (studio), medians",
@@ -190,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         "device cpu, one torch thread in both processes",
-        "old way = generate_local(): load the pipeline from disk, generate one image, unload; imports already paid.",
+        "old way = a fresh ModelRunner per request: load the pipeline from disk, generate one image, unload; imports already paid.",
         "resident = the same requests to a worker that holds the model (--preload), over HTTP on 127.0.0.1.",
     ]
     _print_table(rows, notes)

@@ -19,7 +19,6 @@ from productshot.tools.notes import Note
 
 if TYPE_CHECKING:
     from productshot.server.worker.client import WorkerClient
-    from productshot.server.worker.generators import GeneratorBackend
     from productshot.server.worker.schemas import JobInfo
     from productshot.settings import Settings
     from productshot.tools.cutout import CutoutModel, Cutter
@@ -89,12 +88,14 @@ class LocalServices:
     where = "local"
 
     def __init__(self, settings: Settings) -> None:
+        from productshot.models.runner import ModelRunner
+
         self._settings = settings
         self._cutters: dict[str, Cutter] = {}
-        self._generators: dict[str, GeneratorBackend] = {}
-        # Calls arrive on several threads at once (MCP tool calls): a model is loaded by one of them only,
-        # never twice side by side (two copies of a diffusion pipeline would not fit next to each other).
+        # Calls arrive on several threads at once (MCP tool calls): a model is loaded by one of them only
+        # (the runner's keeper does the same for generators).
         self._loading = threading.Lock()
+        self._runner = ModelRunner(settings)
 
     def cutout(self, image: Image.Image, *, model: str, alpha_matting: bool = False) -> CutoutOutcome:
         from productshot.tools.cutout import Cutter
@@ -117,42 +118,38 @@ class LocalServices:
 
     def generate(self, ask: GenerateAsk, *, on_progress: ProgressFn | None = None) -> GenerateOutcome:
         """Generate here; a diffusion pipeline is loaded once and reused (split retries, later calls)."""
-        from productshot.server.worker.generators import GenerateSpec, load_backend
-        from productshot.server.worker.registry import get_preset
+        from productshot.models.runner import spec_for
 
         started = time.perf_counter()
-        preset = get_preset(ask.model, self._settings)
-        with self._loading:
-            backend = self._generators.get(preset.name)
-            if backend is None:
-                backend = self._generators[preset.name] = load_backend(preset, self._settings)
-        spec = GenerateSpec(
-            prompt=ask.prompt,
+        preset, _ = self._runner.resolve(ask.model)
+        spec = spec_for(
+            preset,
+            ask.prompt,
             negative_prompt=ask.negative_prompt,
+            scene=ask.scene,
             width=ask.width,
             height=ask.height,
             seed=ask.seed,
             steps=ask.steps,
             guidance=ask.guidance,
-            scene=ask.scene,
             footprint=ask.footprint,
             view=ask.view,
         )
-        [image] = backend.generate([spec], on_step=on_progress)
-        return GenerateOutcome(image.convert("RGB"), backend.name, ask.seed, time.perf_counter() - started)
+        made = self._runner.generate(preset, spec, on_step=on_progress)
+        return GenerateOutcome(
+            made.image.convert("RGB"), made.backend, made.seed, time.perf_counter() - started
+        )
 
     def close(self) -> None:
         """Free the generators and rembg sessions held here."""
+        self._runner.close()
         with self._loading:
-            for backend in self._generators.values():
-                backend.close()
-            self._generators.clear()
             self._cutters.clear()
 
 
 def _cutout_table(settings: Settings, model: str) -> Mapping[str, CutoutModel]:
     """The built-in cutout models, plus the plugins' when `model` is not one of them."""
-    from productshot.server.worker.registry import Registry
+    from productshot.models.registry import Registry
     from productshot.tools.cutout import CUTOUT_MODELS
 
     return CUTOUT_MODELS if model in CUTOUT_MODELS else Registry.default(settings).cutout_models()
@@ -255,7 +252,7 @@ def choose_services(settings: Settings, model: str = "auto", where: str = "auto"
     if probe(settings.worker_url, settings) is not None:
         return WorkerServices(WorkerClient.from_settings(settings))
     from productshot.errors import ModelError
-    from productshot.server.worker.registry import Registry, get_preset
+    from productshot.models.registry import Registry, get_preset
 
     registry = Registry.default(settings)
     preset = get_preset(model, settings, registry=registry)

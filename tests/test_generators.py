@@ -17,17 +17,17 @@ import pytest
 from PIL import Image
 
 from productshot.errors import BadRequestError, JobCancelledError, ModelError
-from productshot.server.worker import devices, weights
-from productshot.server.worker.fitting import bucket_sizes, check_size, fit_to_size, native_size_for
-from productshot.server.worker.generators import (
+from productshot.models import devices, weights
+from productshot.models.fitting import bucket_sizes, check_size, fit_to_size, native_size_for
+from productshot.models.generators import (
     DiffusersBackend,
     GenerateSpec,
     GeneratorBackend,
     batch_key,
-    generate_local,
     load_backend,
 )
-from productshot.server.worker.registry import Registry, get_preset
+from productshot.models.registry import Registry, get_preset
+from productshot.models.runner import Generated, ModelRunner, output_size, spec_for
 from productshot.settings import Settings
 from tests.conftest import REPO_ROOT
 from tests.support.fake_hub import FakeHub, FakeRepo
@@ -333,14 +333,48 @@ def test_studio_backend_is_seeded_and_batch_invariant(offline_env: Settings) -> 
         studio.generate([spec], should_stop=lambda: True)
 
 
-def test_generate_local_reports_what_served_it(offline_env: Settings) -> None:
-    spec = GenerateSpec("beach", "", 200, 120, seed=11, steps=2)
-    image, meta = generate_local(spec, str(tiny_model_dir("sdxl")), offline_env)
-    assert image.size == (200, 120)
-    assert meta["backend"] == "tiny-sdxl" and meta["seed"] == 11 and meta["steps"] == 2
-    assert meta["device"] == "cpu" and meta["seconds"] >= meta["generate_seconds"] > 0
-    image2, meta2 = generate_local(spec, "auto", offline_env)
-    assert meta2["backend"] == "studio" and "reason" in meta2 and image2.size == (200, 120)
+def test_the_runner_reports_what_served_it(offline_env: Settings) -> None:
+    runner = ModelRunner(offline_env)
+    try:
+        preset, reason = runner.resolve(str(tiny_model_dir("sdxl")))
+        assert reason is None
+        spec = spec_for(preset, "beach", width=200, height=120, seed=11, steps=2)
+        made = runner.generate(preset, spec)
+        assert isinstance(made, Generated) and made.image.size == (200, 120)
+        assert made.backend == "tiny-sdxl" and made.seed == 11 and made.steps == 2
+        assert made.device == "cpu" and made.load_seconds > 0 and made.seconds > 0
+        assert made.guidance == preset.default_guidance
+        assert made.native_size == native_size_for(preset, 200, 120)
+        again = runner.generate(preset, spec)  # loaded once: the second call loads nothing
+        assert again.load_seconds < made.load_seconds and again.image.tobytes() == made.image.tobytes()
+        # The same spec straight on a backend gives the same pixels: the runner adds nothing to them.
+        alone = load_backend(preset, offline_env)
+        try:
+            assert alone.generate([spec])[0].tobytes() == made.image.tobytes()
+        finally:
+            alone.close()
+        studio, why = runner.resolve("auto")
+        made2 = runner.generate(studio, spec_for(studio, "beach", width=200, height=120, seed=11))
+        assert made2.backend == "studio" and why and "studio" in why and made2.image.size == (200, 120)
+    finally:
+        runner.close()
+
+
+def test_spec_for_fills_what_the_request_leaves_out(offline_env: Settings) -> None:
+    """One place turns a request into a spec: the model's native aspect, a drawn seed, the preset's steps."""
+    preset = get_preset("studio", offline_env)
+    spec = spec_for(preset, "beach")
+    assert (spec.width, spec.height) == output_size(preset.native_size, None, None) == preset.native_size
+    assert spec.steps == preset.default_steps and spec.guidance == preset.default_guidance
+    assert 0 <= spec.seed <= 2**32 - 1 and spec.negative_prompt == ""
+    native_w, native_h = preset.native_size
+    assert spec_for(preset, "beach", width=600).height == round(600 * native_h / native_w)
+    assert spec_for(preset, "beach", height=300).width == round(300 * native_w / native_h)
+    assert spec_for(preset, "beach", width=70, height=4000, seed=5, steps=3).steps == 3
+    with pytest.raises(BadRequestError, match="width"):
+        spec_for(preset, "beach", width=10, height=100)
+    with pytest.raises(BadRequestError, match="seed"):
+        spec_for(preset, "beach", seed=-1)
 
 
 # ---- fitting -----------------------------------------------------------------------------------------

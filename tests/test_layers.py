@@ -94,3 +94,15 @@ def test_the_agent_never_imports_the_store() -> None:
         if name.startswith("productshot.agent"):
             store = {m for m in imports(path, known) if m.startswith("productshot.store")}
             assert not store, f"{name} imports {sorted(store)}: the agent reaches images only through MCP"
+
+
+def test_the_model_library_knows_no_server() -> None:
+    """The worker, the in-process path and the model comparison all use productshot.models: it sits below them."""
+    known = modules()
+    assert "productshot.models.generators" in known
+    for name, path in known.items():
+        if name.startswith("productshot.models"):
+            above = {
+                m for m in imports(path, known) if m.startswith(("productshot.server", "productshot.store"))
+            }
+            assert not above, f"{name} imports {sorted(above)}: the model library sits below the worker"

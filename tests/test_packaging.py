@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from productshot.errors import ModelError
+from productshot.models.registry import ENTRY_POINT_GROUP, Registry
 from productshot.server.worker.cutout_jobs import check_cutout_model
-from productshot.server.worker.registry import ENTRY_POINT_GROUP, Registry
 from productshot.settings import Settings
 from productshot.tools.cutout import CUTOUT_MODELS, Cutter
 from tests.conftest import REPO_ROOT
@@ -25,7 +25,7 @@ PLUGIN = '''
 """An installed plugin: a studio preset under another name, and a rembg session as a cutout model."""
 from dataclasses import replace
 
-from productshot.server.worker.registry import STUDIO
+from productshot.models.registry import STUDIO
 from productshot.tools.cutout import CutoutModel
 
 

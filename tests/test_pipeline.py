@@ -217,19 +217,19 @@ def test_worker_path_matches_local_and_is_chosen_when_a_worker_answers(tmp_path,
 
 def test_local_services_load_a_diffusion_pipeline_once(settings: Settings, monkeypatch) -> None:
     """In-process generation keeps the loaded pipeline: a second call (or a split retry) does not reload."""
-    from productshot.server.worker import generators
+    from productshot.models import runner
     from tests.support.tiny_pipelines import tiny_model_dir
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     folder = str(tiny_model_dir("sd"))
     loads: list[str] = []
-    real_load = generators.load_backend
+    real_load = runner.load_backend
 
     def counting_load(preset, settings_, **kw):  # type: ignore[no-untyped-def]
         loads.append(preset.name)
         return real_load(preset, settings_, **kw)
 
-    monkeypatch.setattr(generators, "load_backend", counting_load)
+    monkeypatch.setattr(runner, "load_backend", counting_load)
     services = LocalServices(settings)
     steps: list[tuple[int, int]] = []
     ask = GenerateAsk(

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from productshot.errors import ModelError
-from productshot.server.worker import weights
-from productshot.server.worker.registry import (
+from productshot.models import weights
+from productshot.models.registry import (
     AUTO_PIPELINE,
     BUILTIN_PRESETS,
     Registry,
@@ -304,8 +304,8 @@ PLUGIN = '''
 """A plugin adding a backend kind and a preset for it."""
 from PIL import Image
 
-from productshot.server.worker.fitting import SIZING_ANY
-from productshot.server.worker.registry import BackendKind, ModelPreset
+from productshot.models.fitting import SIZING_ANY
+from productshot.models.registry import BackendKind, ModelPreset
 
 
 class SolidBackend:
@@ -343,7 +343,7 @@ def _write_module(folder: Path, name: str, source: str) -> None:
 def test_plugins_register_presets_and_backends(
     home: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from productshot.server.worker.generators import GenerateSpec, load_backend
+    from productshot.models.generators import GenerateSpec, load_backend
 
     _write_module(tmp_path, "ps_solid_plugin", PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))

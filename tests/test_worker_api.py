@@ -326,8 +326,8 @@ def test_openapi_models_and_metrics_describe_the_worker(plugin_settings: Setting
 
 def test_studio_reads_scene_words_when_given(settings) -> None:
     """The embedded generator renders the scene words the caller sends, not the long diffusion prompt."""
-    from productshot.server.worker.generators import GenerateSpec, load_backend
-    from productshot.server.worker.registry import get_preset
+    from productshot.models.generators import GenerateSpec, load_backend
+    from productshot.models.registry import get_preset
     from productshot.tools.studio import render_backdrop
 
     backend = load_backend(get_preset("studio", settings), settings)

@@ -34,8 +34,8 @@ pytest.importorskip(
 import psutil
 
 from productshot.errors import BadRequestError, ProductshotError, WorkerUnavailableError
+from productshot.models.generators import GenerateSpec
 from productshot.server.worker.client import WorkerClient
-from productshot.server.worker.generators import GenerateSpec
 from productshot.server.worker.ray_engine import (
     ClusterTooSmallError,
     RayOptions,

@@ -33,8 +33,8 @@ from productshot.errors import (
     ModelError,
     WorkerUnavailableError,
 )
+from productshot.models.generators import GenerateSpec
 from productshot.server.worker.client import WorkerClient
-from productshot.server.worker.generators import GenerateSpec
 from productshot.server.worker.lifecycle import ensure_worker, read_record, worker_lock_held
 from productshot.server.worker.schemas import JobState
 from productshot.settings import Settings

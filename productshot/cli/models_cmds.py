@@ -66,7 +66,7 @@ def _yes(flag: bool) -> str:
 
 
 def run_models(args: argparse.Namespace, settings: Settings) -> int:
-    from productshot.server.worker.registry import Registry, list_presets, resolve_auto
+    from productshot.models.registry import Registry, list_presets, resolve_auto
     from productshot.tools.cutout import available_cutout_models
 
     started = time.perf_counter()
@@ -112,8 +112,8 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_pull(args: argparse.Namespace, settings: Settings) -> int:
-    from productshot.server.worker import weights
-    from productshot.server.worker.registry import get_preset
+    from productshot.models import weights
+    from productshot.models.registry import get_preset
 
     started = time.perf_counter()
     preset = get_preset(args.name, settings)
@@ -135,13 +135,13 @@ def run_pull(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_bench_models(args: argparse.Namespace, settings: Settings) -> int:
-    from productshot.server.worker.compare import (
+    from productshot.models.compare import (
         DEFAULT_PROMPTS,
         DEFAULT_SEEDS,
         compare_models,
         contact_sheet,
     )
-    from productshot.server.worker.registry import Registry, list_presets
+    from productshot.models.registry import Registry, list_presets
     from productshot.tools.imageio import save_image_atomic
 
     started = time.perf_counter()

@@ -8,11 +8,11 @@ stderr, so with `--json` stdout holds nothing but the JSON object.
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from productshot.cli.common import add_output, output_path
@@ -33,6 +33,19 @@ if TYPE_CHECKING:
     from productshot.server.worker.schemas import JobInfo
 
 StepUpdate = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class _Background:
+    """A generated background and what served it, from the worker or from this process."""
+
+    image: Image.Image
+    backend: str
+    seed: int
+    model: str
+    generate_seconds: float
+    reason: str | None  # why "auto" chose the model
+    job_id: str | None  # the worker's job; None in this process
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -221,45 +234,46 @@ def run_generate(args: argparse.Namespace, settings: Settings) -> int:
     model = args.model or settings.generator
     with _progress() as update:
         if args.local:
-            image, meta = _generate_local(args, settings, model, update)
+            made = _generate_local(args, settings, model, update)
         else:
-            image, meta = _generate_remote(args, settings, model, update)
+            made = _generate_remote(args, settings, model, update)
     from productshot.store import AssetStore
 
+    image = made.image
     asset = AssetStore.open(settings).put_image(
         image,
         kind="background",
-        params={"prompt": args.prompt, "seed": meta["seed"], "model": meta["model"]},
-        backend=str(meta["backend"]),
+        params={"prompt": args.prompt, "seed": made.seed, "model": made.model},
+        backend=made.backend,
     )
     path = save_image_atomic(image, out)
     payload: dict[str, Any] = {
         "path": str(path),
         "asset_id": asset.id,
-        "backend": meta["backend"],
-        "seed": meta["seed"],
+        "backend": made.backend,
+        "seed": made.seed,
         "seconds": round(time.perf_counter() - started, 4),
         "width": image.width,
         "height": image.height,
-        "model": meta["model"],
-        "job_id": meta.get("job_id"),
-        "generate_seconds": meta.get("generate_seconds"),
+        "model": made.model,
+        "job_id": made.job_id,
+        "generate_seconds": made.generate_seconds,
     }
-    if meta.get("reason"):
-        payload["model_reason"] = meta["reason"]
+    if made.reason:
+        payload["model_reason"] = made.reason
     summary = (
         f"wrote {path} ({image.width}×{image.height}) with {payload['backend']}, seed {payload['seed']}, "
         f"in {payload['seconds']:.2f} s"
     )
-    if meta.get("reason"):
-        summary += f"\n{meta['reason']}"
+    if made.reason:
+        summary += f"\n{made.reason}"
     emit(args, payload, summary)
     return 0
 
 
 def _generate_remote(
     args: argparse.Namespace, settings: Settings, model: str, update: StepUpdate
-) -> tuple[Image.Image, dict[str, Any]]:
+) -> _Background:
     from productshot.server.worker.client import WorkerClient
     from productshot.server.worker.lifecycle import ensure_worker, log_path, probe
 
@@ -283,37 +297,41 @@ def _generate_remote(
             timeout_s=args.timeout,
             on_progress=on_progress,
         )
-    meta = {
-        "backend": result.backend,
-        "seed": result.seed,
-        "model": result.model,
-        "job_id": result.job_id,
-        "generate_seconds": result.seconds,
-        "reason": result.info.model_note,
-    }
-    return result.image, meta
+    return _Background(
+        result.image,
+        result.backend,
+        result.seed,
+        result.model,
+        result.seconds,
+        result.info.model_note,
+        result.job_id,
+    )
 
 
 def _generate_local(
     args: argparse.Namespace, settings: Settings, model: str, update: StepUpdate
-) -> tuple[Image.Image, dict[str, Any]]:
-    from productshot.server.worker.generators import MAX_SEED, GenerateSpec, generate_local
+) -> _Background:
+    """Load the model in this process, make one image, unload (`generate --local`)."""
+    from productshot.models.runner import ModelRunner, spec_for
 
-    spec = GenerateSpec(
-        prompt=args.prompt,
-        negative_prompt=args.negative,
-        width=args.width,
-        height=args.height,
-        seed=args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1),
-        steps=args.steps,
-        guidance=args.guidance,
-    )
-    update("loading the model", 0, 0)
-    image, meta = generate_local(
-        spec, model, settings, on_step=lambda step, steps: update("running", step, steps)
-    )
-    meta["job_id"] = None
-    return image, meta
+    runner = ModelRunner(settings)
+    try:
+        preset, reason = runner.resolve(model)
+        spec = spec_for(
+            preset,
+            args.prompt,
+            negative_prompt=args.negative,
+            width=args.width,
+            height=args.height,
+            seed=args.seed,
+            steps=args.steps,
+            guidance=args.guidance,
+        )
+        update("loading the model", 0, 0)
+        made = runner.generate(preset, spec, on_step=lambda step, steps: update("running", step, steps))
+    finally:
+        runner.close()
+    return _Background(made.image, made.backend, made.seed, made.model, round(made.seconds, 4), reason, None)
 
 
 @contextmanager

@@ -120,7 +120,7 @@ def _find_path(text: str, settings: Settings) -> Path:
 def check_model_argument(model: str, settings: Settings) -> None:
     """A `model` naming a folder must be inside the allowed folders or the model cache (one refusal for
     every other folder, before the registry looks at the disk)."""
-    from productshot.server.worker.weights import hf_cache_dir
+    from productshot.models.weights import hf_cache_dir
 
     check_model_folder(model, settings.allowed_dirs, [hf_cache_dir(settings)])
 

@@ -639,8 +639,8 @@ async def list_models(ctx: Context) -> Annotated[CallToolResult, ListModelsOut]:
 
 
 def _models(studio: Studio, started: float) -> ListModelsOut:
+    from productshot.models.registry import list_presets, resolve_auto
     from productshot.server.worker.client import WorkerClient
-    from productshot.server.worker.registry import list_presets, resolve_auto
     from productshot.tools.cutout import available_cutout_models
 
     settings = studio.settings

@@ -8,17 +8,17 @@ job at a time; a job that still does not fit fails with `out_of_memory` and the 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from productshot.errors import DeviceOutOfMemoryError, JobCancelledError
-from productshot.server.worker.devices import free_memory, is_out_of_memory
-from productshot.server.worker.generators import GenerateSpec, GeneratorBackend, batch_key, load_backend
+from productshot.models.devices import free_memory, is_out_of_memory
+from productshot.models.generators import GenerateSpec, GeneratorBackend, batch_key
+from productshot.models.registry import ModelPreset, Registry
+from productshot.models.runner import ModelRunner
 from productshot.server.worker.jobs import JobOutput
 from productshot.server.worker.metrics import WorkerMetrics
 from productshot.server.worker.models_cache import ModelCache
-from productshot.server.worker.registry import ModelPreset, Registry
 from productshot.server.worker.scheduler import BatchControl, QueuedJob
 from productshot.settings import Settings
 
@@ -44,7 +44,8 @@ def _task(job: QueuedJob) -> GenerateTask:
 
 
 class GenerateRunner:
-    """Loads (through the cache) and runs diffusion/studio backends for batches of generate jobs."""
+    """The queue's side of generation: batches of generate jobs run on the model library's `ModelRunner`
+    (models kept in the worker's budgeted cache), with the out-of-memory fallback and each job's output."""
 
     def __init__(
         self,
@@ -55,20 +56,13 @@ class GenerateRunner:
         device: str,
         metrics: WorkerMetrics,
     ) -> None:
-        self._cache = cache
-        self._settings = settings
-        self._registry = registry
+        self.models = ModelRunner(settings, registry=registry, device=device, keep=cache)
         self._device = device
         self._metrics = metrics
 
     def load(self, preset: ModelPreset) -> GeneratorBackend:
         """The preset's backend, loaded once and then kept under the memory budget."""
-        return self._cache.acquire(
-            "generator",
-            preset.name,
-            lambda: load_backend(preset, self._settings, device=self._device, registry=self._registry),
-            estimate_bytes=int(max(0.0, preset.memory_gb) * 1024**3),
-        )
+        return self.models.load(preset)
 
     def run_batch(self, jobs: Sequence[QueuedJob], control: BatchControl) -> None:
         preset = _task(jobs[0]).preset
@@ -107,19 +101,15 @@ class GenerateRunner:
         control = control.subset(live)
         specs = [_task(job).spec for job in live]
         control.begin()
-        started = time.perf_counter()
         try:
-            images = backend.generate(specs, on_step=control.on_step, should_stop=control.should_stop)
+            made = self.models.run(backend, specs, on_step=control.on_step, should_stop=control.should_stop)
         except JobCancelledError:
             log.info("batch of %d %s job(s) stopped early: cancelled or timed out", len(live), backend.name)
             return
-        seconds = time.perf_counter() - started
-        if len(images) != len(live):
-            raise RuntimeError(
-                f"backend {backend.name} returned {len(images)} images for {len(live)} requests"
+        for job, result in zip(live, made, strict=True):
+            control.finish(
+                job, JobOutput(image=result.image, backend=result.backend, seconds=round(result.seconds, 4))
             )
-        for job, image in zip(live, images, strict=True):
-            control.finish(job, JobOutput(image=image, backend=backend.name, seconds=round(seconds, 4)))
 
     def _fail_oom(
         self, control: BatchControl, jobs: Sequence[QueuedJob], preset: ModelPreset, exc: BaseException

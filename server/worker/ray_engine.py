@@ -24,14 +24,14 @@ from ray import serve
 from ray.exceptions import RayActorError, RayError
 
 from productshot.errors import ProductshotError, WorkerUnavailableError
+from productshot.models.devices import free_memory, is_out_of_memory, pick_device
+from productshot.models.registry import ModelPreset, Registry
 from productshot.server.worker.config import WorkerConfig
 from productshot.server.worker.cutout_jobs import CutoutRunner, CutoutTask
-from productshot.server.worker.devices import free_memory, is_out_of_memory, pick_device
 from productshot.server.worker.generate_jobs import GenerateRunner, GenerateTask
 from productshot.server.worker.metrics import WorkerMetrics
 from productshot.server.worker.models_cache import ModelCache
 from productshot.server.worker.ray_replicas import JobBoard, RemoteItem, RemoteOutcome, ReplicaExecutor
-from productshot.server.worker.registry import ModelPreset, Registry
 from productshot.server.worker.runtime import WorkerRuntime, default_memory_budget
 from productshot.server.worker.scheduler import BatchControl, QueuedJob
 from productshot.server.worker.schemas import HealthInfo, ReplicaInfo

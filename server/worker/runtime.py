@@ -10,7 +10,6 @@ import base64
 import binascii
 import logging
 import os
-import secrets
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,10 @@ from typing import Literal
 from productshot import __version__
 from productshot.errors import BadImageError, ModelError
 from productshot.hosts import is_local_host
+from productshot.models.devices import device_memory, free_memory, is_out_of_memory, pick_device
+from productshot.models.generators import effective_guidance, effective_steps
+from productshot.models.registry import ModelPreset, Registry, list_presets
+from productshot.models.runner import spec_for
 from productshot.server.worker.config import WorkerConfig
 from productshot.server.worker.cutout_jobs import (
     CutoutRunner,
@@ -27,18 +30,12 @@ from productshot.server.worker.cutout_jobs import (
     cutout_model_names,
     cutout_models,
 )
-from productshot.server.worker.devices import device_memory, free_memory, is_out_of_memory, pick_device
 from productshot.server.worker.generate_jobs import GenerateRunner, GenerateTask
-from productshot.server.worker.generators import GenerateSpec
 from productshot.server.worker.jobs import Job, JobTable, encode_png
 from productshot.server.worker.metrics import Sample, WorkerMetrics
 from productshot.server.worker.models_cache import ModelCache
-from productshot.server.worker.registry import ModelPreset, Registry, get_preset, list_presets, resolve_auto
 from productshot.server.worker.scheduler import Scheduler, TaskRunner
 from productshot.server.worker.schemas import (
-    MAX_SEED,
-    MAX_SIDE,
-    MIN_SIDE,
     CutoutJobRequest,
     CutoutModelInfo,
     GenerateJobRequest,
@@ -56,7 +53,7 @@ _GPU_BUDGET_FRACTION = 0.9  # leave room for activations and the allocator's sla
 
 def default_memory_budget(device: str) -> int:
     """Bytes of loaded models the worker keeps by default: most of a GPU, half the RAM otherwise."""
-    from productshot.server.worker.devices import total_memory_bytes
+    from productshot.models.devices import total_memory_bytes
 
     total = total_memory_bytes(device)
     if total is not None:
@@ -178,15 +175,13 @@ class WorkerRuntime:
     # ---- jobs ------------------------------------------------------------------------------------------
     def resolve_model(self, name: str) -> tuple[ModelPreset, str | None]:
         """The preset for a model name (`auto` resolved, with the reason); ModelError when unknown."""
-        if name.strip().lower() == "auto":
-            return resolve_auto(self.settings, registry=self.registry, device=self.device)
-        return get_preset(name, self.settings, registry=self.registry), None
+        return self._generate.models.resolve(name)
 
     def submit_generate(self, request: GenerateJobRequest) -> JobAccepted:
         if not is_local_host(self.config.host):
             # Reachable from other machines: a model folder must be in the allowed folders or the model
             # cache, refused in one message, so the answers cannot probe this machine's disk.
-            from productshot.server.worker.weights import hf_cache_dir
+            from productshot.models.weights import hf_cache_dir
             from productshot.tools.paths import check_model_folder
 
             check_model_folder(request.model, self.settings.allowed_dirs, [hf_cache_dir(self.settings)])
@@ -195,20 +190,18 @@ class WorkerRuntime:
             missing = self.registry.missing(preset, self.settings)  # reads files only: fail fast, not queued
             if missing:
                 raise ModelError(f"model {preset.name!r} cannot run here: {missing}")
-        width, height = _output_size(preset.native_size, request.width, request.height)
-        steps = request.steps if request.steps is not None else preset.default_steps
-        guidance = request.guidance if request.guidance is not None else preset.default_guidance
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        spec = GenerateSpec(
-            prompt=request.prompt,
+        spec = spec_for(
+            preset,
+            request.prompt,
             negative_prompt=request.negative_prompt,
-            width=width,
-            height=height,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
             scene=request.scene,
+            width=request.width,
+            height=request.height,
+            seed=request.seed,
+            steps=request.steps,
+            guidance=request.guidance,
         )
+        steps = effective_steps(preset, spec)
         job = Job(
             type="generate",
             model=preset.name,
@@ -216,11 +209,11 @@ class WorkerRuntime:
             timeout_s=request.timeout_s or self.config.default_timeout_s,
             steps_total=max(1, steps),
             model_note=note,
-            seed=seed,
-            width=width,
-            height=height,
+            seed=spec.seed,
+            width=spec.width,
+            height=spec.height,
             steps=steps,
-            guidance=guidance,
+            guidance=effective_guidance(preset, spec),
         )
         self.touch()
         return self.scheduler.submit(job)
@@ -338,23 +331,6 @@ class WorkerRuntime:
                     )
                 )
         return self.metrics.render(gauges)
-
-
-def _output_size(native: tuple[int, int], width: int | None, height: int | None) -> tuple[int, int]:
-    """The requested size; a missing side follows the model's native aspect, both missing: native."""
-    if width is not None and height is not None:
-        return width, height
-    native_w, native_h = native
-    if width is None and height is None:
-        return _clamp(native_w), _clamp(native_h)
-    if width is not None:
-        return width, _clamp(round(width * native_h / native_w))
-    assert height is not None
-    return _clamp(round(height * native_w / native_h)), height
-
-
-def _clamp(side: int) -> int:
-    return max(MIN_SIDE, min(MAX_SIDE, int(side)))
 
 
 __all__ = ["WorkerRuntime", "decode_b64_image", "default_memory_budget"]

@@ -12,12 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MIN_SIDE = 64
-MAX_SIDE = 4096
-MAX_STEPS = 150
-MAX_PROMPT_CHARS = 2000
-MAX_SEED = 2**32 - 1
-MAX_GUIDANCE = 30.0  # as generators.MAX_GUIDANCE
+# The contract's limits are the model library's own, so a request the schema admits is one a spec accepts.
+from productshot.models.fitting import MAX_SIDE, MIN_SIDE
+from productshot.models.generators import MAX_GUIDANCE, MAX_PROMPT_CHARS, MAX_SEED, MAX_STEPS
+
 MAX_TIMEOUT_S = 24 * 3600.0
 TERMINAL_STATES = frozenset({"done", "failed", "cancelled"})
 
@@ -259,11 +257,6 @@ class HealthInfo(BaseModel):
 
 
 __all__ = [
-    "MAX_PROMPT_CHARS",
-    "MAX_SEED",
-    "MAX_SIDE",
-    "MAX_STEPS",
-    "MIN_SIDE",
     "CutoutJobRequest",
     "CutoutModelInfo",
     "ErrorBody",

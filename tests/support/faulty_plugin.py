@@ -18,9 +18,9 @@ import numpy as np
 from PIL import Image
 
 from productshot.errors import JobCancelledError, ModelError
-from productshot.server.worker.fitting import SIZING_ANY
-from productshot.server.worker.generators import GenerateSpec, effective_steps
-from productshot.server.worker.registry import BackendKind, LoadOptions, ModelPreset, Registry
+from productshot.models.fitting import SIZING_ANY
+from productshot.models.generators import GenerateSpec, effective_steps
+from productshot.models.registry import BackendKind, LoadOptions, ModelPreset, Registry
 from productshot.settings import Settings
 
 KIND = "faulty"

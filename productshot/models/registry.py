@@ -20,11 +20,11 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from productshot.errors import ModelError, ProductshotError
-from productshot.server.worker import weights
-from productshot.server.worker.fitting import SIZING_ANY, SIZING_BUCKETS, SIZING_FIXED, SIZINGS
+from productshot.models import weights
+from productshot.models.fitting import SIZING_ANY, SIZING_BUCKETS, SIZING_FIXED, SIZINGS
 
 if TYPE_CHECKING:
-    from productshot.server.worker.generators import GeneratorBackend
+    from productshot.models.generators import GeneratorBackend
     from productshot.settings import Settings
     from productshot.tools.cutout import CutoutModel
 
@@ -37,7 +37,7 @@ AUTO_PIPELINE = "AutoPipelineForText2Image"
 DTYPES = ("float16", "bfloat16", "float32")
 TEXT_ENCODERS = ("clip", "t5", "none")
 # Modules whose `register(registry)` hook provides the built-in backends, loaded exactly like plugins.
-BUILTIN_HOOKS: tuple[str, ...] = ("productshot.server.worker.generators",)
+BUILTIN_HOOKS: tuple[str, ...] = ("productshot.models.generators",)
 # Installed packages offer plugins as entry points in this group: `acme = "acme_productshot"` names a module
 # with a `register(registry)` hook (`"module:function"` names the hook itself).
 ENTRY_POINT_GROUP = "productshot.plugins"
@@ -621,7 +621,7 @@ def resolve_auto(
     if missing:
         return studio, f"'auto' uses studio (procedural backdrops) because {missing}"
     if device is None:
-        from productshot.server.worker.devices import pick_device
+        from productshot.models.devices import pick_device
 
         device = pick_device()
     if device == "cpu":

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 from productshot.errors import BadRequestError
 
 if TYPE_CHECKING:
-    from productshot.server.worker.registry import ModelPreset
+    from productshot.models.registry import ModelPreset
 
 MIN_SIDE = 64
 MAX_SIDE = 4096

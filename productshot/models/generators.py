@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,18 +22,15 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from PIL import Image
 
 from productshot.errors import BadRequestError, JobCancelledError, ModelError
-from productshot.server.worker import devices, weights
-from productshot.server.worker.fitting import check_size, fit_to_size, native_size_for
-from productshot.server.worker.registry import (
-    AUTO,
+from productshot.models import devices, weights
+from productshot.models.fitting import check_size, fit_to_size, native_size_for
+from productshot.models.registry import (
     KIND_DIFFUSERS,
     KIND_STUDIO,
     BackendKind,
     LoadOptions,
     ModelPreset,
     Registry,
-    get_preset,
-    resolve_auto,
 )
 
 if TYPE_CHECKING:
@@ -485,51 +481,3 @@ def load_backend(
     registry = registry or Registry.default(settings)
     options = LoadOptions(device=device, device_map=device_map, exact_batches=exact_batches)
     return registry.backend(preset.kind).load(preset, settings, options)
-
-
-def generate_local(
-    spec: GenerateSpec,
-    model: str,
-    settings: Settings,
-    *,
-    device: str | None = None,
-    on_step: StepCallback | None = None,
-    registry: Registry | None = None,
-) -> tuple[Image.Image, dict[str, Any]]:
-    """Load `model` in this process, make one image, unload. For `productshot generate --local`.
-
-    Returns the image and metadata: backend, model, seed, seconds (total), load_seconds, generate_seconds,
-    device, dtype, steps, guidance, native_size, width, height, and `reason` when model was "auto".
-    """
-    started = time.perf_counter()
-    registry = registry or Registry.default(settings)
-    reason = None
-    if model.strip().lower() == AUTO:
-        preset, reason = resolve_auto(settings, registry=registry, device=device)
-    else:
-        preset = get_preset(model, settings, registry=registry)
-    backend = load_backend(preset, settings, device=device, registry=registry)
-    loaded = time.perf_counter()
-    try:
-        image = backend.generate([spec], on_step=on_step)[0]
-    finally:
-        backend.close()
-    finished = time.perf_counter()
-    meta: dict[str, Any] = {
-        "backend": backend.name,
-        "model": preset.name,
-        "seed": spec.seed,
-        "seconds": round(finished - started, 4),
-        "load_seconds": round(loaded - started, 4),
-        "generate_seconds": round(finished - loaded, 4),
-        "device": backend.device,
-        "dtype": backend.dtype,
-        "steps": effective_steps(preset, spec),
-        "guidance": effective_guidance(preset, spec),
-        "native_size": list(native_size_for(preset, spec.width, spec.height)),
-        "width": spec.width,
-        "height": spec.height,
-    }
-    if reason is not None:
-        meta["reason"] = reason
-    return image, meta

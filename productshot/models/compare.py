@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from productshot.errors import BadRequestError, ProductshotError
-from productshot.server.worker import devices, weights
-from productshot.server.worker.fitting import MAX_SIDE, MIN_SIDE
-from productshot.server.worker.generators import GenerateSpec, effective_steps, load_backend
-from productshot.server.worker.registry import Registry, get_preset
+from productshot.models import devices, weights
+from productshot.models.registry import Registry, get_preset
+from productshot.models.runner import ModelRunner, spec_for
 
 if TYPE_CHECKING:
-    from productshot.server.worker.registry import ModelPreset
+    from productshot.models.registry import ModelPreset
     from productshot.settings import Settings
 
 DEFAULT_PROMPTS: tuple[str, ...] = (
@@ -93,12 +92,6 @@ class ContactSheet:
     label_width: int
 
 
-def _request_size(preset: ModelPreset) -> tuple[int, int]:
-    """A request at the preset's native size (kept inside the servable range for tiny test models)."""
-    w, h = preset.native_size
-    return min(max(w, MIN_SIDE), MAX_SIDE), min(max(h, MIN_SIDE), MAX_SIDE)
-
-
 def _peak(device: str, baseline_rss: int) -> tuple[int, str]:
     memory = devices.device_memory(device)
     if device.startswith("cuda"):
@@ -132,7 +125,8 @@ def run_model(
     device: str | None = None,
     registry: Registry | None = None,
 ) -> ModelRun:
-    """Load `name` from disk, time a first and a warm generation, make every prompt × seed cell, unload."""
+    """Load `name` from disk, time a first and a warm generation, make every prompt × seed cell, unload.
+    Requests are at the preset's native size (kept inside the servable range for tiny test models)."""
     registry = registry or Registry.default(settings)
     preset = get_preset(name, settings, registry=registry)
     target = devices.pick_device(device) if preset.kind != "studio" else "cpu"
@@ -140,39 +134,39 @@ def run_model(
     devices.reset_peak_memory(target)
     baseline = int(devices.device_memory(target)["rss"])
     _import_classes(preset, settings)
-    width, height = _request_size(preset)
     specs = [
-        GenerateSpec(prompt, NEGATIVE_PROMPT, width, height, seed, steps=steps)
+        spec_for(preset, prompt, negative_prompt=NEGATIVE_PROMPT, seed=seed, steps=steps)
         for prompt in prompts
         for seed in seeds
     ]
+    runner = ModelRunner(settings, registry=registry, device=device)
     started = time.perf_counter()
-    backend = load_backend(preset, settings, device=device, registry=registry)
     try:
+        backend = runner.load(preset)
         loaded = time.perf_counter()
-        first = backend.generate(specs[:1])
+        first = runner.run(backend, specs[:1])
         first_done = time.perf_counter()
-        backend.generate(specs[:1])
+        runner.run(backend, specs[:1])
         warm_done = time.perf_counter()
-        rest = backend.generate(specs[1:])
+        rest = runner.run(backend, specs[1:])
         peak, source = _peak(backend.device, baseline)
         weights_bytes = backend.memory_bytes()
     finally:
-        backend.close()
+        runner.close()
     return ModelRun(
         model=preset.name,
         backend=backend.name,
         device=backend.device,
         dtype=backend.dtype,
         native_size=preset.native_size,
-        steps=effective_steps(preset, specs[0]),
+        steps=first[0].steps,
         load_seconds=loaded - started,
         first_seconds=first_done - loaded,
         warm_seconds=warm_done - first_done,
         weights_bytes=weights_bytes,
         peak_bytes=peak,
         peak_source=source,
-        images=tuple(first + rest),
+        images=tuple(result.image for result in first + rest),
     )
 
 

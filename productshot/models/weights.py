@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from productshot.errors import ModelError
 
 if TYPE_CHECKING:
-    from productshot.server.worker.registry import ModelPreset
+    from productshot.models.registry import ModelPreset
     from productshot.settings import Settings
 
 # Files that are weights in some format; a pull takes safetensors only and loading refuses pickles.

@@ -15,7 +15,7 @@ from productshot.errors import BadRequestError
 if TYPE_CHECKING:
     import torch
 
-    from productshot.server.worker.registry import ModelPreset
+    from productshot.models.registry import ModelPreset
 
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
