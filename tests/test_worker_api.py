@@ -209,6 +209,34 @@ def test_a_full_queue_answers_429_and_the_client_waits_its_turn(plugin_settings:
     run(scenario)
 
 
+def test_a_queue_that_stays_full_ends_the_wait_after_queue_wait_s(plugin_settings: Settings) -> None:
+    """The client resends only after each Retry-After (no busy loop) and gives up, naming the wait."""
+
+    async def scenario() -> None:
+        async with serve(plugin_settings, WorkerConfig(queue_size=1)) as served:
+            slow = {"type": "generate", "model": "faulty-slow", "prompt": "p", "width": 64, "height": 64}
+            running = (await served.raw.post("/jobs", json={**slow, "steps": 150})).json()["job_id"]
+            await until_running(served.raw, running)
+            assert (await served.raw.post("/jobs", json={**slow, "steps": 150})).status_code == 202
+            refused = await served.raw.post("/jobs", json=slow)
+            retry_after = int(refused.headers["retry-after"])
+            bridge = LoopTransport(httpx.ASGITransport(app=served.app), asyncio.get_running_loop())
+            with WorkerClient(BASE, transport=bridge, queue_wait_s=2.5) as impatient:
+                started = asyncio.get_running_loop().time()
+                with pytest.raises(WorkerUnavailableError, match=r"kept its queue full for [23] s"):
+                    await InThread(impatient).generate("simple beach", model="studio", width=64, height=64)
+                waited = asyncio.get_running_loop().time() - started
+            rejected = served.app.state.runtime.metrics.counter(
+                "jobs_rejected_total", (("reason", "queue_full"),)
+            )
+            tries = rejected - 1  # the raw refusal above was the first
+            assert 2.5 <= waited < 2.5 + retry_after + 2
+            assert 2 <= tries <= 2 + int(2.5 / retry_after), f"{tries} tries in {waited:.1f} s"
+            await served.client.cancel(running)
+
+    run(scenario)
+
+
 def test_shutdown_fails_queued_jobs_at_once_and_running_ones_after_the_grace(
     plugin_settings: Settings,
 ) -> None:

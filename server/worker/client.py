@@ -3,7 +3,8 @@
 It speaks the HTTP API in `app.py` through httpx and returns the Pydantic models of `schemas.py` plus
 image results. Errors arrive as productshot's own exceptions (the worker's error code picks the class):
 a worker that does not answer, or dies mid-job, is a `WorkerUnavailableError` naming the URL and the fix.
-A full queue (429) is retried after `Retry-After` until `queue_wait_s` runs out, so bursts queue up.
+A full queue (429) is retried after `Retry-After` until `queue_wait_s` runs out, so bursts queue up
+(tenacity, one policy: `queue_full_retrying`).
 
 `generate()`/`cutout()` submit the job, then either follow its server-sent events (when `on_progress` is
 given) or long-poll its result (one request that returns the PNG and the job's record when it is done).
@@ -27,6 +28,7 @@ from typing import Any
 import httpx
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay
 
 from productshot import __version__, errors
 from productshot.errors import (
@@ -165,6 +167,25 @@ def _queue_full(base_url: str, waited: float, response: httpx.Response) -> Worke
     return WorkerUnavailableError(
         f"worker at {base_url} kept its queue full for {waited:.0f} s ({detail}); try again later or start "
         "the worker with a larger --queue-size"
+    )
+
+
+def queue_full_retrying(limit_s: float) -> Retrying:
+    """The one retry policy for a full queue: resend a 429'd request after its Retry-After (never past
+    `limit_s` seconds from the first try); any other answer, or a connection error, ends it at once.
+    When the time is up the last 429 response is returned, not raised, so the caller names the wait."""
+
+    def wait_retry_after(state: RetryCallState) -> float:
+        if state.outcome is None:  # tenacity waits only after an attempt; this keeps the type honest
+            return 0.0
+        left = max(0.0, limit_s - (state.seconds_since_start or 0.0))
+        return min(retry_after_s(state.outcome.result()), left)
+
+    return Retrying(
+        retry=retry_if_result(lambda response: response.status_code == 429),
+        wait=wait_retry_after,
+        stop=stop_after_delay(limit_s),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
     )
 
 
@@ -389,18 +410,13 @@ class WorkerClient:
 
     def _submit(self, path: str, **kwargs: Any) -> JobHandle:
         started = time.monotonic()
-        while True:
-            response = self._send("POST", path, **kwargs)
-            if response.status_code == 429:
-                waited = time.monotonic() - started
-                if waited >= self.queue_wait_s:
-                    raise _queue_full(self.base_url, waited, response)
-                time.sleep(min(retry_after_s(response), self.queue_wait_s - waited))
-                continue
-            if response.status_code >= 400:
-                raise _response_error(response, self.base_url)
-            accepted = JobAccepted.model_validate(response.json())
-            return JobHandle(**accepted.model_dump())
+        response: httpx.Response = queue_full_retrying(self.queue_wait_s)(self._send, "POST", path, **kwargs)
+        if response.status_code == 429:
+            raise _queue_full(self.base_url, time.monotonic() - started, response)
+        if response.status_code >= 400:
+            raise _response_error(response, self.base_url)
+        accepted = JobAccepted.model_validate(response.json())
+        return JobHandle(**accepted.model_dump())
 
     # ---- API -------------------------------------------------------------------------------------------
     def health(self) -> HealthInfo:
