@@ -22,10 +22,10 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from httpx_sse import connect_sse
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay
@@ -278,24 +278,6 @@ def cutout_result(info: JobInfo, png: bytes) -> CutoutJobResult:
     )
 
 
-@dataclass
-class _SSEReader:
-    """Parses `text/event-stream` lines into JobInfo events (only `data:` lines matter here)."""
-
-    data: str = ""
-
-    def feed(self, line: str) -> JobInfo | None:
-        if line == "":
-            payload, self.data = self.data, ""
-            return JobInfo.model_validate_json(payload) if payload else None
-        if line.startswith(":"):
-            return None
-        field, _, value = line.partition(":")
-        if field == "data":
-            self.data += value[1:] if value.startswith(" ") else value
-        return None
-
-
 def _remaining(end: float | None) -> float | None:
     return None if end is None else end - time.monotonic()
 
@@ -479,17 +461,18 @@ class WorkerClient:
     def events(self, job_id: str, *, end: float | None = None) -> Iterator[JobInfo]:
         """JobInfo per change (server-sent events) until the job finishes or the stream ends."""
         try:
-            with self._http.stream("GET", f"/jobs/{job_id}/events", timeout=_stream_timeout(end)) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise _response_error(response, self.base_url)
-                reader = _SSEReader()
-                for line in response.iter_lines():
-                    info = reader.feed(line)
-                    if info is not None:
-                        yield info
-                        if info.terminal:
-                            return
+            path = f"/jobs/{job_id}/events"
+            with connect_sse(self._http, "GET", path, timeout=_stream_timeout(end)) as source:
+                if source.response.status_code >= 400:
+                    source.response.read()
+                    raise _response_error(source.response, self.base_url)
+                for event in source.iter_sse():  # httpx-sse parses the stream; pings are comments it skips
+                    if not event.data:
+                        continue
+                    info = JobInfo.model_validate_json(event.data)
+                    yield info
+                    if info.terminal:
+                        return
         except httpx.ReadTimeout as exc:
             if end is not None and time.monotonic() >= end:
                 return
