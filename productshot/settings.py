@@ -19,6 +19,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from productshot.errors import BadRequestError
@@ -232,7 +233,10 @@ class Settings(BaseSettings):
 
         A bad value is a BadRequestError naming the variable, e.g. `PRODUCTSHOT_SLACK_RATE must be an
         integer, got 'many'`."""
-        values = _MappingSource(cls, env)()
+        try:
+            values = _MappingSource(cls, env)()
+        except SettingsError as exc:  # a variable the source could not even parse (its message names it)
+            raise BadRequestError(str(exc)) from exc
         if home is not None:
             values["home"] = home
         try:
