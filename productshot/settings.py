@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from productshot.errors import BadRequestError
 
@@ -50,76 +61,120 @@ def _default_home() -> Path:
     return Path(user_data_dir("productshot", appauthor=False))
 
 
-def _truthy(value: str | None, default: bool) -> bool:
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+def _default_u2net_home() -> Path:
+    return Path.home() / ".u2net"
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    value = _optional_int(env, name)
-    return default if value is None else value
+def _user_folders() -> tuple[Path, ...]:
+    """Where a seller's photos usually are: the allowed folders unless PRODUCTSHOT_ALLOWED_DIRS says otherwise."""
+    user = Path.home()
+    return (user / "Pictures", user / "Downloads", user / "Desktop")
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise BadRequestError(f"{name} must be a number, got {raw!r}") from exc
-    if value < 0:
-        raise BadRequestError(f"{name} must be 0 or more, got {raw!r}")
-    return value
+class _MappingSource(EnvSettingsSource):
+    """pydantic-settings' environment source reading one given mapping instead of `os.environ` (as its
+    own .env source does), so `from_mapping` and `load` parse variables exactly alike and read nothing else."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._env = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {
+            (name if self.case_sensitive else name.lower()): value
+            for name, value in self._env.items()
+            if not (self.env_ignore_empty and value == "")
+        }
 
 
-def _optional_int(env: Mapping[str, str], name: str) -> int | None:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise BadRequestError(f"{name} must be an integer, got {raw!r}") from exc
+# How a pydantic error type reads in a message about an environment variable.
+_PROBLEMS = {
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_parsing": "must be a number",
+    "greater_than_equal": "must be 0 or more",
+    "bool_parsing": "must be true or false (1/0, yes/no, on/off)",
+}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything configurable about productshot; see docs/configuration.md for each variable."""
+class Settings(BaseSettings):
+    """Everything configurable about productshot; see docs/configuration.md for each variable.
 
-    home: Path
+    Each field is the variable `PRODUCTSHOT_<FIELD>` unless it names its own (OPENAI_API_KEY, HF_TOKEN,
+    U2NET_HOME, SLACK_*); an empty variable counts as unset. Frozen: derive a changed copy with
+    `with_overrides`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PRODUCTSHOT_", env_ignore_empty=True, frozen=True, extra="ignore"
+    )
+
+    home: Path = Field(default_factory=_default_home)
     worker_url: str = DEFAULT_WORKER_URL
     worker_autostart: bool = True
     worker_token: str | None = None
-    allowed_dirs: tuple[Path, ...] = ()
+    # PRODUCTSHOT_ALLOWED_DIRS: folders joined by os.pathsep; the data home is always added.
+    allowed_dirs: Annotated[tuple[Path, ...], NoDecode] = ()
     generator: str = "auto"
     diffusion_default: str = "sdxl-turbo"
     cutout_model: str = "u2netp"
     llm_model: str = DEFAULT_LLM_MODEL
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
-    hf_token: str | None = None
-    u2net_home: Path = field(default_factory=lambda: Path.home() / ".u2net")
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    hf_token: str | None = Field(default=None, validation_alias="HF_TOKEN")
+    u2net_home: Path = Field(default_factory=_default_u2net_home, validation_alias="U2NET_HOME")
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     mcp_token: str | None = None
     web_token: str | None = None
-    slack_bot_token: str | None = None
-    slack_app_token: str | None = None
-    slack_signing_secret: str | None = None
+    slack_bot_token: str | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    slack_app_token: str | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    slack_signing_secret: str | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
     # The Slack bot's admin limits (None: the bot's default; its flags override these).
     slack_channels: str | None = None
     slack_rate: int | None = None
     slack_workers: int | None = None
     slack_queue: int | None = None
-    plugins: tuple[str, ...] = ()
+    # PRODUCTSHOT_PLUGINS: module names joined by commas.
+    plugins: Annotated[tuple[str, ...], NoDecode] = ()
     debug: bool = False  # the CLI prints tracebacks (PRODUCTSHOT_DEBUG=1)
     # Ray engine (`productshot worker --engine ray`): what each generator/cutout replica asks of the cluster.
-    ray_replica_cpus: float = 1.0
-    ray_replica_gpus: float = 0.0
+    ray_replica_cpus: float = Field(default=1.0, ge=0)
+    ray_replica_gpus: float = Field(default=0.0, ge=0)
     ray_models_per_replica: int = 2
-    extra_env: tuple[tuple[str, str], ...] = ()
+    # The variables of _FORWARDED that were set, for child processes; filled by from_mapping, never read.
+    extra_env: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only what the caller passes: `load` and `from_mapping` hand over the variables they read (through
+        `_MappingSource`), so building a Settings never reads `os.environ` behind a test's back."""
+        return (init_settings,)
+
+    @field_validator("home", "u2net_home", mode="after")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        return path.expanduser().absolute()
+
+    @field_validator("allowed_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, raw: object) -> object:
+        if isinstance(raw, str):
+            return tuple(Path(part).expanduser().absolute() for part in raw.split(os.pathsep) if part.strip())
+        return raw
+
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _split_plugins(cls, raw: object) -> object:
+        if isinstance(raw, str):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return raw
 
     # ---- derived locations -------------------------------------------------------------------------
     @property
@@ -143,7 +198,11 @@ class Settings:
         return bool(self.openai_api_key)
 
     def with_overrides(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]  # replace() checks the field names at run time
+        """A copy with some fields changed (tests, CLI flags); an unknown field name is a TypeError."""
+        unknown = sorted(set(changes) - set(type(self).model_fields))
+        if unknown:
+            raise TypeError(f"Settings has no field {', '.join(unknown)}")
+        return self.model_copy(update=changes)
 
     # ---- loading -----------------------------------------------------------------------------------
     @classmethod
@@ -157,9 +216,8 @@ class Settings:
         base = dict(os.environ if environ is None else environ)
         merged: dict[str, str] = {}
         cwd_env = (cwd or Path.cwd()) / ".env"
-        for source in (cwd_env,):
-            if source.is_file():
-                merged.update({k: v for k, v in dotenv_values(source).items() if v is not None})
+        if cwd_env.is_file():
+            merged.update({k: v for k, v in dotenv_values(cwd_env).items() if v is not None})
         merged.update(base)
         home = Path(merged["PRODUCTSHOT_HOME"]).expanduser() if merged.get("PRODUCTSHOT_HOME") else None
         home = (home or _default_home()).absolute()
@@ -171,50 +229,26 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str], *, home: Path | None = None) -> Settings:
-        """Build settings from one flat mapping (no files read); tests use this directly."""
-        if home is None:
-            raw_home = env.get("PRODUCTSHOT_HOME")
-            home = Path(raw_home).expanduser().absolute() if raw_home else _default_home()
-        user = Path.home()
-        raw_allowed = env.get("PRODUCTSHOT_ALLOWED_DIRS")
-        if raw_allowed:
-            allowed = [Path(p).expanduser().absolute() for p in raw_allowed.split(os.pathsep) if p.strip()]
-        else:
-            allowed = [user / "Pictures", user / "Downloads", user / "Desktop"]
-        allowed.append(home)
-        u2net = env.get("U2NET_HOME")
-        forwarded = tuple((k, env[k]) for k in _FORWARDED if k in env)
-        return cls(
-            home=home,
-            worker_url=env.get("PRODUCTSHOT_WORKER_URL") or DEFAULT_WORKER_URL,
-            worker_autostart=_truthy(env.get("PRODUCTSHOT_WORKER_AUTOSTART"), True),
-            worker_token=env.get("PRODUCTSHOT_WORKER_TOKEN") or None,
-            allowed_dirs=tuple(dict.fromkeys(allowed)),
-            generator=env.get("PRODUCTSHOT_GENERATOR") or "auto",
-            diffusion_default=env.get("PRODUCTSHOT_DIFFUSION_DEFAULT") or "sdxl-turbo",
-            cutout_model=env.get("PRODUCTSHOT_CUTOUT_MODEL") or "u2netp",
-            llm_model=env.get("PRODUCTSHOT_LLM_MODEL") or DEFAULT_LLM_MODEL,
-            openai_api_key=env.get("OPENAI_API_KEY") or None,
-            openai_base_url=env.get("OPENAI_BASE_URL") or None,
-            hf_token=env.get("HF_TOKEN") or None,
-            u2net_home=Path(u2net).expanduser().absolute() if u2net else user / ".u2net",
-            max_image_pixels=_int(env, "PRODUCTSHOT_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS),
-            max_upload_bytes=_int(env, "PRODUCTSHOT_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
-            mcp_token=env.get("PRODUCTSHOT_MCP_TOKEN") or None,
-            web_token=env.get("PRODUCTSHOT_WEB_TOKEN") or None,
-            slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
-            slack_app_token=env.get("SLACK_APP_TOKEN") or None,
-            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
-            slack_channels=env.get("PRODUCTSHOT_SLACK_CHANNELS") or None,
-            slack_rate=_optional_int(env, "PRODUCTSHOT_SLACK_RATE"),
-            slack_workers=_optional_int(env, "PRODUCTSHOT_SLACK_WORKERS"),
-            slack_queue=_optional_int(env, "PRODUCTSHOT_SLACK_QUEUE"),
-            plugins=tuple(p.strip() for p in (env.get("PRODUCTSHOT_PLUGINS") or "").split(",") if p.strip()),
-            debug=_truthy(env.get("PRODUCTSHOT_DEBUG"), False),
-            ray_replica_cpus=_float(env, "PRODUCTSHOT_RAY_REPLICA_CPUS", 1.0),
-            ray_replica_gpus=_float(env, "PRODUCTSHOT_RAY_REPLICA_GPUS", 0.0),
-            ray_models_per_replica=_int(env, "PRODUCTSHOT_RAY_MODELS_PER_REPLICA", 2),
-            extra_env=forwarded,
+        """Build settings from one flat mapping (no files read, `os.environ` untouched); tests use this.
+
+        A bad value is a BadRequestError naming the variable, e.g. `PRODUCTSHOT_SLACK_RATE must be an
+        integer, got 'many'`."""
+        try:
+            values = _MappingSource(cls, env)()
+        except SettingsError as exc:  # a variable the source could not even parse (its message names it)
+            raise BadRequestError(str(exc)) from exc
+        if home is not None:
+            values["home"] = home
+        try:
+            settings = cls.model_validate(values)  # validation only: BaseSettings' own sources are not read
+        except ValidationError as exc:
+            raise BadRequestError("; ".join(_describe(error) for error in exc.errors())) from exc
+        allowed = settings.allowed_dirs or _user_folders()
+        return settings.model_copy(
+            update={
+                "allowed_dirs": tuple(dict.fromkeys((*allowed, settings.home))),
+                "extra_env": tuple((name, env[name]) for name in _FORWARDED if name in env),
+            }
         )
 
     def child_env(self) -> dict[str, str]:
@@ -252,3 +286,19 @@ class Settings:
         for folder in (self.home, self.assets_dir, self.logs_dir, self.run_dir):
             folder.mkdir(parents=True, exist_ok=True)
         return self.home
+
+
+def _variable(field_name: str) -> str:
+    """The environment variable a Settings field is read from."""
+    alias = (
+        Settings.model_fields[field_name].validation_alias if field_name in Settings.model_fields else None
+    )
+    if isinstance(alias, str):
+        return alias
+    return f"PRODUCTSHOT_{field_name.upper()}" if field_name in Settings.model_fields else field_name
+
+
+def _describe(error: ErrorDetails) -> str:
+    name = _variable(str(error["loc"][0])) if error["loc"] else "a setting"
+    problem = _PROBLEMS.get(error["type"], error["msg"])
+    return f"{name} {problem}, got {error['input']!r}"

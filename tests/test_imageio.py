@@ -376,6 +376,49 @@ def test_exif_orientation_is_applied(inputs: Path, orientation: int, marker_at: 
     assert r > 180 and g < 80, f"marker not at {marker_at}: {(r, g, b)}"
 
 
+# What each EXIF orientation means, written from the EXIF spec with numpy (not Pillow's table): the stored
+# pixel rows/columns → the upright picture the camera saw.
+_UPRIGHT_BY_SPEC: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],  # mirrored left-right
+    3: lambda a: a[::-1, ::-1],  # turned 180°
+    4: lambda a: a[::-1, :],  # mirrored top-bottom
+    5: lambda a: a.transpose(1, 0, 2),  # mirrored about the main diagonal
+    6: lambda a: np.rot90(a, -1),  # stored turned 90° anticlockwise: turn it clockwise
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # mirrored about the anti-diagonal
+    8: lambda a: np.rot90(a, 1),  # stored turned 90° clockwise: turn it anticlockwise
+}
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF", "WEBP"])
+def test_every_exif_orientation_is_upright_pixel_for_pixel(inputs: Path, fmt: str, orientation: int) -> None:
+    """Lossless files written with an EXIF orientation tag load upright, every pixel where the spec puts it."""
+    stored = _photo((48, 32))
+    stored.paste((220, 20, 20), (0, 0, 6, 4))  # an asymmetric corner so no two orientations look alike
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    stored.save(buffer, fmt, exif=exif, lossless=True)  # TIFF: tag 274 in its own IFD; others: an EXIF block
+    path = _write(inputs, f"turned-{orientation}.{fmt.lower()}", buffer.getvalue())
+    with Image.open(path) as written:
+        assert written.getexif().get(0x0112) == orientation  # the file really carries the tag
+
+    loaded = _load_unchanged(path)
+
+    expected = _UPRIGHT_BY_SPEC[orientation](np.asarray(stored))
+    assert np.array_equal(np.asarray(loaded.image), expected)
+    turned = [n for n in loaded.notes if n.code in ("image_rotated", "image_flipped")]
+    if orientation == 1 or fmt == "TIFF":
+        # Pillow's TIFF decoder turns the pixels upright itself while loading (and drops tag 274), so the
+        # tag is gone before we can read it: the pixels are right, without a note (as before exif_transpose).
+        assert turned == []
+    else:
+        code = "image_rotated" if orientation in (3, 6, 8) else "image_flipped"
+        assert turned == [note(code, orientation=orientation)]
+    assert loaded.image.getexif().get(0x0112, 1) == 1  # upright now: nothing downstream turns it twice
+
+
 def test_animated_gif_gives_its_first_frame(inputs: Path) -> None:
     frames = [Image.new("RGB", (40, 30), colour) for colour in ((250, 0, 0), (0, 250, 0), (0, 0, 250))]
     buffer = io.BytesIO()

@@ -29,6 +29,7 @@ from productshot.server.worker.schemas import JobState
 from productshot.settings import Settings
 from tests.support.asgi_bridge import InThread, LoopTransport
 from tests.support.imagegen import make_product, mask_iou, on_background
+from tests.support.prometheus import value
 
 BASE = "http://127.0.0.1"  # a local Host: the worker refuses any other (DNS-rebinding guard)
 
@@ -204,7 +205,35 @@ def test_a_full_queue_answers_429_and_the_client_waits_its_turn(plugin_settings:
             result = await waiting
             assert result.backend == "studio" and result.image.size == (64, 64)
             metrics = (await served.raw.get("/metrics")).text
-            assert 'productshot_worker_jobs_rejected_total{reason="queue_full"}' in metrics
+            assert (value(metrics, "productshot_worker_jobs_rejected_total", reason="queue_full") or 0) >= 2
+
+    run(scenario)
+
+
+def test_a_queue_that_stays_full_ends_the_wait_after_queue_wait_s(plugin_settings: Settings) -> None:
+    """The client resends only after each Retry-After (no busy loop) and gives up, naming the wait."""
+
+    async def scenario() -> None:
+        async with serve(plugin_settings, WorkerConfig(queue_size=1)) as served:
+            slow = {"type": "generate", "model": "faulty-slow", "prompt": "p", "width": 64, "height": 64}
+            running = (await served.raw.post("/jobs", json={**slow, "steps": 150})).json()["job_id"]
+            await until_running(served.raw, running)
+            assert (await served.raw.post("/jobs", json={**slow, "steps": 150})).status_code == 202
+            refused = await served.raw.post("/jobs", json=slow)
+            retry_after = int(refused.headers["retry-after"])
+            bridge = LoopTransport(httpx.ASGITransport(app=served.app), asyncio.get_running_loop())
+            with WorkerClient(BASE, transport=bridge, queue_wait_s=2.5) as impatient:
+                started = asyncio.get_running_loop().time()
+                with pytest.raises(WorkerUnavailableError, match=r"kept its queue full for [23] s"):
+                    await InThread(impatient).generate("simple beach", model="studio", width=64, height=64)
+                waited = asyncio.get_running_loop().time() - started
+            rejected = served.app.state.runtime.metrics.counter(
+                "jobs_rejected_total", (("reason", "queue_full"),)
+            )
+            tries = rejected - 1  # the raw refusal above was the first
+            assert 2.5 <= waited < 2.5 + retry_after + 2
+            assert 2 <= tries <= 2 + int(2.5 / retry_after), f"{tries} tries in {waited:.1f} s"
+            await served.client.cancel(running)
 
     run(scenario)
 
@@ -315,11 +344,15 @@ def test_openapi_models_and_metrics_describe_the_worker(plugin_settings: Setting
             metrics = await served.raw.get("/metrics")
             assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
             text = metrics.text
-            assert 'productshot_worker_jobs_finished_total{type="generate",status="done"} 1' in text
-            assert 'productshot_worker_job_run_seconds_count{type="generate"} 1' in text
-            assert 'productshot_worker_model_load_seconds_count{kind="generator",model="studio"} 1' in text
-            assert "productshot_worker_queue_depth 0" in text and "productshot_worker_loaded_models 1" in text
-            assert 'productshot_worker_device_memory_bytes{device="cpu",kind="rss"}' in text
+            assert value(text, "productshot_worker_jobs_finished_total", type="generate", status="done") == 1
+            assert value(text, "productshot_worker_job_run_seconds_count", type="generate") == 1
+            assert (
+                value(text, "productshot_worker_model_load_seconds_count", kind="generator", model="studio")
+                == 1
+            )
+            assert value(text, "productshot_worker_queue_depth") == 0
+            assert value(text, "productshot_worker_loaded_models") == 1
+            assert (value(text, "productshot_worker_device_memory_bytes", device="cpu", kind="rss") or 0) > 0
 
     run(scenario)
 

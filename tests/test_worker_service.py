@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -39,6 +38,7 @@ from productshot.server.worker.lifecycle import ensure_worker, read_record, work
 from productshot.server.worker.schemas import JobState
 from productshot.settings import Settings
 from tests.support.faulty_plugin import noise_image
+from tests.support.prometheus import value
 from tests.support.tiny_pipelines import copy_tiny_model, tiny_model_dir
 from tests.support.waiting import wait_until
 from tests.support.worker_proc import (
@@ -196,8 +196,9 @@ def test_out_of_memory_retries_the_batch_one_by_one_then_fails_clearly(
     for seed, handle in zip((1, 2, 3), handles, strict=True):
         expected = noise_image(GenerateSpec("p", "", SMALL["width"], SMALL["height"], seed=seed))
         assert np.array_equal(result_pixels(client, handle.job_id), pixels(expected))
-    metrics = httpx.get(f"{worker.url}/metrics", timeout=5).text
-    assert 'productshot_worker_oom_retries_total{model="faulty-oom-batch"} 1' in metrics
+    scraped = httpx.get(f"{worker.url}/metrics", timeout=5)  # real HTTP, read by prometheus_client's parser
+    assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert value(scraped.text, "productshot_worker_oom_retries_total", model="faulty-oom-batch") == 1
 
     with pytest.raises(DeviceOutOfMemoryError, match="even at batch size 1"):
         client.generate("p", model="faulty-oom-always", **SMALL)
@@ -339,13 +340,10 @@ def _health(worker: WorkerProcess) -> dict[str, Any]:
     return dict(httpx.get(f"{worker.url}/health", timeout=5).json())
 
 
-_REJECTED = re.compile(r'jobs_rejected_total\{reason="queue_full"\} (\S+)')
-
-
 def _rejected(worker: WorkerProcess) -> float:
     """How many submissions the worker's metrics count as refused for a full queue."""
-    found = _REJECTED.search(httpx.get(f"{worker.url}/metrics", timeout=5).text)
-    return float(found.group(1)) if found else 0.0
+    text = httpx.get(f"{worker.url}/metrics", timeout=5).text
+    return value(text, "productshot_worker_jobs_rejected_total", reason="queue_full") or 0.0
 
 
 def _capture(action: Callable[[], object], outcome: list[BaseException]) -> None:

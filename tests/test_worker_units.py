@@ -4,7 +4,6 @@ budget, and the Prometheus text it renders. No processes, no HTTP: these run in 
 from __future__ import annotations
 
 import io
-import re
 from concurrent.futures import Future
 
 import pytest
@@ -16,6 +15,7 @@ from productshot.server.worker.jobs import Job, JobOutput, JobTable, encode_png
 from productshot.server.worker.metrics import Sample, WorkerMetrics
 from productshot.server.worker.models_cache import ModelCache
 from productshot.server.worker.schemas import ErrorBody, JobState
+from tests.support.prometheus import scrape, value
 
 
 # ---- config --------------------------------------------------------------------------------------------
@@ -214,20 +214,37 @@ def test_out_of_memory_while_loading_unloads_the_others_and_retries_once() -> No
 
 
 # ---- metrics ---------------------------------------------------------------------------------------------
-_SAMPLE_LINE = re.compile(r'^[a-z_]+(\{([a-z_]+="[^"\\]*(\\.[^"\\]*)*",?)*\})? -?[0-9.e+Inf]+$')
-
-
-def test_metrics_render_valid_prometheus_text() -> None:
+def test_metrics_render_prometheus_text_a_scraper_parses() -> None:
     metrics = WorkerMetrics()
     metrics.submitted("generate")
     metrics.rejected("queue_full")
     metrics.model_loaded("generator", 'odd "name"\\x', 1.5)
     metrics.batch_ran("generate", 3)
     text = metrics.render([Sample("queue_depth", "Jobs waiting.", 2), Sample("loaded_models", "Models.", 1)])
-    for line in text.splitlines():
-        assert line.startswith("# ") or _SAMPLE_LINE.match(line), line
-    assert 'productshot_worker_jobs_rejected_total{reason="queue_full"} 1' in text
-    assert 'productshot_worker_batch_size_bucket{type="generate",le="4"} 1' in text
-    assert 'productshot_worker_batch_size_bucket{type="generate",le="2"} 0' in text
-    assert 'model="odd \\"name\\"\\\\x"' in text
-    assert "# TYPE productshot_worker_queue_depth gauge\nproductshot_worker_queue_depth 2" in text
+    found = scrape(text)  # prometheus_client's own parser: raises on malformed text
+    assert value(text, "productshot_worker_jobs_rejected_total", reason="queue_full") == 1
+    assert value(text, "productshot_worker_batch_size_bucket", type="generate", le="4.0") == 1
+    assert value(text, "productshot_worker_batch_size_bucket", type="generate", le="2.0") == 0
+    assert (
+        value(text, "productshot_worker_model_load_seconds_sum", kind="generator", model='odd "name"\\x')
+        == 1.5
+    )
+    assert (
+        value(text, "productshot_worker_queue_depth") == 2
+        and value(text, "productshot_worker_loaded_models") == 1
+    )
+    assert "# TYPE productshot_worker_queue_depth gauge" in text
+    assert not [name for name in found if name.endswith("_created")]  # the worker's names, nothing added
+    assert metrics.counter("jobs_rejected_total", (("reason", "queue_full"),)) == 1
+    assert metrics.counter("jobs_rejected_total", (("reason", "shutting_down"),)) == 0
+
+
+def test_each_worker_counts_in_its_own_registry() -> None:
+    """Two workers in one process (tests, the Ray replicas) never share a number; the global registry is untouched."""
+    import prometheus_client
+
+    first, second = WorkerMetrics(), WorkerMetrics()
+    first.submitted("generate")
+    assert value(first.render([]), "productshot_worker_jobs_submitted_total", type="generate") == 1
+    assert value(second.render([]), "productshot_worker_jobs_submitted_total", type="generate") is None
+    assert not [m.name for m in prometheus_client.REGISTRY.collect() if m.name.startswith("productshot_")]

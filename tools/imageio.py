@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from productshot.errors import BadImageError, BadRequestError, NotFoundError
 from productshot.settings import DEFAULT_MAX_IMAGE_PIXELS
@@ -31,17 +31,8 @@ READABLE_FORMATS = "PNG, JPEG, WebP, HEIC/HEIF, AVIF, GIF, TIFF or BMP"
 # Pillow decoders we let near user files. Formats such as EPS (which runs Ghostscript) are never tried.
 _ALLOWED_DECODERS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF")
 
-_EXIF_ORIENTATION = 0x0112
-# EXIF orientation → the transpose that makes the image upright (as ImageOps.exif_transpose does).
-_UPRIGHT = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+# EXIF orientations other than upright (2 = mirrored, 6 = turned 90° clockwise, ...): ImageOps.exif_transpose's.
+_TURNED = range(2, 9)
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
 _HEIF_SUFFIXES = (".heic", ".heif", ".heics", ".heifs", ".hif")
 # File endings of the image formats load_image reads: what a folder scan or a path-looking argument means.
@@ -242,6 +233,10 @@ def _validate_and_normalise(
     except _DECODE_ERRORS as exc:
         raise BadImageError(f"image {label!r} is truncated or corrupt: {exc}") from exc
     orientation = _orientation(opened)
+    if orientation in _TURNED:
+        # Pillow's own EXIF table turns the pixels upright (before any mode change, which would lose a TIFF's
+        # tag) and drops the tag, so nothing downstream turns them twice.
+        ImageOps.exif_transpose(opened, in_place=True)
     icc_profile = opened.info.get("icc_profile")
 
     image: Image.Image = opened
@@ -250,8 +245,7 @@ def _validate_and_normalise(
     if icc_profile and image.mode in ("RGB", "RGBA", "CMYK"):
         image = _to_srgb(image, icc_profile, notes)
     image = _to_rgb_or_rgba(image, label, notes)
-    if orientation in _UPRIGHT:
-        image = image.transpose(_UPRIGHT[orientation])
+    if orientation in _TURNED:
         code = "image_rotated" if orientation in (3, 6, 8) else "image_flipped"
         notes.append(note(code, orientation=orientation))
     has_alpha = image.mode == "RGBA" and _lowest(image.getchannel("A")) < 255
@@ -287,8 +281,9 @@ def _register_heif() -> None:
 
 
 def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1 = upright), read once for the note; 1 when the EXIF block is unreadable."""
     try:
-        value = image.getexif().get(_EXIF_ORIENTATION, 1)
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
     except _DECODE_ERRORS:
         return 1  # unreadable EXIF: the pixels are still fine, and the image is treated as upright
     return int(value) if isinstance(value, int) else 1

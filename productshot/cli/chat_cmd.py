@@ -2,7 +2,7 @@
 
 One warm agent for the whole session (one MCP session, the data home's thread store), so every request after
 the first is fast. Lines come from stdin (a terminal or a pipe); replies and result paths go to stdout,
-live progress per step to stderr. It exits 1 when any request or command answered an error (as a batch
+live progress per step to stderr when it is a terminal (not under --json or --quiet). It exits 1 when any request or command answered an error (as a batch
 with failures does), 0 otherwise. Commands: `/image PATH` attaches a product photo to the next request,
 `/new` starts a new thread, `/thread` shows the current one, `/help`, `/quit`.
 """
@@ -14,10 +14,11 @@ import json
 import shlex
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from productshot.cli.exits import ExitCode, error_object
-from productshot.cli.run_cmd import add_agent_options, open_runtime, progress_printer
+from productshot.cli.progress import terminal_progress, wanted
+from productshot.cli.run_cmd import add_agent_options, open_runtime
 from productshot.errors import BadRequestError, ProductshotError
 from productshot.settings import Settings
 
@@ -38,12 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "chat",
         help="talk to the studio: attach a photo, ask for a shot, follow up (English or Korean)",
         description="Interactive: each line is a request or a command (/image PATH, /new, /thread, /quit). "
-        "Works with a terminal or a pipe; progress goes to stderr, replies and result paths to stdout.",
+        "Works with a terminal or a pipe; replies and result paths go to stdout, and a progress bar to "
+        "stderr when it is a terminal (not with --json or --quiet).",
     )
     p.add_argument("--thread", default=None, metavar="ID", help="continue this conversation")
     p.add_argument("--image", default=None, help="attach this product photo to the first request")
     add_agent_options(p)
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print one JSON object per turn instead of text")
     p.set_defaults(handler=handler)
 
@@ -73,7 +75,6 @@ async def _chat(runtime: AgentRuntime, session: ChatSession, args: argparse.Name
     import anyio.to_thread
 
     interactive = sys.stdin.isatty()
-    show = progress_printer(not args.quiet)
     _note(f"productshot chat: thread {session.thread} ({runtime.mode}); /help for commands")
     async with runtime:
         while True:
@@ -90,15 +91,15 @@ async def _chat(runtime: AgentRuntime, session: ChatSession, args: argparse.Name
                 if not await _command(text, runtime, session, args):
                     break
                 continue
-            await _turn(text, runtime, session, args, show)
+            await _turn(text, runtime, session, args)
     return ExitCode.NOT_OK if session.failures else ExitCode.DONE
 
 
-async def _turn(
-    text: str, runtime: AgentRuntime, session: ChatSession, args: argparse.Namespace, show: Any
-) -> None:
+async def _turn(text: str, runtime: AgentRuntime, session: ChatSession, args: argparse.Namespace) -> None:
     try:
-        result = await runtime.run(text, thread=session.thread, image=session.attached, on_progress=show)
+        with terminal_progress(wanted(args)) as bar:  # one bar per request, gone before the reply prints
+            show = bar.event if bar.enabled else None
+            result = await runtime.run(text, thread=session.thread, image=session.attached, on_progress=show)
     except ProductshotError as exc:
         _error(exc, session, args)
         return

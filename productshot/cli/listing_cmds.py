@@ -7,13 +7,13 @@ failed; `check-listing` exits 1 when the image does not pass. Bad arguments rais
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from productshot.cli.common import load_input, output_path, store_input
 from productshot.cli.output import add_json_flag, emit
+from productshot.cli.progress import terminal_progress, wanted
 from productshot.errors import BadRequestError
 from productshot.settings import Settings
 
@@ -199,15 +199,16 @@ def run_batch_cmd(args: argparse.Namespace, settings: Settings) -> int:
         cutter.load()
         return cutter.cut
 
-    report = run_batch(
-        Path(args.input),
-        Path(args.output),
-        default_preset=args.preset,
-        cut=cut,
-        scene=_scene_factory(settings),
-        options=options,
-        on_progress=_progress_printer() if sys.stderr.isatty() else None,
-    )
+    with terminal_progress(wanted(args)) as bar:
+        report = run_batch(
+            Path(args.input),
+            Path(args.output),
+            default_preset=args.preset,
+            cut=cut,
+            scene=_scene_factory(settings),
+            options=options,
+            on_progress=bar.item if bar.enabled else None,
+        )
     summary = report.to_summary()
     lines = [
         f"batch: {report.done} done, {report.skipped} skipped (unchanged), {len(report.failed)} failed, "
@@ -217,15 +218,3 @@ def run_batch_cmd(args: argparse.Namespace, settings: Settings) -> int:
     lines += [f"  review: {r['file']}: {', '.join(r['reasons'])}" for r in report.needs_review]
     emit(args, summary, "\n".join(lines))
     return 0 if report.ok else 1
-
-
-def _progress_printer() -> Any:
-    def show(done: int, total: int, current: str, eta: float | None) -> None:
-        if done >= total:
-            sys.stderr.write("\r\033[K")
-        else:
-            left = f", about {eta:.0f}s left" if eta is not None else ""
-            sys.stderr.write(f"\r\033[K[{done + 1}/{total}] {current}{left}")
-        sys.stderr.flush()
-
-    return show

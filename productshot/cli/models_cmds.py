@@ -15,6 +15,7 @@ from typing import Any
 from productshot.cli.common import output_path
 from productshot.cli.exits import ExitCode
 from productshot.cli.output import add_json_flag, emit
+from productshot.cli.progress import wanted
 from productshot.settings import Settings
 
 
@@ -119,7 +120,8 @@ def run_pull(args: argparse.Namespace, settings: Settings) -> int:
     preset = get_preset(args.name, settings)
     if not args.json and not args.quiet:
         sys.stderr.write(f"pulling {preset.name} ({preset.hub_id}) into {weights.hf_cache_dir(settings)}\n")
-    folder = weights.pull(preset, settings, progress=not args.quiet)
+    # huggingface_hub draws its own download bars; same rule as the CLI's bar: a terminal, no --json/--quiet.
+    folder = weights.pull(preset, settings, progress=wanted(args) and sys.stderr.isatty())
     size = weights.folder_size(folder)
     payload = {
         "model": preset.name,

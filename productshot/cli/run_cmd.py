@@ -9,19 +9,18 @@ the right", "bigger", "undo" act on that thread's last result.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from productshot.cli.common import output_path
 from productshot.cli.exits import ExitCode
 from productshot.cli.output import add_json_flag, emit
+from productshot.cli.progress import terminal_progress, wanted
 from productshot.settings import Settings
 
 if TYPE_CHECKING:
     from productshot.agent.context import AgentContext
     from productshot.agent.runtime import AgentRuntime, TurnResult
-    from productshot.agent.toolbox import ProgressEvent
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -129,20 +128,6 @@ def open_runtime(args: argparse.Namespace, settings: Settings) -> AgentRuntime:
     )
 
 
-def progress_printer(enabled: bool) -> Any:
-    """A progress listener writing one line per step to stderr (None when disabled)."""
-    if not enabled:
-        return None
-
-    def show(event: ProgressEvent) -> None:
-        if event.kind == "end" and event.ok:
-            return
-        sys.stderr.write(f"  {event.line()}\n")
-        sys.stderr.flush()
-
-    return show
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
@@ -157,8 +142,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.image is not None:
         image_reference(args.image, settings)
     runtime = open_runtime(args, settings)
-    show = progress_printer(not args.json and sys.stderr.isatty())
-    result = asyncio.run(_one_turn(runtime, args, thread, out, show))
+    with terminal_progress(wanted(args)) as bar:
+        result = asyncio.run(_one_turn(runtime, args, thread, out, bar.event if bar.enabled else None))
     payload = result.to_dict()
     if out is not None:
         payload["stored_path"] = payload["path"]

@@ -8,16 +8,15 @@ stderr, so with `--json` stdout holds nothing but the JSON object.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from productshot.cli.common import add_output, output_path
 from productshot.cli.exits import ExitCode
 from productshot.cli.output import add_json_flag, emit
+from productshot.cli.progress import terminal_progress, wanted
 from productshot.server.worker.config import (
     DEFAULT_GRACE_S,
     DEFAULT_JOB_TIMEOUT_S,
@@ -232,11 +231,11 @@ def run_generate(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     out = output_path(args.output)
     model = args.model or settings.generator
-    with _progress() as update:
+    with terminal_progress(wanted(args)) as bar:
         if args.local:
-            made = _generate_local(args, settings, model, update)
+            made = _generate_local(args, settings, model, bar.step)
         else:
-            made = _generate_remote(args, settings, model, update)
+            made = _generate_remote(args, settings, model, bar.step)
     from productshot.store import AssetStore
 
     image = made.image
@@ -332,38 +331,6 @@ def _generate_local(
     finally:
         runner.close()
     return _Background(made.image, made.backend, made.seed, made.model, round(made.seconds, 4), reason, None)
-
-
-@contextmanager
-def _progress() -> Iterator[StepUpdate]:
-    """A transient progress bar on stderr (only on a terminal); yields update(description, step, steps)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    console = Console(file=sys.stderr)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as progress:
-        task = progress.add_task("submitting", total=None)
-
-        def update(description: str, step: int, steps: int) -> None:
-            progress.update(task, description=description, completed=step, total=steps or None)
-
-        yield update
 
 
 __all__ = ["register", "run_generate", "run_status", "run_stop", "run_worker"]

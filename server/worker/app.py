@@ -21,7 +21,8 @@ import anyio
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from productshot import __version__
@@ -269,12 +270,15 @@ async def cancel_job(job_id: str, runtime: Runtime) -> JobInfo:
     return runtime.scheduler.cancel(job_id)
 
 
-async def job_events(job_id: str, request: Request, runtime: Runtime) -> StreamingResponse:
-    """Server-sent events: one `data:` line of JobInfo JSON per change, until the job finishes."""
+async def job_events(job_id: str, request: Request, runtime: Runtime) -> EventSourceResponse:
+    """Server-sent events: one `data:` line of JobInfo JSON per change, until the job finishes.
+
+    sse-starlette frames the events, pings every `SSE_KEEPALIVE_S` (so the client can tell a quiet job
+    from a dead worker), and ends the stream when the client goes away or the server shuts down."""
     runtime.table.info(job_id)  # 404 before the stream starts
     events: JobEvents = request.app.state.events
 
-    async def stream() -> AsyncIterator[str]:
+    async def stream() -> AsyncIterator[ServerSentEvent]:
         wake = events.listen(job_id)
         try:
             last: JobInfo | None = None
@@ -282,22 +286,15 @@ async def job_events(job_id: str, request: Request, runtime: Runtime) -> Streami
                 wake.clear()
                 info = runtime.table.info(job_id)
                 if info != last:
-                    yield f"event: {info.status.value}\ndata: {info.model_dump_json()}\n\n"
+                    yield ServerSentEvent(data=info.model_dump_json(), event=info.status.value)
                     last = info
                 if info.terminal:
                     return
-                try:
-                    await asyncio.wait_for(wake.wait(), timeout=SSE_KEEPALIVE_S)
-                except TimeoutError:
-                    yield ": keepalive\n\n"
+                await wake.wait()
         finally:
             events.unlisten(job_id, wake)
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventSourceResponse(stream(), ping=SSE_KEEPALIVE_S)
 
 
 async def job_result(
@@ -446,7 +443,7 @@ def _add_routes(app: FastAPI) -> None:
         "/jobs/{job_id}/events",
         job_events,
         methods=["GET"],
-        response_class=StreamingResponse,
+        response_class=EventSourceResponse,
         responses={
             **_ERRORS,
             200: {"content": {"text/event-stream": {}}, "description": "JobInfo per change"},

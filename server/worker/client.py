@@ -3,7 +3,8 @@
 It speaks the HTTP API in `app.py` through httpx and returns the Pydantic models of `schemas.py` plus
 image results. Errors arrive as productshot's own exceptions (the worker's error code picks the class):
 a worker that does not answer, or dies mid-job, is a `WorkerUnavailableError` naming the URL and the fix.
-A full queue (429) is retried after `Retry-After` until `queue_wait_s` runs out, so bursts queue up.
+A full queue (429) is retried after `Retry-After` until `queue_wait_s` runs out, so bursts queue up
+(tenacity, one policy: `queue_full_retrying`).
 
 `generate()`/`cutout()` submit the job, then either follow its server-sent events (when `on_progress` is
 given) or long-poll its result (one request that returns the PNG and the job's record when it is done).
@@ -21,12 +22,13 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from httpx_sse import connect_sse
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
+from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay
 
 from productshot import __version__, errors
 from productshot.errors import (
@@ -168,6 +170,25 @@ def _queue_full(base_url: str, waited: float, response: httpx.Response) -> Worke
     )
 
 
+def queue_full_retrying(limit_s: float) -> Retrying:
+    """The one retry policy for a full queue: resend a 429'd request after its Retry-After (never past
+    `limit_s` seconds from the first try); any other answer, or a connection error, ends it at once.
+    When the time is up the last 429 response is returned, not raised, so the caller names the wait."""
+
+    def wait_retry_after(state: RetryCallState) -> float:
+        if state.outcome is None:  # tenacity waits only after an attempt; this keeps the type honest
+            return 0.0
+        left = max(0.0, limit_s - (state.seconds_since_start or 0.0))
+        return min(retry_after_s(state.outcome.result()), left)
+
+    return Retrying(
+        retry=retry_if_result(lambda response: response.status_code == 429),
+        wait=wait_retry_after,
+        stop=stop_after_delay(limit_s),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+    )
+
+
 def generate_body(
     prompt: str,
     *,
@@ -255,24 +276,6 @@ def cutout_result(info: JobInfo, png: bytes) -> CutoutJobResult:
         confidence=info.confidence if info.confidence is not None else 1.0,
         notes=notes_from_dicts(info.notes),
     )
-
-
-@dataclass
-class _SSEReader:
-    """Parses `text/event-stream` lines into JobInfo events (only `data:` lines matter here)."""
-
-    data: str = ""
-
-    def feed(self, line: str) -> JobInfo | None:
-        if line == "":
-            payload, self.data = self.data, ""
-            return JobInfo.model_validate_json(payload) if payload else None
-        if line.startswith(":"):
-            return None
-        field, _, value = line.partition(":")
-        if field == "data":
-            self.data += value[1:] if value.startswith(" ") else value
-        return None
 
 
 def _remaining(end: float | None) -> float | None:
@@ -389,18 +392,13 @@ class WorkerClient:
 
     def _submit(self, path: str, **kwargs: Any) -> JobHandle:
         started = time.monotonic()
-        while True:
-            response = self._send("POST", path, **kwargs)
-            if response.status_code == 429:
-                waited = time.monotonic() - started
-                if waited >= self.queue_wait_s:
-                    raise _queue_full(self.base_url, waited, response)
-                time.sleep(min(retry_after_s(response), self.queue_wait_s - waited))
-                continue
-            if response.status_code >= 400:
-                raise _response_error(response, self.base_url)
-            accepted = JobAccepted.model_validate(response.json())
-            return JobHandle(**accepted.model_dump())
+        response: httpx.Response = queue_full_retrying(self.queue_wait_s)(self._send, "POST", path, **kwargs)
+        if response.status_code == 429:
+            raise _queue_full(self.base_url, time.monotonic() - started, response)
+        if response.status_code >= 400:
+            raise _response_error(response, self.base_url)
+        accepted = JobAccepted.model_validate(response.json())
+        return JobHandle(**accepted.model_dump())
 
     # ---- API -------------------------------------------------------------------------------------------
     def health(self) -> HealthInfo:
@@ -463,17 +461,18 @@ class WorkerClient:
     def events(self, job_id: str, *, end: float | None = None) -> Iterator[JobInfo]:
         """JobInfo per change (server-sent events) until the job finishes or the stream ends."""
         try:
-            with self._http.stream("GET", f"/jobs/{job_id}/events", timeout=_stream_timeout(end)) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise _response_error(response, self.base_url)
-                reader = _SSEReader()
-                for line in response.iter_lines():
-                    info = reader.feed(line)
-                    if info is not None:
-                        yield info
-                        if info.terminal:
-                            return
+            path = f"/jobs/{job_id}/events"
+            with connect_sse(self._http, "GET", path, timeout=_stream_timeout(end)) as source:
+                if source.response.status_code >= 400:
+                    source.response.read()
+                    raise _response_error(source.response, self.base_url)
+                for event in source.iter_sse():  # httpx-sse parses the stream; pings are comments it skips
+                    if not event.data:
+                        continue
+                    info = JobInfo.model_validate_json(event.data)
+                    yield info
+                    if info.terminal:
+                        return
         except httpx.ReadTimeout as exc:
             if end is not None and time.monotonic() >= end:
                 return
