@@ -119,6 +119,13 @@ class Settings:
     ray_replica_cpus: float = 1.0
     ray_replica_gpus: float = 0.0
     ray_models_per_replica: int = 2
+    # Ray engine autoscaling (`--autoscale MIN:MAX`): Serve's delays before adding/removing a replica and the
+    # window its load is averaged over (Serve's defaults: 30 s, 600 s, 30 s).
+    ray_upscale_delay_s: float = 30.0
+    ray_downscale_delay_s: float = 600.0
+    ray_autoscale_window_s: float = 30.0
+    # Port of Serve's own HTTP proxy, which the worker's public port relays to (0: a free port here).
+    ray_proxy_port: int = 0
     extra_env: tuple[tuple[str, str], ...] = ()
 
     # ---- derived locations -------------------------------------------------------------------------
@@ -214,6 +221,10 @@ class Settings:
             ray_replica_cpus=_float(env, "PRODUCTSHOT_RAY_REPLICA_CPUS", 1.0),
             ray_replica_gpus=_float(env, "PRODUCTSHOT_RAY_REPLICA_GPUS", 0.0),
             ray_models_per_replica=_int(env, "PRODUCTSHOT_RAY_MODELS_PER_REPLICA", 2),
+            ray_upscale_delay_s=_float(env, "PRODUCTSHOT_RAY_UPSCALE_DELAY_S", 30.0),
+            ray_downscale_delay_s=_float(env, "PRODUCTSHOT_RAY_DOWNSCALE_DELAY_S", 600.0),
+            ray_autoscale_window_s=_float(env, "PRODUCTSHOT_RAY_AUTOSCALE_WINDOW_S", 30.0),
+            ray_proxy_port=_int(env, "PRODUCTSHOT_RAY_PROXY_PORT", 0),
             extra_env=forwarded,
         )
 
@@ -235,6 +246,10 @@ class Settings:
         env["PRODUCTSHOT_RAY_REPLICA_CPUS"] = str(self.ray_replica_cpus)
         env["PRODUCTSHOT_RAY_REPLICA_GPUS"] = str(self.ray_replica_gpus)
         env["PRODUCTSHOT_RAY_MODELS_PER_REPLICA"] = str(self.ray_models_per_replica)
+        env["PRODUCTSHOT_RAY_UPSCALE_DELAY_S"] = str(self.ray_upscale_delay_s)
+        env["PRODUCTSHOT_RAY_DOWNSCALE_DELAY_S"] = str(self.ray_downscale_delay_s)
+        env["PRODUCTSHOT_RAY_AUTOSCALE_WINDOW_S"] = str(self.ray_autoscale_window_s)
+        env["PRODUCTSHOT_RAY_PROXY_PORT"] = str(self.ray_proxy_port)
         if self.plugins:
             env["PRODUCTSHOT_PLUGINS"] = ",".join(self.plugins)
         for name, value in (
