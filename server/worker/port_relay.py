@@ -30,12 +30,18 @@ class PortRelay:
         self._upstream = upstream
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
+        self._connecting = 0  # connections accepted whose upstream connection is not open yet
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="productshot-port-relay", daemon=True)
 
     @property
     def upstream(self) -> tuple[str, int]:
         return self._upstream
+
+    @property
+    def connecting(self) -> int:
+        """How many accepted connections are still opening their upstream connection."""
+        return self._connecting
 
     def start(self) -> None:
         """Start accepting (the socket already listens, so nothing is refused even before this)."""
@@ -72,12 +78,15 @@ class PortRelay:
 
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         host, port = self._upstream
+        self._connecting += 1
         try:
             up_reader, up_writer = await asyncio.open_connection(host, port, limit=CHUNK)
         except OSError as exc:
             log.warning("port relay: upstream %s:%d did not accept a connection (%s)", host, port, exc)
             client_writer.close()
             return
+        finally:
+            self._connecting -= 1
         to_upstream = asyncio.ensure_future(_pipe(client_reader, up_writer))
         try:
             # The answer's direction decides: once the upstream has closed, the exchange is over.

@@ -106,6 +106,12 @@ class PublicPort:
         connections, so no client keeps talking to it)."""
         self._relay.switch(proxy)
         self.handed_over = True
+        # A connection accepted just before the switch may still be opening its way to the answerer; let it
+        # arrive (and the answerer accept it) before the answerer stops listening.
+        settle = time.monotonic() + 5.0
+        while self._relay.connecting and time.monotonic() < settle:
+            time.sleep(0.01)
+        time.sleep(0.5)
         self._stop_starting()
 
     def close(self) -> None:
