@@ -255,15 +255,22 @@ def _serve_until_stopped(
 
     check_capacity(options, ray.available_resources())
     proxy = _proxy_address(settings, options)
-    serve.start(http_options=HTTPOptions(host=proxy[0], port=proxy[1]), proxy_location=ProxyLocation.HeadOnly)
-    deployed.append(True)
-    board = board_actor()
-    app = build_application(settings, config, options, board)
-    serve.run_many(
-        [serve.RunTarget(target=app, name=options.app_name, route_prefix="/")],
-        wait_for_ingress_deployment_creation=True,
-        wait_for_applications_running=False,
-    )
+    from ray.exceptions import RayError
+
+    deployed.append(True)  # from here on, stopping removes what Serve may have started, even half-way
+    try:
+        serve.start(
+            http_options=HTTPOptions(host=proxy[0], port=proxy[1]), proxy_location=ProxyLocation.HeadOnly
+        )
+        board = board_actor()
+        app = build_application(settings, config, options, board)
+        serve.run_many(
+            [serve.RunTarget(target=app, name=options.app_name, route_prefix="/")],
+            wait_for_ingress_deployment_creation=True,
+            wait_for_applications_running=False,
+        )
+    except RayError as exc:  # e.g. Serve's controller gave up on a proxy that started too slowly
+        raise WorkerUnavailableError(f"Ray Serve did not start: {type(exc).__name__}: {exc}") from exc
     log.info("Ray Serve application deployed; its proxy listens on %s:%d (replicas starting)", *proxy)
     deployed_at = time.monotonic()
     running = False
