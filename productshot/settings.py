@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     ray_replica_cpus: float = Field(default=1.0, ge=0)
     ray_replica_gpus: float = Field(default=0.0, ge=0)
     ray_models_per_replica: int = 2
+    # Ray engine autoscaling (`--autoscale MIN:MAX`): Serve's delays before adding/removing a replica and the
+    # window its load is averaged over (Serve's defaults: 30 s, 600 s, 30 s).
+    ray_upscale_delay_s: float = Field(default=30.0, ge=0)
+    ray_downscale_delay_s: float = Field(default=600.0, ge=0)
+    ray_autoscale_window_s: float = Field(default=30.0, gt=0)
+    # Port of Serve's own HTTP proxy, which the worker's public port relays to (0: a free port here).
+    ray_proxy_port: int = Field(default=0, ge=0, le=65535)
     # The variables of _FORWARDED that were set, for child processes; filled by from_mapping, never read.
     extra_env: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)
 
@@ -269,6 +276,10 @@ class Settings(BaseSettings):
         env["PRODUCTSHOT_RAY_REPLICA_CPUS"] = str(self.ray_replica_cpus)
         env["PRODUCTSHOT_RAY_REPLICA_GPUS"] = str(self.ray_replica_gpus)
         env["PRODUCTSHOT_RAY_MODELS_PER_REPLICA"] = str(self.ray_models_per_replica)
+        env["PRODUCTSHOT_RAY_UPSCALE_DELAY_S"] = str(self.ray_upscale_delay_s)
+        env["PRODUCTSHOT_RAY_DOWNSCALE_DELAY_S"] = str(self.ray_downscale_delay_s)
+        env["PRODUCTSHOT_RAY_AUTOSCALE_WINDOW_S"] = str(self.ray_autoscale_window_s)
+        env["PRODUCTSHOT_RAY_PROXY_PORT"] = str(self.ray_proxy_port)
         if self.plugins:
             env["PRODUCTSHOT_PLUGINS"] = ",".join(self.plugins)
         for name, value in (

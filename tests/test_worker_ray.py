@@ -1,8 +1,10 @@
 """`productshot worker --engine ray`: the unchanged HTTP API and client on Ray Serve replicas.
 
 One local Ray for the whole module (2 CPUs, no dashboard, a free port, its own temp dir, RAY_ADDRESS
-cleared); the worker joins it with `--address`, as it would join a real cluster. Jobs use the faulty
-plugin's `faulty-slow` model (seeded noise, 0.1 s a step, honours stop) and the real u2netp cutout.
+cleared); the worker joins it with `--address`, as it would join a real cluster. The worker autoscales
+(`--autoscale 1:2`, short Serve delays through settings), so one worker start shows both the start-up answers
+and replicas going up under load and back down after it. Jobs use the faulty plugin's `faulty-slow` model
+(seeded noise, 0.1 s a step, honours stop) and the real u2netp cutout.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,25 +34,26 @@ pytest.importorskip(
     "ray.serve", reason="Ray Serve is not installed: pip install 'productshot[ray]'", exc_type=ImportError
 )
 
+import httpx
 import psutil
 
-from productshot.errors import BadRequestError, ProductshotError, WorkerUnavailableError
+from productshot.errors import BadRequestError, ProductshotError
 from productshot.models.generators import GenerateSpec
 from productshot.server.worker.client import WorkerClient
+from productshot.server.worker.lifecycle import WorkerStatus, worker_status
 from productshot.server.worker.ray_engine import (
     ClusterTooSmallError,
     RayOptions,
     check_capacity,
     parse_autoscale,
 )
-from productshot.server.worker.schemas import JobState
+from productshot.server.worker.schemas import HealthInfo, JobState
 from productshot.settings import Settings
 from tests.support.faulty_plugin import noise_image
 from tests.support.worker_proc import (
     FAULTY_PLUGIN,
     REPO_ROOT,
     free_port,
-    wait_for_health,
     worker_settings,
 )
 
@@ -145,16 +149,27 @@ class RayWorker:
     proc: subprocess.Popen[bytes]
     settings: Settings
     log: Path
-    started_s: float
+    began: float  # time.monotonic() at launch
+    # Every /health poll from launch until ready: (seconds since launch, "refused" / the status / what else).
+    answers: list[tuple[float, str]] = field(default_factory=list)
+    status_while_starting: WorkerStatus | None = None
+    seen_replicas: set[str] = field(default_factory=set)  # every replica id /health or a job named
 
     def client(self, **options: float) -> WorkerClient:
         return WorkerClient(self.settings.worker_url, token=self.settings.worker_token, **options)
 
 
-def _start_ray_worker(home: Path, cluster: LocalRay, args: list[str], *, wait: bool = True) -> RayWorker:
+AUTOSCALE_ENV = {  # Serve's autoscaler, fast enough for a test (defaults: 30 s up, 600 s down, 30 s window)
+    "PRODUCTSHOT_RAY_UPSCALE_DELAY_S": "0.5",
+    "PRODUCTSHOT_RAY_DOWNSCALE_DELAY_S": "2",
+    "PRODUCTSHOT_RAY_AUTOSCALE_WINDOW_S": "2",
+}
+
+
+def _start_ray_worker(home: Path, cluster: LocalRay, args: list[str]) -> RayWorker:
     settings = worker_settings(home, port=free_port(), plugins=[FAULTY_PLUGIN])
     settings.ensure_home()
-    env = _ray_env(settings.child_env())
+    env = _ray_env({**settings.child_env(), **AUTOSCALE_ENV})
     env["PRODUCTSHOT_RAY_REPLICA_CPUS"] = "0.5"  # 2 generator + 2 cutout replicas fit 2 CPUs
     log = home / "worker-ray.log"
     port = settings.worker_url.rsplit(":", 1)[1]
@@ -163,42 +178,51 @@ def _start_ray_worker(home: Path, cluster: LocalRay, args: list[str], *, wait: b
     began = time.monotonic()
     with log.open("ab") as out:
         proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    worker = RayWorker(proc, settings, log, 0.0)
-    if wait:
-        wait_for_health(settings.worker_url, proc, log, timeout=START_S)
-        worker.started_s = time.monotonic() - began
-    return worker
+    return RayWorker(proc, settings, log, began)
 
 
-def _wait_ready(client: WorkerClient, *, generators: int, cutouts: int, timeout: float = START_S) -> None:
-    deadline = time.monotonic() + timeout
+def _watch_start(worker: RayWorker) -> None:
+    """Poll /health on fresh connections from the moment of launch until the worker is ready, keeping every
+    answer; and ask `worker status` (the CLI's own function) once while it says "starting"."""
+    url = f"{worker.settings.worker_url}/health"
+    began = worker.began
+    deadline = began + START_S
     while True:
+        assert worker.proc.poll() is None, worker.log.read_text(errors="replace")[-3000:]
+        at = time.monotonic() - began
+        health: HealthInfo | None = None
         try:
-            health = client.health()
-        except (WorkerUnavailableError, BadRequestError):
-            # Between the worker's own "starting" answer and the ingress, Serve's proxy briefly holds the
-            # port: refused connections, then its 404 until the ingress route exists (docs/scale-out.md).
-            assert time.monotonic() < deadline, f"the worker stopped answering for {timeout:.0f} s"
-            time.sleep(0.25)
-            continue
-        kinds = [row.kind for row in health.replicas]
-        if (
-            health.status == "ok"
-            and kinds.count("generator") >= generators
-            and kinds.count("cutout") >= cutouts
-        ):
+            answer = httpx.get(url, timeout=10)
+            if answer.status_code == 200:
+                health = HealthInfo.model_validate(answer.json())
+                what = f"{health.engine}:{health.status}"
+            else:
+                what = f"HTTP {answer.status_code}: {answer.text[:160]}"
+        except httpx.ConnectError:
+            what = "refused"
+        except httpx.HTTPError as exc:
+            what = f"{type(exc).__name__}: {exc}"
+        worker.answers.append((at, what))
+        if what == "ray:starting" and worker.status_while_starting is None:
+            worker.status_while_starting = worker_status(worker.settings)
+        if health is not None and health.status == "ok":
             return
-        assert time.monotonic() < deadline, f"replicas not ready in {timeout:.0f} s: {health}"
-        time.sleep(0.25)  # polling a condition, not proof of anything
+        assert time.monotonic() < deadline, f"not ready in {START_S:.0f} s: {worker.answers[-5:]}"
+        time.sleep(0.1)  # polling a condition
+
+
+def _replica_counts(client: WorkerClient) -> tuple[int, int, list[str]]:
+    health = client.health()
+    kinds = [row.kind for row in health.replicas]
+    return kinds.count("generator"), kinds.count("cutout"), [row.replica for row in health.replicas]
 
 
 @pytest.fixture(scope="module")
 def ray_worker(local_ray: LocalRay, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayWorker]:
     home = tmp_path_factory.mktemp("ray-home")
-    worker = _start_ray_worker(home, local_ray, ["--replicas", "2", "--max-batch", "2"])
+    worker = _start_ray_worker(home, local_ray, ["--autoscale", "1:2", "--max-batch", "2"])
     try:
-        with worker.client(timeout=30) as client:
-            _wait_ready(client, generators=2, cutouts=2)
+        _watch_start(worker)
         yield worker
     finally:
         if worker.proc.poll() is None:
@@ -233,46 +257,128 @@ def test_capacity_check_names_what_the_cluster_lacks() -> None:
         RayOptions(autoscale=(3, 2))
 
 
+def test_autoscale_delays_come_from_settings() -> None:
+    settings = Settings.from_mapping(
+        {
+            "PRODUCTSHOT_RAY_UPSCALE_DELAY_S": "0.5",
+            "PRODUCTSHOT_RAY_DOWNSCALE_DELAY_S": "2",
+            "PRODUCTSHOT_RAY_AUTOSCALE_WINDOW_S": "4",
+        },
+        home=Path(tempfile.gettempdir()),
+    )
+    options = RayOptions(
+        autoscale=(1, 3),
+        upscale_delay_s=settings.ray_upscale_delay_s,
+        downscale_delay_s=settings.ray_downscale_delay_s,
+        autoscale_window_s=settings.ray_autoscale_window_s,
+    )
+    assert options.scaling(max_batch=2) == {
+        "autoscaling_config": {
+            "min_replicas": 1,
+            "max_replicas": 3,
+            "target_ongoing_requests": 2,
+            "upscale_delay_s": 0.5,
+            "downscale_delay_s": 2.0,
+            "look_back_period_s": 4.0,
+            "metrics_interval_s": 2.0,
+        }
+    }
+    assert RayOptions(replicas=2).scaling(max_batch=2) == {"num_replicas": 2}
+    defaults = Settings.from_mapping({}, home=Path(tempfile.gettempdir()))  # Serve's own defaults
+    assert (defaults.ray_upscale_delay_s, defaults.ray_downscale_delay_s) == (30.0, 600.0)
+    with pytest.raises(BadRequestError):
+        RayOptions(autoscale=(1, 2), autoscale_window_s=0)
+
+
 # ---- through the ingress ---------------------------------------------------------------------------------
-def test_health_says_ray_and_lists_replicas(ray_worker: RayWorker) -> None:
-    assert ray_worker.started_s < 60.0, f"/health first answered after {ray_worker.started_s:.0f} s"
+def test_health_says_starting_from_launch_to_ready_with_no_gap(ray_worker: RayWorker) -> None:
+    answers = ray_worker.answers
+    first = next(i for i, (_, what) in enumerate(answers) if what != "refused")
+    # Refused only before the process has bound its port (Python starting up); from the first answer on,
+    # every poll got the worker's own /health: "starting", then "ok" (no refusal, no Serve 404 between).
+    assert first == 0 or {what for _, what in answers[:first]} == {"refused"}
+    after = [what for _, what in answers[first:]]
+    assert set(after) <= {"ray:starting", "ray:ok"}, answers
+    assert after[0] == "ray:starting" and after[-1] == "ray:ok", answers
+    assert answers[first][0] < 60.0, f"/health first answered {answers[first][0]:.0f} s after launch"
+    status = ray_worker.status_while_starting
+    assert status is not None and status.running and status.health is not None
+    assert status.health.status == "starting" and status.health.engine == "ray"
     with ray_worker.client(timeout=30) as client:
         health = client.health()
     assert health.engine == "ray" and health.status == "ok"
     kinds = sorted(row.kind for row in health.replicas)
-    assert kinds == ["cutout", "cutout", "generator", "generator"], health.replicas
+    assert kinds == ["cutout", "generator"], health.replicas  # --autoscale 1:2 starts at MIN
     assert all(row.replica.startswith("SERVE_REPLICA::") for row in health.replicas)
+    ray_worker.seen_replicas.update(row.replica for row in health.replicas)
 
 
-def test_two_replicas_serve_concurrent_generate_and_cutout_jobs(ray_worker: RayWorker) -> None:
+def test_load_scales_replicas_up_and_both_serve_concurrent_jobs(ray_worker: RayWorker) -> None:
+    served: dict[str, set[str]] = {"generate": set(), "cutout": set()}
+    in_health: dict[str, set[str]] = {"generator": set(), "cutout": set()}
+    enough = threading.Event()
     with ray_worker.client(timeout=60) as client:
 
-        def generate(seed: int) -> tuple[str, int, Image.Image, str | None]:
-            result = client.generate("p", model="faulty-slow", seed=seed, steps=8, **SMALL)
-            return "generate", seed, result.image, result.info.replica
+        def generate(seed: int) -> None:
+            while not enough.is_set():
+                result = client.generate("p", model="faulty-slow", seed=seed, steps=8, **SMALL)
+                replica = result.info.replica
+                assert replica is not None and "#Generator#" in replica
+                # Whatever batch it shared on whichever replica, a job's pixels are its own seed's.
+                assert result.image.convert("RGB").tobytes() == noise_image(_spec(seed)).tobytes()
+                served["generate"].add(replica)
 
-        def cutout(seed: int) -> tuple[str, int, Image.Image, str | None]:
-            result = client.cutout(_photo(seed))
-            assert result.info.status is JobState.DONE and result.backend == "u2netp"
-            return "cutout", seed, result.image, result.info.replica
+        def cutout(seed: int) -> None:
+            while not enough.is_set():
+                result = client.cutout(_photo(seed))
+                assert result.info.status is JobState.DONE and result.backend == "u2netp"
+                assert result.image.mode == "RGBA"
+                replica = result.info.replica
+                assert replica is not None and "#Cutout#" in replica
+                served["cutout"].add(replica)
 
-        with ThreadPoolExecutor(max_workers=14) as pool:
+        deadline = time.monotonic() + START_S
+        with ThreadPoolExecutor(max_workers=10) as pool:
             futures = [pool.submit(generate, seed) for seed in range(8)]
-            futures += [pool.submit(cutout, seed) for seed in range(6)]
-            outcomes = [future.result(timeout=120) for future in futures]
-    served: dict[str, set[str]] = {"generate": set(), "cutout": set()}
-    for kind, seed, image, replica in outcomes:
-        assert replica is not None and replica.startswith("SERVE_REPLICA::")
-        served[kind].add(replica)
-        if kind == "generate":
-            assert "#Generator#" in replica
-            # Whatever batch it shared on whichever replica, a job's pixels are its own seed's.
-            expected = noise_image(_spec(seed))
-            assert image.convert("RGB").tobytes() == expected.tobytes()
-        else:
-            assert "#Cutout#" in replica and image.mode == "RGBA"
-    assert len(served["generate"]) == 2, served
-    assert len(served["cutout"]) == 2, served
+            # Two cutout threads are enough to ask for a second cutout replica (target: 1 ongoing request per
+            # replica) and leave the shared cores to the replicas starting meanwhile.
+            futures += [pool.submit(cutout, seed) for seed in range(2)]
+            try:
+                while not (len(served["generate"]) >= 2 and len(served["cutout"]) >= 2):
+                    health = client.health()
+                    for row in health.replicas:
+                        in_health[row.kind].add(row.replica)
+                    failed = [f.exception() for f in futures if f.done() and f.exception()]
+                    assert not failed, failed
+                    assert time.monotonic() < deadline, f"not scaled up under load: {served}, {in_health}"
+                    time.sleep(0.25)  # polling a condition
+            finally:
+                enough.set()
+            for future in futures:
+                future.result(timeout=120)
+        health = client.health()
+    for row in health.replicas:
+        in_health[row.kind].add(row.replica)
+    # The autoscaler went from MIN (1) to MAX (2) for both kinds: two replicas of each ran jobs, and /health
+    # listed each replica that did.
+    assert len(served["generate"]) == 2 and len(served["cutout"]) == 2, served
+    assert served["generate"] <= in_health["generator"] and served["cutout"] <= in_health["cutout"]
+    ray_worker.seen_replicas.update(*served.values())
+
+
+def test_replicas_come_back_down_after_the_load(ray_worker: RayWorker) -> None:
+    with ray_worker.client(timeout=30) as client:
+        deadline = time.monotonic() + START_S
+        while True:
+            generators, cutouts, replicas = _replica_counts(client)
+            if generators == 1 and cutouts == 1:
+                break
+            assert time.monotonic() < deadline, f"no downscale to MIN: {replicas}"
+            time.sleep(0.25)  # polling a condition
+        assert set(replicas) <= ray_worker.seen_replicas  # the survivors are replicas that served before
+        [generator] = [r for r in replicas if "#Generator#" in r]
+        result = client.generate("after", model="faulty-slow", seed=11, steps=2, **SMALL)
+        assert result.info.replica == generator  # the one left serves the next job
 
 
 def _spec(seed: int) -> GenerateSpec:
@@ -324,11 +430,11 @@ def test_a_killed_replica_is_replaced_and_the_job_retried_or_named(ray_worker: R
             assert Image.open(io.BytesIO(png)).convert("RGB").tobytes() == noise_image(_spec(5)).tobytes()
         else:
             assert final.error is not None and final.error.error == "replica_lost", final
-        # Serve replaces the dead replica: two live generator replicas again, the victim not among them.
+        # Serve replaces the dead replica: a live generator replica again (MIN is 1), not the victim.
         deadline = time.monotonic() + START_S
         while True:
             replicas = [row.replica for row in client.health().replicas if row.kind == "generator"]
-            if len(replicas) == 2 and victim not in replicas:
+            if replicas and victim not in replicas:
                 break
             assert time.monotonic() < deadline, f"the killed replica was not replaced: {replicas}"
             time.sleep(0.25)  # polling a condition
@@ -355,7 +461,7 @@ def test_a_cluster_too_small_is_a_named_error_not_a_hang(
     ray_worker: RayWorker, local_ray: LocalRay, tmp_path: Path
 ) -> None:
     began = time.monotonic()
-    other = _start_ray_worker(tmp_path / "other", local_ray, ["--replicas", "3"], wait=False)
+    other = _start_ray_worker(tmp_path / "other", local_ray, ["--replicas", "3"])
     try:
         code = other.proc.wait(timeout=60)
     finally:
@@ -371,14 +477,15 @@ def test_a_cluster_too_small_is_a_named_error_not_a_hang(
 def test_status_stop_and_nothing_of_ray_left(ray_worker: RayWorker, local_ray: LocalRay) -> None:
     env = {**_ray_env(ray_worker.settings.child_env())}
     status = subprocess.run(
-        [sys.executable, "-m", "productshot", "worker", "status", "--json"],
+        [sys.executable, "-m", "productshot", "worker", "status"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert status.returncode == 0 and '"engine": "ray"' in status.stdout, status.stdout + status.stderr
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "worker running at" in status.stdout and "(engine ray," in status.stdout, status.stdout
     stop = subprocess.run(
         [sys.executable, "-m", "productshot", "worker", "stop", "--json"],
         cwd=REPO_ROOT,

@@ -153,15 +153,14 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def _run_ray_worker(args: argparse.Namespace, settings: Settings, config: WorkerConfig) -> int:
     """`worker --engine ray`: the same API on Ray Serve; a clear error when Ray is not installed."""
-    from productshot.errors import BadRequestError
+    import importlib.util
 
-    try:
-        from productshot.server.worker.ray_engine import RayOptions, parse_autoscale
-        from productshot.server.worker.ray_launch import serve_ray
-    except ImportError as exc:
-        raise BadRequestError(
-            f"--engine ray needs Ray Serve ({exc}); install it with: pip install 'productshot[ray]'"
-        ) from exc
+    from productshot.errors import BadRequestError
+    from productshot.server.worker.ray_launch import serve_ray
+    from productshot.server.worker.ray_options import RayOptions, parse_autoscale
+
+    if importlib.util.find_spec("ray") is None:  # finding it does not import it (seconds); serve_ray does
+        raise BadRequestError("--engine ray needs Ray Serve; install it with: pip install 'productshot[ray]'")
     options = RayOptions(
         replicas=args.replicas,
         autoscale=parse_autoscale(args.autoscale) if args.autoscale else None,
@@ -169,6 +168,9 @@ def _run_ray_worker(args: argparse.Namespace, settings: Settings, config: Worker
         replica_cpus=settings.ray_replica_cpus,
         replica_gpus=settings.ray_replica_gpus,
         models_per_replica=settings.ray_models_per_replica,
+        upscale_delay_s=settings.ray_upscale_delay_s,
+        downscale_delay_s=settings.ray_downscale_delay_s,
+        autoscale_window_s=settings.ray_autoscale_window_s,
     )
     return serve_ray(settings, config, options)
 
@@ -187,7 +189,8 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
         health = status.health
         models = ", ".join(health.loaded_models) or "none"
         summary = (
-            f"worker running at {status.url} (pid {health.pid}, device {health.device}, up {health.uptime:.0f} s, "
+            f"worker {'running' if health.status == 'ok' else health.status} at {status.url} "
+            f"(engine {health.engine}, pid {health.pid}, device {health.device}, up {health.uptime:.0f} s, "
             f"{health.queue_depth} queued, {health.running} running, loaded: {models})\n"
             f"home {status.home}; log {status.log_file}"
         )

@@ -455,8 +455,8 @@ def holding_home(
 ) -> Iterator[tuple[WorkerConfig, socket.socket | None]]:
     """Hold the data home's worker lock and record (and log file) while a worker engine serves.
 
-    With `bind`, the listening socket is opened first (so port 0 becomes a real port in the record); an
-    engine that binds its own port (Ray Serve's proxy) is recorded at the configured port.
+    With `bind`, the listening socket is opened first (so port 0 becomes a real port in the record); the
+    Ray engine binds this way too and relays the port to Serve's proxy.
     """
     settings.ensure_home()
     lock = FileLock(str(lock_path(settings)), thread_local=False)

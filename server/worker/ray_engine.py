@@ -16,7 +16,6 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import ray
@@ -31,6 +30,7 @@ from productshot.server.worker.cutout_jobs import CutoutRunner, CutoutTask
 from productshot.server.worker.generate_jobs import GenerateRunner, GenerateTask
 from productshot.server.worker.metrics import WorkerMetrics
 from productshot.server.worker.models_cache import ModelCache
+from productshot.server.worker.ray_options import RayOptions, parse_autoscale
 from productshot.server.worker.ray_replicas import JobBoard, RemoteItem, RemoteOutcome, ReplicaExecutor
 from productshot.server.worker.runtime import WorkerRuntime, default_memory_budget
 from productshot.server.worker.scheduler import BatchControl, QueuedJob
@@ -63,68 +63,6 @@ class RemoteJobError(ProductshotError):
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """How the Ray engine runs: replicas (fixed or autoscaled), cluster address, per-replica resources."""
-
-    replicas: int = 1
-    autoscale: tuple[int, int] | None = None
-    address: str | None = None  # None: start a local Ray in this process
-    local_cpus: int | None = None  # CPUs of a local Ray (None: all of them)
-    replica_cpus: float = 1.0
-    replica_gpus: float = 0.0
-    models_per_replica: int = 2
-    batch_wait_s: float = 0.05
-    app_name: str = "productshot"
-    temp_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        from productshot.errors import BadRequestError
-
-        if self.replicas < 1:
-            raise BadRequestError(f"--replicas must be at least 1, got {self.replicas}")
-        if self.autoscale is not None and not 0 < self.autoscale[0] <= self.autoscale[1]:
-            raise BadRequestError(f"--autoscale MIN:MAX needs 1 <= MIN <= MAX, got {self.autoscale}")
-        if self.replica_cpus < 0 or self.replica_gpus < 0:
-            raise BadRequestError("replica CPUs and GPUs must be 0 or more")
-        if self.models_per_replica < 1:
-            raise BadRequestError(f"models per replica must be at least 1, got {self.models_per_replica}")
-
-    @property
-    def min_replicas(self) -> int:
-        return self.autoscale[0] if self.autoscale else self.replicas
-
-    @property
-    def max_replicas(self) -> int:
-        return self.autoscale[1] if self.autoscale else self.replicas
-
-    def scaling(self, max_batch: int) -> dict[str, Any]:
-        """Deployment options for the replica count: fixed, or an autoscaling range."""
-        if self.autoscale is None:
-            return {"num_replicas": self.replicas}
-        low, high = self.autoscale
-        return {
-            "autoscaling_config": {
-                "min_replicas": low,
-                "max_replicas": high,
-                "target_ongoing_requests": max(1, max_batch),
-            }
-        }
-
-    def actor_options(self) -> dict[str, Any]:
-        return {"num_cpus": self.replica_cpus, "num_gpus": self.replica_gpus}
-
-
-def parse_autoscale(text: str) -> tuple[int, int]:
-    """`MIN:MAX` as two integers; BadRequestError otherwise."""
-    from productshot.errors import BadRequestError
-
-    low, sep, high = text.partition(":")
-    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
-        raise BadRequestError(f"--autoscale takes MIN:MAX replicas, e.g. 1:4; got {text!r}")
-    return int(low), int(high)
 
 
 # ---- replicas ------------------------------------------------------------------------------------------
