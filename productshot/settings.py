@@ -17,6 +17,8 @@ DEFAULT_WORKER_URL = "http://127.0.0.1:8765"
 DEFAULT_LLM_MODEL = "gpt-4o-mini"
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000  # 10000 x 10000; a phone's 48 MP photo passes, a bomb does not
 DEFAULT_MAX_UPLOAD_BYTES = 40 * 1024 * 1024
+# The resident worker runs model work at this nice value (0..19) so quick calls get the cores first.
+DEFAULT_WORKER_NICE = 10
 
 # Variables a child process (worker, stdio MCP server) needs to see the same configuration.
 _FORWARDED = (
@@ -74,6 +76,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _nice(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if not 0 <= value <= 19:
+        raise BadRequestError(f"{name} must be 0 (off) to 19, got {value}")
+    return value
+
+
 def _optional_int(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -120,6 +129,8 @@ class Settings:
     ray_replica_gpus: float = 0.0
     ray_models_per_replica: int = 2
     extra_env: tuple[tuple[str, str], ...] = ()
+    # The worker's CPU priority (nice 0..19, 0: unchanged): model work yields the cores to quick calls.
+    worker_nice: int = DEFAULT_WORKER_NICE
 
     # ---- derived locations -------------------------------------------------------------------------
     @property
@@ -215,6 +226,7 @@ class Settings:
             ray_replica_gpus=_float(env, "PRODUCTSHOT_RAY_REPLICA_GPUS", 0.0),
             ray_models_per_replica=_int(env, "PRODUCTSHOT_RAY_MODELS_PER_REPLICA", 2),
             extra_env=forwarded,
+            worker_nice=_nice(env, "PRODUCTSHOT_WORKER_NICE", DEFAULT_WORKER_NICE),
         )
 
     def child_env(self) -> dict[str, str]:
@@ -235,6 +247,7 @@ class Settings:
         env["PRODUCTSHOT_RAY_REPLICA_CPUS"] = str(self.ray_replica_cpus)
         env["PRODUCTSHOT_RAY_REPLICA_GPUS"] = str(self.ray_replica_gpus)
         env["PRODUCTSHOT_RAY_MODELS_PER_REPLICA"] = str(self.ray_models_per_replica)
+        env["PRODUCTSHOT_WORKER_NICE"] = str(self.worker_nice)
         if self.plugins:
             env["PRODUCTSHOT_PLUGINS"] = ",".join(self.plugins)
         for name, value in (

@@ -23,6 +23,7 @@ import anyio.to_thread
 from PIL import Image
 
 from productshot.errors import ProductshotError, StoreError, WorkerUnavailableError
+from productshot.server.mcp.decoded import DecodedImages
 
 if TYPE_CHECKING:
     from productshot.server.mcp.jobs import JobWatch
@@ -70,6 +71,8 @@ class Studio:
         # (composite, check_split, reading arguments). A 40 ms composite must not queue behind cutouts.
         self._limiter: anyio.CapacityLimiter | None = None
         self._quick_limiter: anyio.CapacityLimiter | None = None
+        # Stored images decoded by earlier calls (the same background tried at several places).
+        self.decoded = DecodedImages()
 
     # ---- life -------------------------------------------------------------------------------------
     @asynccontextmanager
@@ -120,6 +123,7 @@ class Studio:
         if self._store is not None:
             self._store.close()
         self._store = None
+        self.decoded.clear()
         with self._lock:
             self._services.clear()
             client, self._worker_client = self._worker_client, None
