@@ -49,14 +49,19 @@ Say = Callable[[str], None]  # sends one progress message to the client, from a 
 _WAIT_NOTICE_S = 1.0
 
 
+def default_lane_size() -> int:
+    """Threads per lane: one per core, 2 to 8 (pixel and model work in more threads than cores only makes
+    every call slower)."""
+    return max(2, min(8, os.cpu_count() or 2))
+
+
 class Studio:
     """The store, model services (per generator name), chat model and planner of one MCP server process."""
 
     def __init__(self, settings: Settings, *, warm_up: bool = True, max_parallel: int | None = None) -> None:
         self.settings = settings
         self._warm_up_enabled = warm_up
-        # Pixel and model work runs in threads; more than the cores just makes every call slower.
-        self._max_parallel = max_parallel or max(2, min(8, os.cpu_count() or 2))
+        self._max_parallel = max_parallel or default_lane_size()
         self._lock = threading.Lock()
         self._holders = 0
         self._open_lock: anyio.Lock | None = None
@@ -277,4 +282,4 @@ def _warm_up_photo() -> Image.Image:
     return image
 
 
-__all__ = ["DeferredServices", "Studio"]
+__all__ = ["DeferredServices", "Studio", "default_lane_size"]
