@@ -17,8 +17,8 @@ DEFAULT_WORKER_URL = "http://127.0.0.1:8765"
 DEFAULT_LLM_MODEL = "gpt-4o-mini"
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000  # 10000 x 10000; a phone's 48 MP photo passes, a bomb does not
 DEFAULT_MAX_UPLOAD_BYTES = 40 * 1024 * 1024
-# The resident worker runs model work at this nice value (0..19) so quick calls get the cores first.
-DEFAULT_WORKER_NICE = 10
+# Model work (the worker, the MCP server's model lane) runs at this nice value so quick calls get the cores first.
+DEFAULT_MODEL_NICE = 10
 
 # Variables a child process (worker, stdio MCP server) needs to see the same configuration.
 _FORWARDED = (
@@ -129,8 +129,9 @@ class Settings:
     ray_replica_gpus: float = 0.0
     ray_models_per_replica: int = 2
     extra_env: tuple[tuple[str, str], ...] = ()
-    # The worker's CPU priority (nice 0..19, 0: unchanged): model work yields the cores to quick calls.
-    worker_nice: int = DEFAULT_WORKER_NICE
+    # CPU priority of model work (nice 0..19, 0: unchanged): the worker process and the MCP server's model
+    # lane run at it, so quick calls get the cores first.
+    model_nice: int = DEFAULT_MODEL_NICE
 
     # ---- derived locations -------------------------------------------------------------------------
     @property
@@ -226,7 +227,7 @@ class Settings:
             ray_replica_gpus=_float(env, "PRODUCTSHOT_RAY_REPLICA_GPUS", 0.0),
             ray_models_per_replica=_int(env, "PRODUCTSHOT_RAY_MODELS_PER_REPLICA", 2),
             extra_env=forwarded,
-            worker_nice=_nice(env, "PRODUCTSHOT_WORKER_NICE", DEFAULT_WORKER_NICE),
+            model_nice=_nice(env, "PRODUCTSHOT_MODEL_NICE", DEFAULT_MODEL_NICE),
         )
 
     def child_env(self) -> dict[str, str]:
@@ -247,7 +248,7 @@ class Settings:
         env["PRODUCTSHOT_RAY_REPLICA_CPUS"] = str(self.ray_replica_cpus)
         env["PRODUCTSHOT_RAY_REPLICA_GPUS"] = str(self.ray_replica_gpus)
         env["PRODUCTSHOT_RAY_MODELS_PER_REPLICA"] = str(self.ray_models_per_replica)
-        env["PRODUCTSHOT_WORKER_NICE"] = str(self.worker_nice)
+        env["PRODUCTSHOT_MODEL_NICE"] = str(self.model_nice)
         if self.plugins:
             env["PRODUCTSHOT_PLUGINS"] = ",".join(self.plugins)
         for name, value in (

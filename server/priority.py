@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -54,12 +55,13 @@ def lower_process_priority(nice: int) -> int | None:
 
 
 def lower_thread_priority(nice: int) -> int | None:
-    """Lower the calling thread's CPU priority to at least `nice` (Linux: this thread only, and the
-    threads it starts; elsewhere the whole process). The nice value afterwards, or None as above."""
+    """Lower the calling thread's CPU priority to at least `nice` (and that of the threads it starts later);
+    the nice value afterwards. Only Linux has per-thread nice values: elsewhere this does nothing and
+    returns None, since lowering the whole process would slow its quick calls too."""
     check_nice(nice, source="nice")
-    if not hasattr(os, "setpriority"):
+    if not sys.platform.startswith("linux"):
         return None
-    who = _thread_id() if sys.platform.startswith("linux") else 0
+    who = threading.get_native_id()
     try:
         if nice:
             _lower(who, nice)
@@ -103,12 +105,6 @@ def _lower_autogroup(nice: int) -> None:
         _AUTOGROUP.write_text(str(nice), encoding="ascii")
     except OSError as exc:
         logger.info("the session's autogroup stays at nice %d: %s", current, exc)
-
-
-def _thread_id() -> int:
-    import threading
-
-    return threading.get_native_id()
 
 
 __all__ = ["MAX_NICE", "autogroup_nice", "check_nice", "lower_process_priority", "lower_thread_priority"]

@@ -4,8 +4,10 @@ answers at once instead of queueing behind model work, in process and over real 
 
 from __future__ import annotations
 
+import contextvars
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -139,3 +141,24 @@ def _stored_pair(settings: Settings) -> tuple[str, str]:
         back = store.put_image(Image.new("RGB", (320, 240), (200, 210, 220)), kind="background", backend="t")
         item = store.put_image(cut, kind="cutout", backend="t")
     return back.id, item.id
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_model_work_runs_on_low_priority_threads_and_quick_work_does_not(settings: Settings) -> None:
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    studio = Studio(settings.with_overrides(model_nice=max(mine, 9)), warm_up=False, max_parallel=2)
+    call = contextvars.ContextVar("call", default="none")
+
+    def where() -> tuple[int, str, str]:
+        nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return nice, threading.current_thread().name, call.get()
+
+    async def scenario() -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+        async with studio.hold():
+            call.set("this call")
+            return await studio.run(where, lane="model"), await studio.run(where)
+
+    model, quick = anyio.run(scenario)
+    assert model[0] == max(mine, 9) and model[1].startswith("productshot-model")
+    assert quick[0] == mine and not quick[1].startswith("productshot-model")
+    assert model[2] == quick[2] == "this call"  # the call's context (progress listener) goes with it

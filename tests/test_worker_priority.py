@@ -1,4 +1,4 @@
-"""Model work yields the CPU: a real worker runs every thread at PRODUCTSHOT_WORKER_NICE (0 leaves it
+"""Model work yields the CPU: a real worker runs every thread at PRODUCTSHOT_MODEL_NICE (0 leaves it
 alone), a process that leads its session lowers its autogroup too, one that does not leaves it alone, and
 bad values are named errors."""
 
@@ -33,7 +33,7 @@ def _thread_nices(pid: int) -> list[int]:
 def test_the_worker_runs_its_model_work_at_the_nice_value_set(tmp_path: Path) -> None:
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     wanted = max(mine, 7)
-    settings = worker_settings(tmp_path / "home").with_overrides(worker_nice=wanted)
+    settings = worker_settings(tmp_path / "home").with_overrides(model_nice=wanted)
     with running_worker(settings) as worker, worker.client() as client:
         # A cutout starts the model's threads; they must inherit the lowered priority too.
         client.cutout(Image.fromarray(data.coffee()), model="u2netp")
@@ -80,13 +80,13 @@ def test_a_session_leader_lowers_its_autogroup_and_a_member_does_not() -> None:
 
 def test_bad_nice_values_are_named_errors(tmp_path: Path) -> None:
     base = {"PRODUCTSHOT_HOME": str(tmp_path)}
-    assert Settings.from_mapping(base).worker_nice == 10
-    assert Settings.from_mapping({**base, "PRODUCTSHOT_WORKER_NICE": "0"}).worker_nice == 0
+    assert Settings.from_mapping(base).model_nice == 10
+    assert Settings.from_mapping({**base, "PRODUCTSHOT_MODEL_NICE": "0"}).model_nice == 0
     for raw in ("20", "-1", "high"):
-        with pytest.raises(BadRequestError, match="PRODUCTSHOT_WORKER_NICE"):
-            Settings.from_mapping({**base, "PRODUCTSHOT_WORKER_NICE": raw})
+        with pytest.raises(BadRequestError, match="PRODUCTSHOT_MODEL_NICE"):
+            Settings.from_mapping({**base, "PRODUCTSHOT_MODEL_NICE": raw})
     assert (
-        Settings.from_mapping({**base, "PRODUCTSHOT_WORKER_NICE": "3"}).child_env()["PRODUCTSHOT_WORKER_NICE"]
+        Settings.from_mapping({**base, "PRODUCTSHOT_MODEL_NICE": "3"}).child_env()["PRODUCTSHOT_MODEL_NICE"]
         == "3"
     )
     with pytest.raises(BadRequestError, match="--nice"):

@@ -85,7 +85,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="CPU priority of model work, 0 (unchanged) to 19 (default: PRODUCTSHOT_WORKER_NICE, 10)",
+        help="CPU priority of model work, 0 (unchanged) to 19 (default: PRODUCTSHOT_MODEL_NICE, 10)",
     )
     p.add_argument("--autostarted", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(handler=run_worker)
@@ -136,7 +136,7 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         default_timeout_s=args.job_timeout,
         grace_s=args.grace,
         autostarted=args.autostarted,
-        nice=settings.worker_nice if args.nice is None else args.nice,
+        nice=settings.model_nice if args.nice is None else args.nice,
     )
     if args.engine == "ray":
         return _run_ray_worker(args, settings, config)

@@ -9,12 +9,13 @@ client's `initialize`; a call that needs a model before the warm-up ends waits f
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -24,6 +25,7 @@ from PIL import Image
 
 from productshot.errors import ProductshotError, StoreError, WorkerUnavailableError
 from productshot.server.mcp.decoded import DecodedImages
+from productshot.server.priority import lower_thread_priority
 
 if TYPE_CHECKING:
     from productshot.server.mcp.jobs import JobWatch
@@ -47,6 +49,8 @@ Say = Callable[[str], None]  # sends one progress message to the client, from a 
 
 # How often a call waiting for the warm-up tells the client it is still waiting.
 _WAIT_NOTICE_S = 1.0
+# How long closing the server waits for model work a cancelled call left running (it records its job).
+_DRAIN_S = 30.0
 
 
 def default_lane_size() -> int:
@@ -76,6 +80,10 @@ class Studio:
         # (composite, check_split, reading arguments). A 40 ms composite must not queue behind cutouts.
         self._limiter: anyio.CapacityLimiter | None = None
         self._quick_limiter: anyio.CapacityLimiter | None = None
+        # The model lane's own threads, at the model nice value (settings.model_nice): when model work and
+        # quick calls want the same cores, the quick call's thread gets one first.
+        self._model_pool: ThreadPoolExecutor | None = None
+        self._model_work: set[Future[Any]] = set()
         # Stored images decoded by earlier calls (the same background tried at several places).
         self.decoded = DecodedImages()
 
@@ -90,6 +98,12 @@ class Studio:
                 await anyio.to_thread.run_sync(self._open)
                 self._limiter = anyio.CapacityLimiter(self._max_parallel)
                 self._quick_limiter = anyio.CapacityLimiter(self._max_parallel)
+                self._model_pool = ThreadPoolExecutor(
+                    self._max_parallel,
+                    thread_name_prefix="productshot-model",
+                    initializer=_model_thread,
+                    initargs=(self.settings.model_nice,),
+                )
             self._holders += 1
         try:
             yield self
@@ -98,6 +112,8 @@ class Studio:
                 async with self._open_lock:
                     self._holders -= 1
                     if self._holders == 0:
+                        # Model work a cancelled call left running still records its job in the store.
+                        await anyio.to_thread.run_sync(self._drain_model_work)
                         self._close()
 
     def _open(self) -> None:
@@ -136,8 +152,20 @@ class Studio:
             client.close()
         self._warm = None
 
+    def _drain_model_work(self) -> None:
+        """Stop the model lane: queued work never starts, running work gets `_DRAIN_S` to finish."""
+        pool, self._model_pool = self._model_pool, None
+        if pool is None:
+            return
+        pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            running = list(self._model_work)
+        if running and wait(running, timeout=_DRAIN_S).not_done:
+            logger.warning("model work still running %.0f s after the last session closed", _DRAIN_S)
+
     def _warm_up(self, done: Future[str]) -> None:
         """Find (or start) the worker for the default generator and load the in-process cutout session."""
+        _model_thread(self.settings.model_nice)  # model work: the cutout session's threads inherit it
         started = time.perf_counter()
         try:
             services = self.services("auto")
@@ -226,13 +254,37 @@ class Studio:
         `lane="model"` is for calls that run models (cutout, generate, place_product); the default quick
         lane is for pixel work that takes milliseconds, so it never waits behind model work.
         """
-        limiter = self._limiter if lane == "model" else self._quick_limiter
-        return await anyio.to_thread.run_sync(fn, limiter=limiter, abandon_on_cancel=abandon_on_cancel)
+        if lane == "model":
+            return await self._run_model(fn, abandon_on_cancel=abandon_on_cancel)
+        return await anyio.to_thread.run_sync(
+            fn, limiter=self._quick_limiter, abandon_on_cancel=abandon_on_cancel
+        )
+
+    async def _run_model(self, fn: Callable[[], T], *, abandon_on_cancel: bool) -> T:
+        """`fn` on one of the model lane's low-priority threads (the call's context variables with it), at
+        most `max_parallel` at once; waiting and cancelling behave as `anyio.to_thread.run_sync`'s."""
+        pool, limiter = self._model_pool, self._limiter
+        if pool is None or limiter is None:
+            raise ProductshotError("the productshot MCP server is not open (no session holds it)")
+        async with limiter:
+            future = pool.submit(contextvars.copy_context().run, fn)
+            with self._lock:
+                self._model_work.add(future)
+            future.add_done_callback(self._model_done)
+            try:
+                return await anyio.to_thread.run_sync(future.result, abandon_on_cancel=abandon_on_cancel)
+            except anyio.get_cancelled_exc_class():
+                future.cancel()  # still queued: never starts; already running: left to finish
+                raise
 
     async def finish(self, fn: Callable[[], T]) -> T:
         """Run a call's short closing work (store write, copy, preview) in a thread outside the queue of
         `run`, so a finished call answers at once instead of waiting behind calls still queued."""
         return await anyio.to_thread.run_sync(fn)
+
+    def _model_done(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._model_work.discard(future)
 
     def _await_warm_up(self, say: Say) -> None:
         """Block (in a worker thread) until the launch warm-up is over, telling the client once a second."""
@@ -271,6 +323,11 @@ class DeferredServices:
 
     def close(self) -> None:
         """Nothing to close: the runtime owns the chosen services and the worker client, not this call."""
+
+
+def _model_thread(nice: int) -> None:
+    """Start of a model-lane thread: lower its own CPU priority (Linux: this thread and those it starts)."""
+    lower_thread_priority(nice)
 
 
 def _warm_up_photo() -> Image.Image:

@@ -450,7 +450,7 @@ def serve(settings: Settings, config: WorkerConfig) -> int:
         if config.nice:
             # Before the server's and the models' threads start, so they all inherit it.
             now = lower_process_priority(config.nice)
-            log.info("model work runs at nice %s (PRODUCTSHOT_WORKER_NICE or --nice; 0 turns it off)", now)
+            log.info("model work runs at nice %s (PRODUCTSHOT_MODEL_NICE or --nice; 0 turns it off)", now)
         return _run_server(settings, bound, sock)
 
 
