@@ -129,10 +129,18 @@ def main() -> int:
     parser.add_argument("--place", type=int, default=8, help="clients looping place_product (default 8)")
     parser.add_argument("--composite", type=int, default=8, help="clients looping composite (default 8)")
     parser.add_argument("--serial", type=int, default=10, help="one-at-a-time composite calls first (10)")
+    parser.add_argument(
+        "--model-nice",
+        type=int,
+        default=None,
+        help="PRODUCTSHOT_MODEL_NICE for the run (default: the setting's)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="psbench-fair-") as tmp:
         root = Path(tmp)
         settings = worker_settings(root / "home")
+        if args.model_nice is not None:
+            settings = settings.with_overrides(model_nice=args.model_nice)
         settings.ensure_home()
         background, product = make_assets(settings)
         composite_args = {"background": background, "product": product, "position": "bottom-left"}
@@ -164,7 +172,7 @@ def main() -> int:
     )
     print(
         f"\n{args.place} clients looping place_product + {args.composite} looping composite over HTTP MCP for "
-        f"{args.seconds:g} s ({wall:.0f} s with set-up), worker {worker_jobs.device} at nice {worker_nice}, "
+        f"{args.seconds:g} s, worker {worker_jobs.device} at nice {worker_nice}, "
         f"{SIZE[0]}×{SIZE[1]}; load average at the end: {load}\n"
     )
     server_cpu, client_cpu, serial_wall = serial
@@ -172,8 +180,8 @@ def main() -> int:
         f"composite alone ({args.serial} calls one at a time, before the load): {server_cpu * 1000:.0f} ms "
         f"CPU in the server + {client_cpu * 1000:.0f} ms in the client per call, {serial_wall * 1000:.0f} ms wall\n"
     )
-    cores = ", ".join(f"{name} {seconds / args.seconds:.2f}" for name, seconds in used.items())
-    print(f"CPU used during the load, in cores: {cores}\n")
+    cores = ", ".join(f"{name} {seconds / wall:.2f}" for name, seconds in used.items())
+    print(f"CPU used during the load ({wall:.0f} s until the last call ended), in cores: {cores}\n")
     print(
         "| call | calls | p50 (s) | p90 (s) | max (s) | mean (s) | in the tool p50 (s) | in the tool p90 (s) |"
     )
