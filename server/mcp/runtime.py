@@ -97,9 +97,9 @@ class Studio:
             if self._holders == 0:
                 await anyio.to_thread.run_sync(self._open)
                 self._limiter = anyio.CapacityLimiter(self._max_parallel)
-                # Quick work also waits on the disk (each stored result is fsynced): twice the threads keep
-                # the cores busy meanwhile (bench/fair.py: composite p90 0.99 s → 0.88 s; four times: 0.99 s).
-                self._quick_limiter = anyio.CapacityLimiter(2 * self._max_parallel)
+                # Twice or four times as many quick threads measured within the bench's noise (p90 0.88-1.04 s
+                # against 0.99 s), so one per core it stays.
+                self._quick_limiter = anyio.CapacityLimiter(self._max_parallel)
                 self._model_pool = ThreadPoolExecutor(
                     self._max_parallel,
                     thread_name_prefix="productshot-model",
@@ -251,8 +251,7 @@ class Studio:
         return Pipeline(self.store, services, self.planner, chat_model=self.chat_model)
 
     async def run(self, fn: Callable[[], T], *, abandon_on_cancel: bool = False, lane: Lane = "quick") -> T:
-        """Run blocking work in a thread, at most `max_parallel` at once in the model lane and twice that in
-        the quick lane (queued beyond).
+        """Run blocking work in a thread, at most `max_parallel` at once per lane (queued beyond).
 
         `lane="model"` is for calls that run models (cutout, generate, place_product); the default quick
         lane is for pixel work that takes milliseconds, so it never waits behind model work.
