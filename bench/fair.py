@@ -7,6 +7,10 @@ sessions at once (default 16): N loop `place_product` (cutout and background on 
 the server) and N loop `composite` of a stored background and cutout (pixel work only), for a fixed time.
 Prints p50/p90/max latency and call count per tool, as the client sees it and inside the tool (the
 `seconds` the tool reports: from the call reaching the tool, lane wait included, to its answer being built). Target: composite p90 ≤ 0.5 s while the cutouts run.
+
+Before the load, one client makes `--serial` composite calls one at a time and the CPU time they cost is
+read from the server process and from this (client) process: on a shared machine, CPU per call is the
+figure that does not depend on what else runs. The CPU each process used during the load is printed too.
 """
 
 from __future__ import annotations
@@ -64,6 +68,28 @@ def quantile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+async def serial_composites(
+    url: str, calls: int, composite_args: dict[str, Any], server_pid: int
+) -> tuple[float, float, float]:
+    """Server CPU, client CPU and wall seconds per composite call, `calls` made one at a time."""
+    import psutil
+
+    server = psutil.Process(server_pid)
+    async with http_session(url) as client:
+        ok(await client.call_tool("composite", composite_args))  # warm: imports, first decode
+        cpu_before, mine_before = _cpu(server), time.process_time()
+        started = time.perf_counter()
+        for _ in range(calls):
+            ok(await client.call_tool("composite", composite_args))
+        wall = time.perf_counter() - started
+        return (_cpu(server) - cpu_before) / calls, (time.process_time() - mine_before) / calls, wall / calls
+
+
+def _cpu(process: Any) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
 async def load_test(
     url: str, placers: int, compositors: int, seconds: float, composite_args: dict[str, Any]
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
@@ -102,10 +128,19 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the clients loop (default 30)")
     parser.add_argument("--place", type=int, default=8, help="clients looping place_product (default 8)")
     parser.add_argument("--composite", type=int, default=8, help="clients looping composite (default 8)")
+    parser.add_argument("--serial", type=int, default=10, help="one-at-a-time composite calls first (10)")
+    parser.add_argument(
+        "--model-nice",
+        type=int,
+        default=None,
+        help="PRODUCTSHOT_MODEL_NICE for the run (default: the setting's)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="psbench-fair-") as tmp:
         root = Path(tmp)
         settings = worker_settings(root / "home")
+        if args.model_nice is not None:
+            settings = settings.with_overrides(model_nice=args.model_nice)
         settings.ensure_home()
         background, product = make_assets(settings)
         composite_args = {"background": background, "product": product, "position": "bottom-left"}
@@ -113,11 +148,23 @@ def main() -> int:
             running_worker(settings) as worker,
             http_server(server_env(settings.child_env()), root / "mcp.log") as server,
         ):
+            import psutil
+
+            serial = anyio.run(serial_composites, server.url, args.serial, composite_args, server.process.pid)
+            processes = {
+                "MCP server": psutil.Process(server.process.pid),
+                "worker": psutil.Process(worker.pid),
+            }
+            worker_nice = processes["worker"].nice()
+            before = {name: _cpu(process) for name, process in processes.items()}
+            mine = time.process_time()
             started = time.perf_counter()
             timings, inside = anyio.run(
                 load_test, server.url, args.place, args.composite, args.seconds, composite_args
             )
             wall = time.perf_counter() - started
+            used = {name: _cpu(process) - before[name] for name, process in processes.items()}
+            used["bench client"] = time.process_time() - mine
             worker_jobs = worker.client().health()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(
@@ -125,9 +172,16 @@ def main() -> int:
     )
     print(
         f"\n{args.place} clients looping place_product + {args.composite} looping composite over HTTP MCP for "
-        f"{args.seconds:g} s ({wall:.0f} s with set-up), worker {worker_jobs.device}, {SIZE[0]}×{SIZE[1]}; "
-        f"load average at the end: {load}\n"
+        f"{args.seconds:g} s, worker {worker_jobs.device} at nice {worker_nice}, "
+        f"{SIZE[0]}×{SIZE[1]}; load average at the end: {load}\n"
     )
+    server_cpu, client_cpu, serial_wall = serial
+    print(
+        f"composite alone ({args.serial} calls one at a time, before the load): {server_cpu * 1000:.0f} ms "
+        f"CPU in the server + {client_cpu * 1000:.0f} ms in the client per call, {serial_wall * 1000:.0f} ms wall\n"
+    )
+    cores = ", ".join(f"{name} {seconds / wall:.2f}" for name, seconds in used.items())
+    print(f"CPU used during the load ({wall:.0f} s until the last call ended), in cores: {cores}\n")
     print(
         "| call | calls | p50 (s) | p90 (s) | max (s) | mean (s) | in the tool p50 (s) | in the tool p90 (s) |"
     )

@@ -28,6 +28,8 @@ DEFAULT_WORKER_URL = "http://127.0.0.1:8765"
 DEFAULT_LLM_MODEL = "gpt-4o-mini"
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000  # 10000 x 10000; a phone's 48 MP photo passes, a bomb does not
 DEFAULT_MAX_UPLOAD_BYTES = 40 * 1024 * 1024
+# Model work (the worker, the MCP server's model lane) runs at this nice value so quick calls get the cores first.
+DEFAULT_MODEL_NICE = 10
 
 # Variables a child process (worker, stdio MCP server) needs to see the same configuration.
 _FORWARDED = (
@@ -93,6 +95,7 @@ _PROBLEMS = {
     "int_from_float": "must be an integer",
     "float_parsing": "must be a number",
     "greater_than_equal": "must be 0 or more",
+    "less_than_equal": "must be at most {le}",
     "bool_parsing": "must be true or false (1/0, yes/no, on/off)",
 }
 
@@ -148,6 +151,9 @@ class Settings(BaseSettings):
     ray_autoscale_window_s: float = Field(default=30.0, gt=0)
     # Port of Serve's own HTTP proxy, which the worker's public port relays to (0: a free port here).
     ray_proxy_port: int = Field(default=0, ge=0, le=65535)
+    # CPU priority of model work (nice 0..19, 0: unchanged): the worker process and the MCP server's model
+    # lane run at it, so quick calls get the cores first.
+    model_nice: int = Field(default=DEFAULT_MODEL_NICE, ge=0, le=19)
     # The variables of _FORWARDED that were set, for child processes; filled by from_mapping, never read.
     extra_env: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)
 
@@ -280,6 +286,7 @@ class Settings(BaseSettings):
         env["PRODUCTSHOT_RAY_DOWNSCALE_DELAY_S"] = str(self.ray_downscale_delay_s)
         env["PRODUCTSHOT_RAY_AUTOSCALE_WINDOW_S"] = str(self.ray_autoscale_window_s)
         env["PRODUCTSHOT_RAY_PROXY_PORT"] = str(self.ray_proxy_port)
+        env["PRODUCTSHOT_MODEL_NICE"] = str(self.model_nice)
         if self.plugins:
             env["PRODUCTSHOT_PLUGINS"] = ",".join(self.plugins)
         for name, value in (
@@ -311,5 +318,5 @@ def _variable(field_name: str) -> str:
 
 def _describe(error: ErrorDetails) -> str:
     name = _variable(str(error["loc"][0])) if error["loc"] else "a setting"
-    problem = _PROBLEMS.get(error["type"], error["msg"])
+    problem = _PROBLEMS.get(error["type"], error["msg"]).format(**error.get("ctx", {}))
     return f"{name} {problem}, got {error['input']!r}"

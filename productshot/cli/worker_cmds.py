@@ -92,6 +92,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--address", default=None, help="--engine ray: join this Ray cluster (default: start a local Ray)"
     )
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU priority of model work, 0 (unchanged) to 19 (default: PRODUCTSHOT_MODEL_NICE, 10)",
+    )
     p.add_argument("--autostarted", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(handler=run_worker)
     actions = p.add_subparsers(dest="worker_action", metavar="ACTION")
@@ -141,6 +148,7 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
         default_timeout_s=args.job_timeout,
         grace_s=args.grace,
         autostarted=args.autostarted,
+        nice=settings.model_nice if args.nice is None else args.nice,
     )
     if args.engine == "ray":
         return _run_ray_worker(args, settings, config)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from productshot.errors import BadImageError, BadRequestError
+from productshot.store import png_writer
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -29,7 +30,8 @@ _ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
 _EXTRA_EXTENSIONS = {"MPO": "jpg", "HEIF": "heic", "AVIF": "avif", "JPEG2000": "jp2", "ICO": "ico"}
 # Modes JPEG can hold; anything with alpha or a palette would lose information silently.
 _JPEG_MODES = frozenset({"RGB", "L", "CMYK"})
-# PNG level 1: ~4x faster to write than the default for ~20% more bytes; results are written on every call.
+# PNG level 1 (for the modes `png_writer` leaves to Pillow): ~4x faster to write than the default for ~20%
+# more bytes; results are written on every call.
 _ENCODE_OPTIONS: dict[str, dict[str, int]] = {
     "PNG": {"compress_level": 1},
     "JPEG": {"quality": 95},
@@ -101,6 +103,8 @@ def encode(image: Image, image_format: str) -> bytes:
             f"format JPEG cannot store a mode {image.mode} image without losing its alpha or palette; "
             "use PNG or convert the image to RGB first"
         )
+    if image_format == "PNG" and png_writer.can_write(image):
+        return png_writer.write_png(image)  # lossless, ~3x cheaper than Pillow's encoder (see png_writer)
     buffer = io.BytesIO()
     try:
         image.save(buffer, format=image_format, **_ENCODE_OPTIONS.get(image_format, {}))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from productshot.errors import BadImageError, NotFoundError, ProductshotError
+from productshot.server.mcp.decoded import DecodedImages
 from productshot.server.mcp.schemas import RESOURCE_PREFIX
 from productshot.settings import Settings
 from productshot.store import ASSET_ID_PATTERN, Asset, AssetStore, require_file
@@ -65,13 +66,23 @@ class ImageInput:
         return self.loaded.source
 
 
-def resolve_image(value: str, *, name: str, store: AssetStore, settings: Settings) -> ImageInput:
-    """Decode the image argument `name`; raise a named error saying which form failed and why."""
+def resolve_image(
+    value: str,
+    *,
+    name: str,
+    store: AssetStore,
+    settings: Settings,
+    decoded: DecodedImages | None = None,
+) -> ImageInput:
+    """Decode the image argument `name`; raise a named error saying which form failed and why.
+
+    With `decoded`, a stored asset decoded by an earlier call is reused instead of read again.
+    """
     text = value.strip() if isinstance(value, str) else ""
     if not text:
         raise BadImageError(f"{name}: empty; give {IMAGE_FORMS}")
     try:
-        return _resolve(text, name=name, store=store, settings=settings)
+        return _resolve(text, name=name, store=store, settings=settings, decoded=decoded)
     except ProductshotError as exc:
         if str(exc).startswith(f"{name}:"):
             raise
@@ -91,12 +102,14 @@ def store_input(image: ImageInput, store: AssetStore) -> Asset:
     )
 
 
-def _resolve(text: str, *, name: str, store: AssetStore, settings: Settings) -> ImageInput:
+def _resolve(
+    text: str, *, name: str, store: AssetStore, settings: Settings, decoded: DecodedImages | None
+) -> ImageInput:
     if text.lower().startswith(SAMPLE_PREFIX):
         return ImageInput(load_image(text, max_pixels=settings.max_image_pixels), "sample")
     asset_id = text[len(RESOURCE_PREFIX) :] if text.startswith(RESOURCE_PREFIX) else text
     if ASSET_ID_PATTERN.match(asset_id):
-        return _from_asset(asset_id, name=name, store=store, settings=settings)
+        return _from_asset(asset_id, name=name, store=store, settings=settings, decoded=decoded)
     if text.startswith(RESOURCE_PREFIX):
         raise NotFoundError(f"{name}: {text!r} is not a productshot asset URI (productshot://assets/ID)")
     data_url = _DATA_URL.match(text)
@@ -125,14 +138,20 @@ def check_model_argument(model: str, settings: Settings) -> None:
     check_model_folder(model, settings.allowed_dirs, [hf_cache_dir(settings)])
 
 
-def _from_asset(asset_id: str, *, name: str, store: AssetStore, settings: Settings) -> ImageInput:
+def _from_asset(
+    asset_id: str, *, name: str, store: AssetStore, settings: Settings, decoded: DecodedImages | None
+) -> ImageInput:
     try:
         asset = store.get(asset_id)
     except NotFoundError as exc:
         raise NotFoundError(
             f"{name}: no asset {asset_id!r} in the store; use an asset_id returned by an earlier tool call"
         ) from exc
-    path = require_file(asset)
+    path = require_file(asset)  # a row whose file is gone is refused, cached or not
+    if decoded is not None:
+        return ImageInput(
+            decoded.load(asset, path, max_pixels=settings.max_image_pixels), "asset", asset=asset
+        )
     return ImageInput(load_image(path, max_pixels=settings.max_image_pixels), "asset", asset=asset)
 
 

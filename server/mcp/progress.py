@@ -11,6 +11,7 @@ import logging
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 from mcp.server.fastmcp import Context
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class ProgressRelay:
         self._enabled = meta is not None and meta.progressToken is not None
         self._value = 0.0
         self._finished = False
+        # Made on the event loop; the token lets any thread (the model lane's own) send through it.
+        self._loop = anyio.lowlevel.current_token()
 
     @property
     def enabled(self) -> bool:
@@ -57,12 +60,12 @@ class ProgressRelay:
     def say(self, message: str) -> None:
         """Send one message from the tool's worker thread."""
         if self.enabled:
-            anyio.from_thread.run(self.note, message)
+            anyio.from_thread.run(self.note, message, token=self._loop)
 
     def step(self, name: str, state: str) -> None:
         """The pipeline's step callback (worker thread): announce each step as it starts."""
         if state == "start" and self.enabled:
-            anyio.from_thread.run(self.note, f"{name}: {STEP_WORDS.get(name, name)}")
+            anyio.from_thread.run(self.note, f"{name}: {STEP_WORDS.get(name, name)}", token=self._loop)
 
     def denoise(self, step: int, steps: int) -> None:
         """The generator's progress callback (worker thread): denoising step i of n."""
@@ -70,9 +73,9 @@ class ProgressRelay:
             return
         message = f"generate: step {step}/{steps}"
         if self._denoise_total:
-            anyio.from_thread.run(lambda: self.note(message, value=step, total=steps))
+            anyio.from_thread.run(lambda: self.note(message, value=step, total=steps), token=self._loop)
         else:
-            anyio.from_thread.run(self.note, message)
+            anyio.from_thread.run(self.note, message, token=self._loop)
 
     def finish(self) -> None:
         """Stop sending: the call has returned (a thread left running after a cancel stays quiet)."""

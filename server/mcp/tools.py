@@ -677,7 +677,9 @@ def _models(studio: Studio, started: float) -> ListModelsOut:
 # ---- helpers --------------------------------------------------------------------------------------------
 async def _resolve(studio: Studio, value: str, name: str) -> ImageInput:
     return await studio.run(
-        lambda: resolve_image(value, name=name, store=studio.store, settings=studio.settings)
+        lambda: resolve_image(
+            value, name=name, store=studio.store, settings=studio.settings, decoded=studio.decoded
+        )
     )
 
 

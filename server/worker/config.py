@@ -42,6 +42,8 @@ class WorkerConfig:
     max_kept_jobs: int = DEFAULT_MAX_KEPT_JOBS
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
     autostarted: bool = False
+    # Nice value the worker's model work runs at (0: unchanged); the CLI takes it from the settings.
+    nice: int = 0
 
     def __post_init__(self) -> None:
         checks: tuple[tuple[bool, str], ...] = (
@@ -64,6 +66,7 @@ class WorkerConfig:
             (self.grace_s >= 0, f"grace period must be 0 s or more, got {self.grace_s}"),
             (self.result_ttl_s > 0, f"result lifetime must be more than 0 s, got {self.result_ttl_s}"),
             (self.max_kept_jobs >= 1, f"kept jobs must be at least 1, got {self.max_kept_jobs}"),
+            (0 <= self.nice <= 19, f"--nice must be 0 (off) to 19, got {self.nice}"),
             (
                 self.max_result_bytes >= 0,
                 f"result memory must be 0 bytes or more, got {self.max_result_bytes}",

@@ -21,6 +21,7 @@ from PIL import Image
 
 from productshot.errors import NotFoundError, ProductshotError
 from productshot.server.worker.schemas import ErrorBody, JobInfo, JobState, JobTimings, Progress
+from productshot.store import png_writer
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,10 @@ ResultEncoder = Callable[[Image.Image], "Future[bytes]"]
 
 
 def encode_png(image: Image.Image) -> bytes:
-    """PNG bytes of a result. Compression level 1: 3-5× faster than Pillow's default for ~25 % more bytes,
-    the right trade for an image that crosses a local socket once and is usually re-saved by the caller."""
+    """PNG bytes of a result: the store's fast writer for 8-bit images (half Pillow's CPU at its fastest
+    level, with the GIL released), else Pillow at level 1; the image crosses a local socket once."""
+    if png_writer.can_write(image):
+        return png_writer.write_png(image)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

@@ -30,6 +30,7 @@ from filelock import FileLock, Timeout
 
 from productshot import __version__
 from productshot.errors import ProductshotError, WorkerUnavailableError
+from productshot.server.priority import lower_process_priority
 from productshot.server.worker.config import DEFAULT_AUTOSTART_IDLE_S, WorkerConfig, is_local_host
 from productshot.settings import Settings
 
@@ -446,6 +447,10 @@ def serve(settings: Settings, config: WorkerConfig) -> int:
     """
     with holding_home(settings, config, bind=True) as (bound, sock):
         assert sock is not None
+        if config.nice:
+            # Before the server's and the models' threads start, so they all inherit it.
+            now = lower_process_priority(config.nice)
+            log.info("model work runs at nice %s (PRODUCTSHOT_MODEL_NICE or --nice; 0 turns it off)", now)
         return _run_server(settings, bound, sock)
 
 
