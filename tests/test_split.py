@@ -23,6 +23,7 @@ from productshot.errors import BadImageError, BadRequestError
 from productshot.tools.split import BACKEND, DEFAULT_THRESHOLD, SplitResult, check_split
 from productshot.tools.studio import match_scene, render_backdrop, scene_families
 from tests.support import split_wide
+from tests.support.landscapes import landscape
 from tests.support.split_set import (
     INFO_TYPES,
     NEGATIVE_TYPES,
@@ -179,6 +180,27 @@ def test_a_reflection_is_not_a_split() -> None:
     scene = np.asarray(_scene(200, 320), dtype=np.float32)
     mirrored = np.concatenate([scene, scene[::-1] * 0.8], axis=0)
     assert not check_split(Image.fromarray(mirrored.astype(np.uint8), "RGB")).split
+
+
+def test_a_scene_over_another_render_of_its_kind_is_caught() -> None:
+    """Same-kind repeats (the first detector's strength): a day sea with a second day sea pasted under it
+    (it had slipped to 0.46 after the 40-family retrain), a field under a sea, two studio beaches."""
+    top = landscape("sea", 512, 384, seed=1).crop((0, 0, 512, 192))
+    for kind, seed in (("sea", 2), ("sea", 3), ("sunset", 2), ("field", 4)):
+        stacked = Image.new("RGB", (512, 384))
+        stacked.paste(top, (0, 0))
+        stacked.paste(landscape(kind, 512, 384, seed=seed), (0, 192))
+        result = check_split(stacked)
+        assert result.split and result.seam_y is not None, (kind, seed, result.score)
+        assert abs(result.seam_y - 192) <= SEAM_TOLERANCE * 384, (kind, seed, result.seam_y)
+    beach = _stack(
+        render_backdrop("simple beach", 512, 192, seed=3).image,
+        render_backdrop("simple beach", 512, 192, seed=4).image,
+        512,
+        384,
+        192,
+    )
+    assert check_split(beach).split
 
 
 def test_sizes_modes_and_the_input_left_alone() -> None:
