@@ -247,10 +247,10 @@ def test_check_time_at_1024_square_is_reasonable() -> None:
 WIDE_TARGET_RECALL, WIDE_TARGET_KIND_RECALL, WIDE_TARGET_SEAMS = 0.95, 0.85, 1.0
 # What the test guards (regression floors a little under what this detector measured; see
 # docs/split-detector.md: the recall targets are not met yet). False alarms and studio are the targets.
-# Lowered from 0.75 / 0.45 when the studio grew from 14 to 40 families: retrained with every family's single
-# backdrops as negatives (the product must never flag its own generator), recall went 0.796 -> 0.727.
-WIDE_MIN_RECALL = 0.70
-WIDE_MIN_KIND_RECALL = 0.40
+# Lowered from 0.75 / 0.45 when the studio grew from 14 to 40 families (recall 0.796 -> 0.727); the second
+# pass (70 features, backdrops at 7 canvas shapes as negatives) measured 0.727 overall, worst kind 0.458.
+WIDE_MIN_RECALL = 0.72
+WIDE_MIN_KIND_RECALL = 0.45
 WIDE_MIN_SEAMS_PLACED = 0.94
 WIDE_MAX_FALSE_ALARMS = 0.02
 

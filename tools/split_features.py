@@ -6,8 +6,10 @@ features ask what a person looks for: a step across the full width at several sc
 vertical structure that stops continuing across the row, colour/lightness/texture statistics above and below
 that are independent of each other (compared with how much adjacent bands differ inside each side), a
 restart of the scene (the rows below look like the image's top, the rows above like its bottom, texture
-drops from "near ground" to "sky"), and whether the lower part replays the upper one rather than mirroring
-it. `split.py` scores each row with a small trained network; see docs/split-detector.md.
+drops from "near ground" to "sky"), whether the lower part replays the upper one rather than mirroring
+it (also squashed to another height), texture that changes in every column at once, and whether the row
+stands out from the picture's other rows. `split.py` scores each row with a small trained network; see
+docs/split-detector.md.
 """
 
 from __future__ import annotations
