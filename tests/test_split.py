@@ -23,6 +23,7 @@ from productshot.errors import BadImageError, BadRequestError
 from productshot.tools.split import BACKEND, DEFAULT_THRESHOLD, SplitResult, check_split
 from productshot.tools.studio import match_scene, render_backdrop, scene_families
 from tests.support import split_wide
+from tests.support.landscapes import landscape
 from tests.support.split_set import (
     INFO_TYPES,
     NEGATIVE_TYPES,
@@ -181,6 +182,27 @@ def test_a_reflection_is_not_a_split() -> None:
     assert not check_split(Image.fromarray(mirrored.astype(np.uint8), "RGB")).split
 
 
+def test_a_scene_over_another_render_of_its_kind_is_caught() -> None:
+    """Same-kind repeats (the first detector's strength): a day sea with a second day sea pasted under it
+    (it had slipped to 0.46 after the 40-family retrain), a field under a sea, two studio beaches."""
+    top = landscape("sea", 512, 384, seed=1).crop((0, 0, 512, 192))
+    for kind, seed in (("sea", 2), ("sea", 3), ("sunset", 2), ("field", 4)):
+        stacked = Image.new("RGB", (512, 384))
+        stacked.paste(top, (0, 0))
+        stacked.paste(landscape(kind, 512, 384, seed=seed), (0, 192))
+        result = check_split(stacked)
+        assert result.split and result.seam_y is not None, (kind, seed, result.score)
+        assert abs(result.seam_y - 192) <= SEAM_TOLERANCE * 384, (kind, seed, result.seam_y)
+    beach = _stack(
+        render_backdrop("simple beach", 512, 192, seed=3).image,
+        render_backdrop("simple beach", 512, 192, seed=4).image,
+        512,
+        384,
+        192,
+    )
+    assert check_split(beach).split
+
+
 def test_sizes_modes_and_the_input_left_alone() -> None:
     stacked = _stack(_scene(256), _scene(256), 1024, 1024, 500)
     before = stacked.tobytes()
@@ -225,10 +247,10 @@ def test_check_time_at_1024_square_is_reasonable() -> None:
 WIDE_TARGET_RECALL, WIDE_TARGET_KIND_RECALL, WIDE_TARGET_SEAMS = 0.95, 0.85, 1.0
 # What the test guards (regression floors a little under what this detector measured; see
 # docs/split-detector.md: the recall targets are not met yet). False alarms and studio are the targets.
-# Lowered from 0.75 / 0.45 when the studio grew from 14 to 40 families: retrained with every family's single
-# backdrops as negatives (the product must never flag its own generator), recall went 0.796 -> 0.727.
-WIDE_MIN_RECALL = 0.70
-WIDE_MIN_KIND_RECALL = 0.40
+# Lowered from 0.75 / 0.45 when the studio grew from 14 to 40 families (recall 0.796 -> 0.727); the second
+# pass (70 features, backdrops at 7 canvas shapes as negatives) measured 0.727 overall, worst kind 0.458.
+WIDE_MIN_RECALL = 0.72
+WIDE_MIN_KIND_RECALL = 0.45
 WIDE_MIN_SEAMS_PLACED = 0.94
 WIDE_MAX_FALSE_ALARMS = 0.02
 

@@ -6,8 +6,10 @@ features ask what a person looks for: a step across the full width at several sc
 vertical structure that stops continuing across the row, colour/lightness/texture statistics above and below
 that are independent of each other (compared with how much adjacent bands differ inside each side), a
 restart of the scene (the rows below look like the image's top, the rows above like its bottom, texture
-drops from "near ground" to "sky"), and whether the lower part replays the upper one rather than mirroring
-it. `split.py` scores each row with a small trained network; see docs/split-detector.md.
+drops from "near ground" to "sky"), whether the lower part replays the upper one rather than mirroring
+it (also squashed to another height), texture that changes in every column at once, and whether the row
+stands out from the picture's other rows. `split.py` scores each row with a small trained network; see
+docs/split-detector.md.
 """
 
 from __future__ import annotations
@@ -183,7 +185,101 @@ def row_features(pixels: Array) -> Array:
     # content: does the strip just below the row recur above it (or the strip above recur below)?
     out.append(_repeat_features(profile, rows))
     out.append(_replay_features(light, rows))
-    return np.concatenate(out, axis=1).astype(np.float32)
+    # The same picture twice, squashed to two heights: each side rescaled to 16 rows and compared whole.
+    out.append(_rescaled_replay(pixels, light, rows))
+    # Texture that changes in every column at once (a cut), not in one place (an object's edge).
+    out.append(_texture_change(light, rows))
+    base = np.concatenate(out, axis=1).astype(np.float32)
+    # Does this row stand out from the rest of the picture (one seam), or do many rows look alike (shelves,
+    # text lines, a tiled texture)?
+    return np.concatenate([base, _standing_out(base)], axis=1).astype(np.float32)
+
+
+_SIDE_ROWS = 16  # rows each side is rescaled to in the squashed-replay test
+# Steps at 1 and 3 rows, the weakest column block's step, the row edge, aligned columns, the ridge, histograms.
+_STANDOUT_COLUMNS = (2, 4, 9, 15, 16, 17, 30)
+_STANDOUT_AWAY = 6  # rows
+
+
+def _resample_rows(values: Array, starts: Array, ends: Array, count: int) -> Array:
+    """`count` rows linearly sampled between starts and ends (per candidate) from a (rows, C) array."""
+    t = (np.arange(count, dtype=np.float32) + 0.5) / count
+    pos = np.clip(starts[:, None] + (ends - starts)[:, None] * t[None, :] - 0.5, 0, values.shape[0] - 1)
+    low = np.floor(pos).astype(np.int32)
+    high = np.minimum(low + 1, values.shape[0] - 1)
+    weight = (pos - low)[..., None]
+    return values[low] * (1 - weight) + values[high] * weight
+
+
+def _correlation(a: Array, b: Array) -> Array:
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    return (a * b).sum(1) / (np.sqrt((a * a).sum(1) * (b * b).sum(1)) + 1e-4)
+
+
+def _rescaled_replay(pixels: Array, light: Array, rows: Array) -> Array:
+    """Correlation of the part above the row with the part below, both rescaled to 16 rows × 24 columns of
+    lightness and two colours: whole, mirrored, with each row's mean removed (structure across the width)
+    and with each column's mean removed (the order of things down the picture). Every other row, as the
+    values change slowly."""
+    height = light.shape[0]
+    red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    grid = np.concatenate(
+        [light.reshape(height, 24, 4).mean(2), (red - green).reshape(height, 24, 4).mean(2),
+         ((red + green) * 0.5 - blue).reshape(height, 24, 4).mean(2)],
+        axis=1,
+    )  # fmt: skip
+    all_rows = rows.astype(np.float32)
+    sparse = all_rows[::2]
+    if sparse[-1] != all_rows[-1]:
+        sparse = np.append(sparse, all_rows[-1])
+    upper = _resample_rows(grid, np.zeros_like(sparse), sparse, _SIDE_ROWS)
+    lower = _resample_rows(grid, sparse, np.full_like(sparse, height), _SIDE_ROWS)
+    count = len(sparse)
+
+    def across(part: Array) -> Array:
+        split = part.reshape(count, _SIDE_ROWS, 3, 24)
+        return (split - split.mean(3, keepdims=True)).reshape(count, -1)
+
+    def down(part: Array) -> Array:
+        return (part - part.mean(1, keepdims=True)).reshape(count, -1)
+
+    replay = _correlation(upper.reshape(count, -1), lower.reshape(count, -1))
+    mirror = _correlation(upper.reshape(count, -1), lower[:, ::-1].reshape(count, -1))
+    replay_down = _correlation(down(upper), down(lower))
+    mirror_down = _correlation(down(upper), down(lower[:, ::-1]))
+    values = (
+        replay, mirror, replay - mirror, _correlation(across(upper), across(lower)), replay_down,
+        replay_down - mirror_down,
+    )  # fmt: skip
+    return np.stack([np.interp(all_rows, sparse, v) for v in values], axis=1)
+
+
+def _texture_change(light: Array, rows: Array) -> Array:
+    """|log| ratio of vertical detail just above and just below the row in 16 column blocks (4 and 10
+    rows): its lower quartile and median (a cut changes texture in every block)."""
+    height = light.shape[0]
+    detail = np.abs(np.diff(light, axis=0, prepend=light[:1]))
+    summed = _cumsum(detail.reshape(height, 16, -1).mean(2))
+    at = rows.astype(np.int64)
+    out = []
+    for k in (4, 10):
+        above = _band(summed, at - k - 1, at - 1)
+        below = _band(summed, at + 2, at + k + 2)
+        ratio = np.abs(np.log(above + 0.003) - np.log(below + 0.003))
+        out += [np.quantile(ratio, 0.25, axis=1), np.median(ratio, axis=1)]
+    return np.stack(out, axis=1)
+
+
+def _standing_out(features: Array) -> Array:
+    """For a few key features, each row's value minus the best value of the rows at least 6 rows away."""
+    index = np.arange(features.shape[0])
+    away = np.abs(index[:, None] - index[None, :]) >= _STANDOUT_AWAY
+    out = []
+    for column in _STANDOUT_COLUMNS:
+        values = features[:, column]
+        out.append(values - np.where(away, values[None, :], -np.inf).max(axis=1))
+    return np.stack(out, axis=1)
 
 
 def _box_rows(values: Array, radius: int) -> Array:
