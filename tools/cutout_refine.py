@@ -31,6 +31,10 @@ WORK_SIDE: Final = 512  # refine at most this many pixels across, then solve the
 
 _SNAP_SOLID = 0.96  # band alpha at or above this is solid product
 _SNAP_CLEAR = 0.04  # and at or below this is clear background
+_EDGE_HALF = 3  # the edge pass reads solid and clear pixels this many px away
+# Damping of the edge pass's colour planes (per sample, in px²): a plane's slope needs offsets spread
+# wider than this to count, so a side seen in one or two pixels falls back to its mean colour.
+_PLANE_DAMPING = 0.1
 # RGB → (luma, half-weight blue and red chroma): the space the band is un-mixed in.
 _LUMA_CHROMA = np.array(
     [[0.299, 0.587, 0.114], [-0.0844, -0.1656, 0.25], [0.25, -0.2094, -0.0406]], dtype=np.float32
@@ -70,6 +74,12 @@ class Refinement:
     recovered: int  # pixels added back next to the outline
     border_touch: float  # share of the image border covered by product
     area: float  # share of the image covered by product
+    # Share of the product the model half-saw (mask between 0.05 and 0.5, off the kept outline) in colours
+    # the backdrop's border never shows: parts left out that do not look like backdrop.
+    unseen_parts: float = 0.0
+    # Share of the product whose side of alpha 0.5 is a coin flip (alpha near 0.5): the IoU the cutout
+    # itself cannot vouch for. Thin parts are mostly edge, so a sub-pixel error costs them a lot.
+    edge_doubt: float = 0.0
 
     @property
     def plain_backdrop(self) -> bool:
@@ -127,7 +137,7 @@ def refine_alpha(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
     # sharpened back by the same factor.
     alpha = _edge_pass(rgb, source, max(1.0, noise), small.plain_backdrop, stretch=1.0 / factor)
     alpha = _smooth_edge(alpha)
-    return replace(small, alpha=alpha)
+    return replace(small, alpha=alpha, edge_doubt=edge_doubt(alpha))
 
 
 def _refine(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
@@ -154,7 +164,53 @@ def _refine(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
     # A second, narrower pass samples both sides right next to the edge the first pass found: nearer
     # colours are truer where the backdrop changes fast (a floor shadow right under the edge).
     alpha = _smooth_edge(_edge_pass(rgb, alpha, max(1.0, noise), plain))
-    return _evidence(coarse, solid, alpha, scale, background, reliability, holes, recovered)
+    evidence = _evidence(coarse, solid, alpha, scale, background, reliability, holes, recovered)
+    return replace(
+        evidence, unseen_parts=unseen_parts(rgb, coarse, alpha >= 128), edge_doubt=edge_doubt(alpha)
+    )
+
+
+def edge_doubt(alpha: np.ndarray) -> float:
+    """Expected share of the product on the wrong side of alpha 0.5: each edge pixel counts half (a coin
+    flip) at alpha 0.5, falling to nothing at 0.25 and 0.75, over the pixels at or above 0.5.
+
+    Alpha is solved to within a few hundredths; a pixel at 0.5 could as well be 0.45 or 0.55. For a
+    product a few pixels thick that is a real share of its area (an IoU of 0.95 leaves 5 %)."""
+    partial = alpha[(alpha > 0) & (alpha < 255)].astype(np.float32) / 255.0
+    area = int(np.count_nonzero(alpha >= 128))
+    if area == 0:
+        return 0.0
+    flips = 0.5 * np.clip(1.0 - np.abs(partial - 0.5) / 0.25, 0.0, 1.0)
+    return float(flips.sum()) / area
+
+
+def unseen_parts(rgb: np.ndarray, coarse: np.ndarray, kept: np.ndarray) -> float:
+    """Share of the kept product that the model half-saw next to it in colours the border never shows.
+
+    The model's faint mask (0.05 to 0.5) away from the kept outline is either backdrop it hesitated
+    about (gravel, a shadow: colours the border shows too) or product it half-lost (a pale handle on
+    brick). Colours are compared as a 16³ histogram of the border ring, widened by one bin."""
+    height, width = coarse.shape
+    area = int(np.count_nonzero(kept))
+    if area == 0:
+        return 0.0
+    reach = max(2, round(1.5 * max(height, width) / 320))
+    faint = (coarse >= 13) & (coarse < 128) & ~ndimage.binary_dilation(kept, iterations=reach)
+    if not faint.any():
+        return 0.0
+    ring = max(3, round(0.03 * min(height, width)))
+    border = np.zeros((height, width), dtype=bool)
+    border[:ring], border[-ring:], border[:, :ring], border[:, -ring:] = True, True, True, True
+    border &= ~ndimage.binary_dilation(coarse >= 13, iterations=2)
+    if not border.any():
+        return 0.0
+    bins = (rgb >> 4).astype(np.int32)
+    index = (bins[..., 0] << 8) | (bins[..., 1] << 4) | bins[..., 2]
+    counts = np.bincount(index[border], minlength=4096).reshape(16, 16, 16).astype(np.float32)
+    counts = ndimage.uniform_filter(counts, 3, mode="constant") * 27.0
+    # A colour the border shows in fewer than 1 in 2000 of its pixels is not the backdrop's.
+    seen = counts.reshape(-1) >= max(1.0, 0.0005 * int(border.sum()))
+    return float(np.count_nonzero(~seen[index[faint]])) / area
 
 
 def _evidence(
@@ -303,7 +359,9 @@ def _edge_pass(
 ) -> np.ndarray:
     """Re-solve the pixels ``source`` leaves between 0 and 255 (grown by a pixel) from the fully solid and
     fully clear pixels within 3 px: nearest colours are truest where the backdrop changes fast (a floor
-    shadow right under the edge, a rim light on the product)."""
+    shadow right under the edge, a rim light on the product). Each side's colour is a plane fitted to
+    those pixels and read at the edge pixel, so a shadow that darkens away from the edge is not averaged
+    into the edge's backdrop."""
     alpha = source.copy()
     partial = (source > 0) & (source < 255)
     if not partial.any():
@@ -311,36 +369,84 @@ def _edge_pass(
     band = ndimage.maximum_filter(partial, 3)
     ys, xs = np.nonzero(band)
     height, width = source.shape
-    half = 3
+    half = _EDGE_HALF
     y0, y1 = max(0, ys.min() - half), min(height, ys.max() + half + 1)
     x0, x1 = max(0, xs.min() - half), min(width, xs.max() + half + 1)
     image = rgb[y0:y1, x0:x1].astype(np.float32) @ _LUMA_CHROMA.T
-    solid, clear = source[y0:y1, x0:x1] == 255, source[y0:y1, x0:x1] == 0
+    crop = source[y0:y1, x0:x1]
     ys, xs = ys - y0, xs - x0
-    feature = np.concatenate(
-        [np.ones((*image.shape[:2], 1), np.float32), image, (image * image).sum(-1, keepdims=True)], -1
-    )
-    both = np.concatenate([feature * solid[..., None], feature * clear[..., None]], -1)
-    size = 2 * half + 1
-    if ys.size * size * size > 8 * solid.size:  # a wide band: box sums over the crop are cheaper
-        sums = ndimage.uniform_filter(both, size=(size, size, 1), mode="constant")[ys, xs] * (size * size)
-    else:  # a thin band: add up the window around each band pixel only
-        sums = np.zeros((ys.size, both.shape[-1]), dtype=np.float32)
-        for dy in range(-half, half + 1):
-            yy = np.clip(ys + dy, 0, y1 - y0 - 1)
-            for dx in range(-half, half + 1):
-                sums += both[yy, np.clip(xs + dx, 0, x1 - x0 - 1)]
-    sides = [sums[:, :5], sums[:, 5:]]
-    stats = []
-    for side in sides:
-        total = np.maximum(side[:, 0], 1e-6)
-        mean = side[:, 1:4] / total[:, None]
-        variance = np.maximum(side[:, 4] / total - np.sum(mean * mean, axis=1), 0.0)
-        stats.append((mean, variance, side[:, 0] / (2 * half + 1) ** 2))
+    stats = _window_planes(image, (crop == 255, crop == 0), band[y0:y1, x0:x1], ys, xs, half)
     fallback = np.clip((source[y0 + ys, x0 + xs] / 255.0 - 0.5) * stretch + 0.5, 0.0, 1.0)
     solved, _ = _unmix(image[ys, xs], stats[0], stats[1], fallback, noise, plain)
     alpha[y0 + ys, x0 + xs] = np.rint(solved * 255.0).astype(np.uint8)
     return alpha
+
+
+def _window_planes(
+    image: np.ndarray,
+    sides: tuple[np.ndarray, np.ndarray],
+    band: np.ndarray,
+    ys: np.ndarray,
+    xs: np.ndarray,
+    half: int,
+) -> list[Side]:
+    """For each side mask and each band pixel (ys, xs): the side's colour plane (least squares over the
+    side's pixels in the (2·half + 1)² window, slopes lightly damped) read at the pixel, the side's colour
+    variance and its share of the window.
+
+    The window sums are separable: a horizontal pass over the band's rows grown by ``half``, then a
+    vertical pass over the band pixels only, each a gather per offset (not per window pixel)."""
+    height, width = band.shape
+    # Rows of the band grown vertically: the only pixels the vertical pass reads from.
+    rows = ndimage.maximum_filter1d(band, 2 * half + 1, axis=0)
+    ay, ax = np.nonzero(rows)
+    lookup = np.full((height, width), -1, dtype=np.int64)
+    lookup[ay, ax] = np.arange(ay.size)
+    offsets = np.arange(-half, half + 1, dtype=np.float32)
+    planes: list[Side] = []
+    for side in sides:
+        weight = side.astype(np.float32)
+        feature = np.concatenate(
+            [
+                weight[..., None],
+                image * weight[..., None],
+                (image * image).sum(-1, keepdims=True) * weight[..., None],
+            ],
+            axis=-1,
+        )  # w, w·c (3), w·|c|²
+        h1 = np.zeros((ay.size, 5), dtype=np.float32)
+        hx = np.zeros((ay.size, 4), dtype=np.float32)  # Σ dx·(w, w·c)
+        hxx = np.zeros(ay.size, dtype=np.float32)  # Σ dx²·w
+        for dx in offsets:
+            got = feature[ay, np.clip(ax + int(dx), 0, width - 1)]
+            h1 += got
+            hx += dx * got[:, :4]
+            hxx += dx * dx * got[:, 0]
+        stacked = np.concatenate([h1, hx, hxx[:, None]], axis=1)  # 10 columns
+        v1 = np.zeros((ys.size, 10), dtype=np.float32)
+        vy = np.zeros((ys.size, 5), dtype=np.float32)  # Σ dy·(w, w·c) and Σ dy·dx·w
+        vyy = np.zeros(ys.size, dtype=np.float32)
+        for dy in offsets:
+            got = stacked[lookup[np.clip(ys + int(dy), 0, height - 1), xs]]
+            v1 += got
+            vy += dy * got[:, [0, 1, 2, 3, 5]]
+            vyy += dy * dy * got[:, 0]
+        s0 = np.maximum(v1[:, 0], 1e-6)
+        mean = v1[:, 1:4] / s0[:, None]
+        variance = np.maximum(v1[:, 4] / s0 - np.sum(mean * mean, axis=1), 0.0)
+        mx, my = v1[:, 5] / s0, vy[:, 0] / s0
+        damp = _PLANE_DAMPING * s0 + 1e-3
+        cxx = v1[:, 9] - v1[:, 5] * mx + damp
+        cyy = vyy - vy[:, 0] * my + damp
+        cxy = vy[:, 4] - v1[:, 5] * my
+        cxc = v1[:, 6:9] - v1[:, 5:6] * mean
+        cyc = vy[:, 1:4] - vy[:, 0:1] * mean
+        det = np.maximum(cxx * cyy - cxy * cxy, 1e-6)[:, None]
+        gx = (cyy[:, None] * cxc - cxy[:, None] * cyc) / det
+        gy = (cxx[:, None] * cyc - cxy[:, None] * cxc) / det
+        at_pixel = mean - gx * mx[:, None] - gy * my[:, None]
+        planes.append((at_pixel, variance, v1[:, 0] / (2 * half + 1) ** 2))
+    return planes
 
 
 def _smooth_edge(alpha: np.ndarray) -> np.ndarray:
@@ -483,4 +589,4 @@ def _design(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarra
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
 
 
-__all__ = ["BackgroundModel", "Refinement", "fit_background", "refine_alpha"]
+__all__ = ["BackgroundModel", "Refinement", "edge_doubt", "fit_background", "refine_alpha", "unseen_parts"]
