@@ -229,9 +229,11 @@ class Cutter:
                 f"cutout model {self.model!r} failed on a {rgb.width}×{rgb.height} image: {exc}"
             ) from exc
         from productshot.tools.cutout_confidence import assess_cutout
-        from productshot.tools.cutout_refine import refine_alpha
+        from productshot.tools.cutout_refine import refine_alpha, working_size
 
-        coarse = clean_mask(np.asarray(masks[0].convert("L").resize(rgb.size)))
+        # The mask is cleaned at the size the refinement reads it (at most 512 px across), not the photo's.
+        work = working_size(rgb.width, rgb.height)
+        coarse = clean_mask(np.asarray(masks[0].convert("L").resize(work, Image.Resampling.BILINEAR)))
         refinement = refine_alpha(np.asarray(rgb), coarse)
         alpha = refinement.alpha
         trust = assess_cutout(refinement)
@@ -477,7 +479,7 @@ def _unreliable_unmixing(photo: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> n
     of another colour. Un-mixing divides by alpha, so there small errors in alpha or B become new hues."""
     from productshot.tools.colordiff import srgb_to_lab
 
-    lab, fg_lab, bg_lab = srgb_to_lab(photo), srgb_to_lab(fg), srgb_to_lab(bg)
+    lab, fg_lab, bg_lab = srgb_to_lab(photo.astype(np.uint8)), srgb_to_lab(fg), srgb_to_lab(bg)
     other_backdrop = np.linalg.norm(lab - bg_lab, axis=1) > 10.0
     dark = lab[:, 0] < 22.0
     saturated = np.hypot(lab[:, 1], lab[:, 2]) > 55.0
@@ -487,20 +489,22 @@ def _unreliable_unmixing(photo: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> n
 
 def _toward_within(photo: np.ndarray, target: np.ndarray, limit: float) -> np.ndarray:
     """Move each photo colour toward its target, as far as possible while ΔE99 to the photo stays ≤ limit."""
-    from productshot.tools.colordiff import delta_e99
+    from productshot.tools.colordiff import delta_e99_to, srgb_to_din99o
 
     if photo.size == 0:
         return target
+    reference = srgb_to_din99o(photo.astype(np.uint8))  # the photo's own colours, converted once
     rounded = np.clip(np.rint(target), 0, 255)
-    ok = delta_e99(rounded, photo) <= limit
+    ok = delta_e99_to(rounded.astype(np.uint8), reference) <= limit
     low, high = np.zeros(len(photo)), np.where(ok, 1.0, 0.0)
     step = np.where(ok, 0.0, 1.0)
+    moving = np.flatnonzero(~ok)  # only the colours that overshoot are bisected
     for _ in range(8):  # bisection on the share of the move; ΔE99 grows along the straight move
         step = step / 2
-        trial = low + step
-        moved = np.clip(np.rint(photo + trial[:, None] * (target - photo)), 0, 255)
-        fits = (delta_e99(moved, photo) <= limit) & ~ok
-        low = np.where(fits, trial, low)
+        trial = low[moving] + step[moving]
+        moved = np.clip(np.rint(photo[moving] + trial[:, None] * (target[moving] - photo[moving])), 0, 255)
+        fits = delta_e99_to(moved.astype(np.uint8), reference[moving]) <= limit
+        low[moving] = np.where(fits, trial, low[moving])
     share = np.where(ok, high, low)
     return np.clip(np.rint(photo + share[:, None] * (target - photo)), 0, 255)
 
@@ -620,8 +624,11 @@ class _ColourField:
         from scipy import ndimage
 
         height, width = where.shape
+        self._step = step
         self._grid_size = (max(1, -(-width // step)), max(1, -(-height // step)))
-        self._scale = (height / self._grid_size[1], width / self._grid_size[0])
+        # Each grid cell averages a step × step block; the last row and column of cells reach past the
+        # image and average the pixels they hold (weights and weighted colours shrink alike).
+        self._scale = (float(step), float(step))
         weight = where.astype(np.float32)
         total = ndimage.gaussian_filter(self._shrink(weight), sigma / step)
         channels = [
@@ -635,10 +642,17 @@ class _ColourField:
         self._grid = mean
 
     def _shrink(self, values: np.ndarray) -> np.ndarray:
-        if self._grid_size == (values.shape[1], values.shape[0]):
-            return values.astype(np.float32, copy=False)
-        small = Image.fromarray(values.astype(np.float32, copy=False), mode="F")
-        return np.asarray(small.resize(self._grid_size, Image.Resampling.BOX))
+        """Block means over step × step pixels (zero past the image's edge)."""
+        values = values.astype(np.float32, copy=False)
+        if self._step == 1:
+            return values
+        step = self._step
+        grid_w, grid_h = self._grid_size
+        padded = np.zeros((grid_h * step, grid_w * step), dtype=np.float32)
+        padded[: values.shape[0], : values.shape[1]] = values
+        # Adding the step² strided sub-grids is several times faster than a reduction over a reshape.
+        total = sum(padded[dy::step, dx::step] for dy in range(step) for dx in range(step))
+        return np.asarray(total, dtype=np.float32) / float(step * step)
 
     def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """Colours (N×3, float) at full-resolution pixel coordinates."""

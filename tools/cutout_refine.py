@@ -115,21 +115,29 @@ def fit_background(rgb: np.ndarray, coarse: np.ndarray) -> BackgroundModel | Non
     return BackgroundModel(coefficients, noise, float(np.percentile(residual, 90)), coverage)
 
 
+def working_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) the refinement works at: the photo's, or at most `WORK_SIDE` across."""
+    factor = WORK_SIDE / max(height, width)
+    if factor >= 1.0:
+        return width, height
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
 def refine_alpha(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
     """Refine ``coarse`` (uint8 alpha from the model) against ``rgb`` (uint8 H×W×3); see the module doc.
 
     Photos larger than `WORK_SIDE` are refined at that size (the model's mask has no finer detail), then
     the edge is solved once more at full size from the pixels right next to it, so it stays crisp.
+    ``coarse`` may be given at the photo's size or already at the `working_size`.
     """
-    height, width = coarse.shape
-    factor = WORK_SIDE / max(height, width)
-    if factor >= 1.0:
+    height, width = rgb.shape[:2]
+    size = working_size(width, height)
+    if size == (width, height):
         return _refine(rgb, coarse)
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    small = _refine(
-        np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX)),
-        np.asarray(Image.fromarray(coarse).resize(size, Image.Resampling.BILINEAR)),
-    )
+    factor = size[0] / width
+    if coarse.shape != (size[1], size[0]):
+        coarse = np.asarray(Image.fromarray(coarse).resize(size, Image.Resampling.BILINEAR))
+    small = _refine(np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX)), coarse)
     source = np.asarray(Image.fromarray(small.alpha).resize((width, height), Image.Resampling.BILINEAR))
     # Averaging 1/factor² pixels divided the photo's noise by about 1/factor.
     noise = small.background.noise / factor if small.plain_backdrop and small.background else 2.0
@@ -297,8 +305,7 @@ def _band_alpha(
     by, bx = np.nonzero(band)
     if by.size == 0:
         return alpha, 1.0
-    f, f_var, f_weight = _ring_stats(image, fg_ring, window, by, bx)
-    b, b_var, b_weight = _ring_stats(image, bg_ring, window, by, bx)
+    (f, f_var, f_weight), (b, b_var, b_weight) = _ring_stats(image, (fg_ring, bg_ring), window, by, bx)
     fallback = np.clip((source[crop][by, bx].astype(np.float32) / 255.0 - 0.5) * stretch + 0.5, 0.0, 1.0)
     solved, weight = _unmix(image[by, bx], (f, f_var, f_weight), (b, b_var, b_weight), fallback, noise, plain)
     alpha[y0 + by, x0 + bx] = np.rint(solved * 255.0).astype(np.uint8)
@@ -392,60 +399,70 @@ def _window_planes(
 ) -> list[Side]:
     """For each side mask and each band pixel (ys, xs): the side's colour plane (least squares over the
     side's pixels in the (2·half + 1)² window, slopes lightly damped) read at the pixel, the side's colour
-    variance and its share of the window.
+    variance and its share of the window. Pixels past the image's edge are no sample.
 
     The window sums are separable: a horizontal pass over the band's rows grown by ``half``, then a
-    vertical pass over the band pixels only, each a gather per offset (not per window pixel)."""
+    vertical pass over the band pixels only, each one gather per offset (not per window pixel)."""
     height, width = band.shape
-    # Rows of the band grown vertically: the only pixels the vertical pass reads from.
+    # Planes of features for both sides at once — w (solid, clear), w·c (solid 3, clear 3), w·|c|² (solid,
+    # clear) — with a margin of ``half`` zero pixels all round so no index needs clipping.
+    padded_width = width + 2 * half
+    feature = np.zeros((10, height + 2 * half, padded_width), dtype=np.float32)
+    inner = feature[:, half : half + height, half : half + width]
+    planar = np.moveaxis(image, -1, 0)
+    square = np.einsum("kij,kij->ij", planar, planar)
+    for side, mask in enumerate(sides):
+        weight = mask.astype(np.float32)
+        inner[side] = weight
+        np.multiply(planar, weight, out=inner[2 + 3 * side : 5 + 3 * side])
+        np.multiply(square, weight, out=inner[8 + side])
+    flat = feature.reshape(10, -1)
+    # The horizontal pass runs over the band's rows grown by ``half``: the only pixels the vertical reads.
     rows = ndimage.maximum_filter1d(band, 2 * half + 1, axis=0)
     ay, ax = np.nonzero(rows)
-    lookup = np.full((height, width), -1, dtype=np.int64)
-    lookup[ay, ax] = np.arange(ay.size)
-    offsets = np.arange(-half, half + 1, dtype=np.float32)
+    centre = (ay + half) * padded_width + (ax + half)
+    # Rows 0-9: Σ of the features; 10-17: Σ dx·(w, w·c); 18-19: Σ dx²·w; a last column of no sample.
+    stacked = np.zeros((20, ay.size + 1), dtype=np.float32)
+    h1, hx, hxx = stacked[:10, :-1], stacked[10:18, :-1], stacked[18:, :-1]
+    for dx in range(-half, half + 1):
+        got = np.take(flat, centre + dx, axis=1)
+        h1 += got
+        if dx:
+            hx += dx * got[:8]
+            hxx += dx * dx * got[:2]
+    lookup = np.full((height + 2 * half, width), ay.size, dtype=np.int64)
+    lookup[ay + half, ax] = np.arange(ay.size)
+    flat_lookup = lookup.reshape(-1)
+    where = (ys + half) * width + xs
+    v1 = np.zeros((20, ys.size), dtype=np.float32)
+    vy = np.zeros((12, ys.size), dtype=np.float32)  # Σ dy·(rows 0-11): dy·w, dy·w·c, dy·dx·w at 10-11
+    vyy = np.zeros((2, ys.size), dtype=np.float32)
+    for dy in range(-half, half + 1):
+        got = np.take(stacked, np.take(flat_lookup, where + dy * width), axis=1)
+        v1 += got
+        if dy:
+            vy += dy * got[:12]
+            vyy += dy * dy * got[:2]
     planes: list[Side] = []
-    for side in sides:
-        weight = side.astype(np.float32)
-        feature = np.concatenate(
-            [
-                weight[..., None],
-                image * weight[..., None],
-                (image * image).sum(-1, keepdims=True) * weight[..., None],
-            ],
-            axis=-1,
-        )  # w, w·c (3), w·|c|²
-        h1 = np.zeros((ay.size, 5), dtype=np.float32)
-        hx = np.zeros((ay.size, 4), dtype=np.float32)  # Σ dx·(w, w·c)
-        hxx = np.zeros(ay.size, dtype=np.float32)  # Σ dx²·w
-        for dx in offsets:
-            got = feature[ay, np.clip(ax + int(dx), 0, width - 1)]
-            h1 += got
-            hx += dx * got[:, :4]
-            hxx += dx * dx * got[:, 0]
-        stacked = np.concatenate([h1, hx, hxx[:, None]], axis=1)  # 10 columns
-        v1 = np.zeros((ys.size, 10), dtype=np.float32)
-        vy = np.zeros((ys.size, 5), dtype=np.float32)  # Σ dy·(w, w·c) and Σ dy·dx·w
-        vyy = np.zeros(ys.size, dtype=np.float32)
-        for dy in offsets:
-            got = stacked[lookup[np.clip(ys + int(dy), 0, height - 1), xs]]
-            v1 += got
-            vy += dy * got[:, [0, 1, 2, 3, 5]]
-            vyy += dy * dy * got[:, 0]
-        s0 = np.maximum(v1[:, 0], 1e-6)
-        mean = v1[:, 1:4] / s0[:, None]
-        variance = np.maximum(v1[:, 4] / s0 - np.sum(mean * mean, axis=1), 0.0)
-        mx, my = v1[:, 5] / s0, vy[:, 0] / s0
+    for side in range(2):
+        colours = slice(2 + 3 * side, 5 + 3 * side)
+        s0 = np.maximum(v1[side], 1e-6)
+        mean = v1[colours] / s0
+        variance = np.maximum(v1[8 + side] / s0 - np.sum(mean * mean, axis=0), 0.0)
+        sx, sxc, sxx = v1[10 + side], v1[12 + 3 * side : 15 + 3 * side], v1[18 + side]
+        sy, syc, sxy = vy[side], vy[colours], vy[10 + side]
+        mx, my = sx / s0, sy / s0
         damp = _PLANE_DAMPING * s0 + 1e-3
-        cxx = v1[:, 9] - v1[:, 5] * mx + damp
-        cyy = vyy - vy[:, 0] * my + damp
-        cxy = vy[:, 4] - v1[:, 5] * my
-        cxc = v1[:, 6:9] - v1[:, 5:6] * mean
-        cyc = vy[:, 1:4] - vy[:, 0:1] * mean
-        det = np.maximum(cxx * cyy - cxy * cxy, 1e-6)[:, None]
-        gx = (cyy[:, None] * cxc - cxy[:, None] * cyc) / det
-        gy = (cxx[:, None] * cyc - cxy[:, None] * cxc) / det
-        at_pixel = mean - gx * mx[:, None] - gy * my[:, None]
-        planes.append((at_pixel, variance, v1[:, 0] / (2 * half + 1) ** 2))
+        cxx = sxx - sx * mx + damp
+        cyy = vyy[side] - sy * my + damp
+        cxy = sxy - sx * my
+        cxc = sxc - sx * mean
+        cyc = syc - sy * mean
+        det = np.maximum(cxx * cyy - cxy * cxy, 1e-6)
+        gx = (cyy * cxc - cxy * cyc) / det
+        gy = (cxx * cyc - cxy * cxc) / det
+        at_pixel = mean - gx * mx - gy * my
+        planes.append((at_pixel.T, variance, v1[side] / (2 * half + 1) ** 2))
     return planes
 
 
@@ -464,40 +481,49 @@ def _smooth_edge(alpha: np.ndarray) -> np.ndarray:
 
 
 def _ring_stats(
-    image: np.ndarray, ring: np.ndarray, window: int, ys: np.ndarray, xs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean colour, summed colour variance and sample weight of the ``ring`` pixels within ``window`` px
-    of each (ys, xs), from box sums on a grid ``window // 4`` times coarser, read back bilinearly.
-    The weight is the share of the window the ring covers."""
+    image: np.ndarray, rings: tuple[np.ndarray, np.ndarray], window: int, ys: np.ndarray, xs: np.ndarray
+) -> list[Side]:
+    """For each ring mask: mean colour, summed colour variance and sample weight of its pixels within
+    ``window`` px of each (ys, xs), from box sums on a grid ``window // 4`` times coarser, read back
+    bilinearly. The weight is the share of the window the ring covers."""
     step = max(1, window // 4)
-    height, width = ring.shape
+    height, width = rings[0].shape
     gh, gw = -(-height // step), -(-width // step)
-    weight = ring.astype(np.float32)
-    stack = np.concatenate(
-        [
-            weight[..., None],
-            image * weight[..., None],
-            (image * image).sum(-1, keepdims=True) * weight[..., None],
-        ],
-        axis=-1,
-    )
-    padded = np.zeros((gh * step, gw * step, stack.shape[-1]), dtype=np.float32)
-    padded[:height, :width] = stack
-    grid = padded.reshape(gh, step, gw, step, -1).sum(axis=(1, 3))
+    planar = np.moveaxis(image, -1, 0)
+    square = np.einsum("kij,kij->ij", planar, planar)
+    # Planes: w, w·c (3), w·|c|² for the first ring, then the same for the second.
+    padded = np.zeros((10, gh * step, gw * step), dtype=np.float32)
+    for side, ring in enumerate(rings):
+        weight = ring.astype(np.float32)
+        base = 5 * side
+        padded[base, :height, :width] = weight
+        np.multiply(planar, weight, out=padded[base + 1 : base + 4, :height, :width])
+        np.multiply(square, weight, out=padded[base + 4, :height, :width])
+    # Block sums: adding the step² strided sub-grids is several times faster than reducing a reshape.
+    grid = sum(padded[:, dy::step, dx::step] for dy in range(step) for dx in range(step))
     size = 2 * int(np.ceil(window / step)) + 1
-    grid = ndimage.uniform_filter(grid, size=(size, size, 1), mode="constant")
-    coords = np.vstack([(ys + 0.5) / step - 0.5, (xs + 0.5) / step - 0.5])
-    sampled = np.stack(
-        [
-            ndimage.map_coordinates(grid[..., c], coords, order=1, mode="nearest")
-            for c in range(grid.shape[-1])
-        ],
-        axis=1,
+    grid = ndimage.uniform_filter(np.asarray(grid), size=(1, size, size), mode="constant").reshape(10, -1)
+    # Bilinear read-back, the grid's edge values extending past it.
+    fy = np.clip((ys + 0.5) / step - 0.5, 0.0, gh - 1.0)
+    fx = np.clip((xs + 0.5) / step - 0.5, 0.0, gw - 1.0)
+    y0 = np.minimum(fy.astype(np.int64), max(gh - 2, 0))
+    x0 = np.minimum(fx.astype(np.int64), max(gw - 2, 0))
+    wy, wx = (fy - y0).astype(np.float32), (fx - x0).astype(np.float32)
+    y1, x1 = np.minimum(y0 + 1, gh - 1), np.minimum(x0 + 1, gw - 1)
+    sampled = (
+        np.take(grid, y0 * gw + x0, axis=1) * ((1 - wy) * (1 - wx))
+        + np.take(grid, y0 * gw + x1, axis=1) * ((1 - wy) * wx)
+        + np.take(grid, y1 * gw + x0, axis=1) * (wy * (1 - wx))
+        + np.take(grid, y1 * gw + x1, axis=1) * (wy * wx)
     )
-    total = np.maximum(sampled[:, 0], 1e-6)
-    mean = sampled[:, 1:4] / total[:, None]
-    variance = np.maximum(sampled[:, 4] / total - np.sum(mean * mean, axis=1), 0.0)
-    return mean, variance, sampled[:, 0] / (step * step)
+    stats: list[Side] = []
+    for side in range(2):
+        base = 5 * side
+        total = np.maximum(sampled[base], 1e-6)
+        mean = sampled[base + 1 : base + 4] / total
+        variance = np.maximum(sampled[base + 4] / total - np.sum(mean * mean, axis=0), 0.0)
+        stats.append((mean.T, variance, sampled[base] / (step * step)))
+    return stats
 
 
 # ---- holes and dropped parts (plain backdrops) -------------------------------------------------------------
@@ -589,4 +615,12 @@ def _design(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarra
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
 
 
-__all__ = ["BackgroundModel", "Refinement", "edge_doubt", "fit_background", "refine_alpha", "unseen_parts"]
+__all__ = [
+    "BackgroundModel",
+    "Refinement",
+    "edge_doubt",
+    "fit_background",
+    "refine_alpha",
+    "unseen_parts",
+    "working_size",
+]
