@@ -467,7 +467,7 @@ def _decontaminate_crop(
     out[ys, xs, :3] = np.clip(np.rint(colour), 0, 255).astype(np.uint8)
     # Transparent pixels next to the product take its colour (no bleed when a tool resamples without
     # premultiplying); farther ones are cleared, so the old background is not kept hidden in the file.
-    out[clear, :3] = 0
+    out[..., :3] *= ~clear[..., None]
     margin = ndimage.maximum_filter(~clear, size=8 * radius + 1) & clear
     my, mx = np.nonzero(margin)
     out[my, mx, :3] = np.clip(np.rint(fg_field.at(my, mx)), 0, 255).astype(np.uint8)
@@ -628,7 +628,6 @@ class _ColourField:
         self._grid_size = (max(1, -(-width // step)), max(1, -(-height // step)))
         # Each grid cell averages a step × step block; the last row and column of cells reach past the
         # image and average the pixels they hold (weights and weighted colours shrink alike).
-        self._scale = (float(step), float(step))
         weight = where.astype(np.float32)
         total = ndimage.gaussian_filter(self._shrink(weight), sigma / step)
         channels = [
@@ -640,6 +639,7 @@ class _ColourField:
             nearest = ndimage.distance_transform_edt(~valid, return_distances=False, return_indices=True)
             mean = mean[nearest[0], nearest[1]]
         self._grid = mean
+        self._planes = np.ascontiguousarray(np.moveaxis(mean, -1, 0), dtype=np.float32)
 
     def _shrink(self, values: np.ndarray) -> np.ndarray:
         """Block means over step × step pixels (zero past the image's edge)."""
@@ -656,16 +656,13 @@ class _ColourField:
 
     def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """Colours (N×3, float) at full-resolution pixel coordinates."""
-        from scipy import ndimage
+        from productshot.tools.cutout_refine import sample_grid
 
-        if self._grid.shape[:2] == (self._grid_size[1], self._grid_size[0]) and self._scale == (1.0, 1.0):
+        if self._step == 1:
             return self._grid[ys, xs]
-        # Grid cell i covers [i·scale, (i+1)·scale) in pixels, so its centre is at (i + 0.5)·scale - 0.5.
-        coords = np.vstack([(ys + 0.5) / self._scale[0] - 0.5, (xs + 0.5) / self._scale[1] - 0.5])
-        return np.stack(
-            [ndimage.map_coordinates(self._grid[..., c], coords, order=1, mode="nearest") for c in range(3)],
-            axis=1,
-        )
+        # Grid cell i covers [i·step, (i+1)·step) in pixels, so its centre is at (i + 0.5)·step - 0.5.
+        step = float(self._step)
+        return sample_grid(self._planes, (ys + 0.5) / step - 0.5, (xs + 0.5) / step - 0.5).T
 
 
 def _background_field(

@@ -287,7 +287,7 @@ def _band_alpha(
     if not solid.any() or solid.all():
         return alpha, 1.0
     reach = 4 * radius + 3
-    ys, xs = np.nonzero(solid ^ ndimage.minimum_filter(solid, 3) | (solid ^ ndimage.maximum_filter(solid, 3)))
+    ys, xs = np.nonzero(_grow(solid) & _grow(~solid))  # pixels with both sides in their 3×3
     y0, y1 = max(0, ys.min() - reach), min(height, ys.max() + reach + 1)
     x0, x1 = max(0, xs.min() - reach), min(width, xs.max() + reach + 1)
     crop = (slice(y0, y1), slice(x0, x1))
@@ -373,7 +373,7 @@ def _edge_pass(
     partial = (source > 0) & (source < 255)
     if not partial.any():
         return alpha
-    band = ndimage.maximum_filter(partial, 3)
+    band = _grow(partial)
     ys, xs = np.nonzero(band)
     height, width = source.shape
     half = _EDGE_HALF
@@ -469,15 +469,52 @@ def _window_planes(
 def _smooth_edge(alpha: np.ndarray) -> np.ndarray:
     """A 3×3 median on the edge pixels only: a low-contrast edge solved pixel by pixel is ragged with photo
     noise; a straight or gently curved anti-aliased edge passes a 3×3 median unchanged."""
-    edge = ndimage.maximum_filter((alpha > 0) & (alpha < 255), 3)
-    if not edge.any():
+    ys, xs = np.nonzero(_grow((alpha > 0) & (alpha < 255)))
+    if ys.size == 0:
         return alpha
-    ys, xs = np.nonzero(edge)
-    y0, y1, x0, x1 = max(0, ys.min() - 1), ys.max() + 2, max(0, xs.min() - 1), xs.max() + 2
-    smoothed = ndimage.median_filter(alpha[y0:y1, x0:x1], size=3, mode="nearest")
+    height, width = alpha.shape
+    # The median of each edge pixel's 3×3 neighbourhood (the image's border pixels repeated past it).
+    around = np.stack(
+        [
+            alpha[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)]
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+        ],
+        axis=1,
+    )
     out = alpha.copy()
-    out[ys, xs] = smoothed[ys - y0, xs - x0]
+    out[ys, xs] = np.partition(around, 4, axis=1)[:, 4]
     return out
+
+
+def sample_grid(grid: np.ndarray, fy: np.ndarray, fx: np.ndarray) -> np.ndarray:
+    """Bilinear samples (C×N) of ``grid`` (C×H×W) at fractional cell coordinates, the edge cells' values
+    extending past the grid (as scipy's ``map_coordinates(order=1, mode="nearest")``, in four gathers)."""
+    channels, gh, gw = grid.shape
+    flat = grid.reshape(channels, -1)
+    fy = np.clip(fy, 0.0, gh - 1.0)
+    fx = np.clip(fx, 0.0, gw - 1.0)
+    y0 = np.minimum(fy.astype(np.int64), max(gh - 2, 0))
+    x0 = np.minimum(fx.astype(np.int64), max(gw - 2, 0))
+    wy, wx = (fy - y0).astype(np.float32), (fx - x0).astype(np.float32)
+    y1, x1 = np.minimum(y0 + 1, gh - 1), np.minimum(x0 + 1, gw - 1)
+    return (
+        np.take(flat, y0 * gw + x0, axis=1) * ((1 - wy) * (1 - wx))
+        + np.take(flat, y0 * gw + x1, axis=1) * ((1 - wy) * wx)
+        + np.take(flat, y1 * gw + x0, axis=1) * (wy * (1 - wx))
+        + np.take(flat, y1 * gw + x1, axis=1) * (wy * wx)
+    )
+
+
+def _grow(mask: np.ndarray) -> np.ndarray:
+    """``mask`` grown by one pixel in all eight directions (a 3×3 dilation; nothing past the border)."""
+    tall = mask.copy()
+    tall[1:] |= mask[:-1]
+    tall[:-1] |= mask[1:]
+    grown = tall.copy()
+    grown[:, 1:] |= tall[:, :-1]
+    grown[:, :-1] |= tall[:, 1:]
+    return grown
 
 
 def _ring_stats(
@@ -502,20 +539,8 @@ def _ring_stats(
     # Block sums: adding the step² strided sub-grids is several times faster than reducing a reshape.
     grid = sum(padded[:, dy::step, dx::step] for dy in range(step) for dx in range(step))
     size = 2 * int(np.ceil(window / step)) + 1
-    grid = ndimage.uniform_filter(np.asarray(grid), size=(1, size, size), mode="constant").reshape(10, -1)
-    # Bilinear read-back, the grid's edge values extending past it.
-    fy = np.clip((ys + 0.5) / step - 0.5, 0.0, gh - 1.0)
-    fx = np.clip((xs + 0.5) / step - 0.5, 0.0, gw - 1.0)
-    y0 = np.minimum(fy.astype(np.int64), max(gh - 2, 0))
-    x0 = np.minimum(fx.astype(np.int64), max(gw - 2, 0))
-    wy, wx = (fy - y0).astype(np.float32), (fx - x0).astype(np.float32)
-    y1, x1 = np.minimum(y0 + 1, gh - 1), np.minimum(x0 + 1, gw - 1)
-    sampled = (
-        np.take(grid, y0 * gw + x0, axis=1) * ((1 - wy) * (1 - wx))
-        + np.take(grid, y0 * gw + x1, axis=1) * ((1 - wy) * wx)
-        + np.take(grid, y1 * gw + x0, axis=1) * (wy * (1 - wx))
-        + np.take(grid, y1 * gw + x1, axis=1) * (wy * wx)
-    )
+    grid = ndimage.uniform_filter(np.asarray(grid), size=(1, size, size), mode="constant")
+    sampled = sample_grid(grid, (ys + 0.5) / step - 0.5, (xs + 0.5) / step - 0.5)
     stats: list[Side] = []
     for side in range(2):
         base = 5 * side
@@ -621,6 +646,7 @@ __all__ = [
     "edge_doubt",
     "fit_background",
     "refine_alpha",
+    "sample_grid",
     "unseen_parts",
     "working_size",
 ]
