@@ -625,41 +625,32 @@ class _ColourField:
 
         height, width = where.shape
         self._step = step
-        self._grid_size = (max(1, -(-width // step)), max(1, -(-height // step)))
-        # Each grid cell averages a step × step block; the last row and column of cells reach past the
-        # image and average the pixels they hold (weights and weighted colours shrink alike).
-        weight = where.astype(np.float32)
-        total = ndimage.gaussian_filter(self._shrink(weight), sigma / step)
-        channels = [
-            ndimage.gaussian_filter(self._shrink(rgb[..., c] * weight), sigma / step) for c in range(3)
-        ]
-        mean = np.stack(channels, axis=-1) / np.maximum(total, 1e-6)[..., None]
+        grid_h, grid_w = -(-height // step), -(-width // step)
+        # Planes w, w·r, w·g, w·b in step × step block means. The last row and column of cells reach past
+        # the image and average the pixels they hold (weights and weighted colours shrink alike).
+        planes = np.zeros((4, grid_h * step, grid_w * step), dtype=np.float32)
+        weight = planes[0, :height, :width]
+        weight[...] = where
+        np.multiply(np.moveaxis(rgb, -1, 0), weight, out=planes[1:4, :height, :width])
+        if step > 1:  # adding the step² strided sub-grids is several times faster than reducing a reshape
+            planes = sum(planes[:, dy::step, dx::step] for dy in range(step) for dx in range(step)) / float(
+                step * step
+            )
+        smooth = ndimage.gaussian_filter(np.asarray(planes), (0.0, sigma / step, sigma / step))
+        total = smooth[0]
+        mean = smooth[1:4] / np.maximum(total, 1e-6)
         valid = total > 1e-3
         if not valid.all():
             nearest = ndimage.distance_transform_edt(~valid, return_distances=False, return_indices=True)
-            mean = mean[nearest[0], nearest[1]]
-        self._grid = mean
-        self._planes = np.ascontiguousarray(np.moveaxis(mean, -1, 0), dtype=np.float32)
-
-    def _shrink(self, values: np.ndarray) -> np.ndarray:
-        """Block means over step × step pixels (zero past the image's edge)."""
-        values = values.astype(np.float32, copy=False)
-        if self._step == 1:
-            return values
-        step = self._step
-        grid_w, grid_h = self._grid_size
-        padded = np.zeros((grid_h * step, grid_w * step), dtype=np.float32)
-        padded[: values.shape[0], : values.shape[1]] = values
-        # Adding the step² strided sub-grids is several times faster than a reduction over a reshape.
-        total = sum(padded[dy::step, dx::step] for dy in range(step) for dx in range(step))
-        return np.asarray(total, dtype=np.float32) / float(step * step)
+            mean = mean[:, nearest[0], nearest[1]]
+        self._planes = np.ascontiguousarray(mean, dtype=np.float32)
 
     def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """Colours (N×3, float) at full-resolution pixel coordinates."""
         from productshot.tools.cutout_refine import sample_grid
 
         if self._step == 1:
-            return self._grid[ys, xs]
+            return self._planes[:, ys, xs].T
         # Grid cell i covers [i·step, (i+1)·step) in pixels, so its centre is at (i + 0.5)·step - 0.5.
         step = float(self._step)
         return sample_grid(self._planes, (ys + 0.5) / step - 0.5, (xs + 0.5) / step - 0.5).T

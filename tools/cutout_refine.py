@@ -107,7 +107,8 @@ def fit_background(rgb: np.ndarray, coarse: np.ndarray) -> BackgroundModel | Non
     coefficients = np.zeros((6, 3))
     residual = np.zeros(ys.size)
     for _ in range(3):  # refit without the worst outliers (a stray object on the border)
-        coefficients = np.linalg.lstsq(design[keep], colours[keep], rcond=None)[0]
+        kept = design[keep]  # least squares by its normal equations: 6 unknowns, thousands of samples
+        coefficients = np.linalg.solve(kept.T @ kept + 1e-9 * np.eye(6), kept.T @ colours[keep])
         residual = np.linalg.norm(colours - design @ coefficients, axis=1)
         keep = residual <= max(3.0 * float(np.median(residual[keep])), 3.0)
     per_channel = np.abs(colours - design @ coefficients)[keep]
