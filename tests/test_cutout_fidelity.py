@@ -17,7 +17,7 @@ from scipy import ndimage
 from productshot.settings import Settings
 from productshot.tools.colordiff import delta_e99, delta_e2000_lab
 from productshot.tools.cutout import CutoutResult, Cutter
-from productshot.tools.cutout_refine import edge_doubt, refine_alpha, unseen_parts
+from productshot.tools.cutout_refine import edge_doubt, fit_background, refine_alpha, unseen_parts
 from productshot.tools.imageio import load_sample
 from tests.support.cutout_metrics import CutoutScore, auroc, score_cutout
 from tests.support.cutout_renders import KINDS, Render, load_render_set
@@ -139,6 +139,24 @@ def test_unseen_parts_tell_a_lost_handle_from_hesitant_backdrop() -> None:
     assert unseen_parts(rgb, coarse, kept) == 0.0  # there is only brick there
     rgb[80:120, 125:150] = (205, 200, 220)  # a pale handle
     assert unseen_parts(rgb, coarse, kept) == pytest.approx(40 * 25 / kept.sum())
+
+
+def test_unseen_parts_on_a_plain_backdrop_leave_its_floor_shadow_out() -> None:
+    """On a plain backdrop a faint mask over the backdrop darkened with its hue kept is its floor shadow."""
+    rng = np.random.default_rng(3)
+    rgb = np.clip(rng.normal(0, 1.5, (200, 200, 3)) + np.array([235.0, 238.0, 242.0]), 0, 255)
+    rgb[60:140, 60:120] = (150, 30, 40)  # the product
+    kept = np.zeros((200, 200), dtype=bool)
+    kept[60:140, 60:120] = True
+    coarse = np.where(kept, 255, 0).astype(np.uint8)
+    coarse[145:160, 60:120] = 60  # the model half-saw the shadow under the product
+    rgb[145:160, 60:120] *= 0.7  # a shade of the backdrop: darker than any border pixel
+    model = fit_background(rgb.astype(np.uint8), coarse)
+    assert model is not None and model.plain()
+    assert unseen_parts(rgb.astype(np.uint8), coarse, kept, model) == 0.0
+    rgb[145:160, 60:120] = (40, 60, 200)  # a blue part, not a shade of the backdrop
+    found = unseen_parts(rgb.astype(np.uint8), coarse, kept, model)
+    assert found == pytest.approx(15 * 60 / kept.sum())
 
 
 @pytest.mark.parametrize("name", CLUTTERED)

@@ -174,9 +174,8 @@ def _refine(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
     # colours are truer where the backdrop changes fast (a floor shadow right under the edge).
     alpha = _smooth_edge(_edge_pass(rgb, alpha, max(1.0, noise), plain))
     evidence = _evidence(coarse, solid, alpha, scale, background, reliability, holes, recovered)
-    return replace(
-        evidence, unseen_parts=unseen_parts(rgb, coarse, alpha >= 128), edge_doubt=edge_doubt(alpha)
-    )
+    unseen = unseen_parts(rgb, coarse, alpha >= 128, background if plain else None)
+    return replace(evidence, unseen_parts=unseen, edge_doubt=edge_doubt(alpha))
 
 
 def edge_doubt(alpha: np.ndarray) -> float:
@@ -193,12 +192,16 @@ def edge_doubt(alpha: np.ndarray) -> float:
     return float(flips.sum()) / area
 
 
-def unseen_parts(rgb: np.ndarray, coarse: np.ndarray, kept: np.ndarray) -> float:
+def unseen_parts(
+    rgb: np.ndarray, coarse: np.ndarray, kept: np.ndarray, plain: BackgroundModel | None = None
+) -> float:
     """Share of the kept product that the model half-saw next to it in colours the border never shows.
 
     The model's faint mask (0.05 to 0.5) away from the kept outline is either backdrop it hesitated
     about (gravel, a shadow: colours the border shows too) or product it half-lost (a pale handle on
-    brick). Colours are compared as a 16³ histogram of the border ring, widened by one bin."""
+    brick). Colours are compared as a 16³ histogram of the border ring, widened by one bin. With a
+    ``plain`` backdrop model, faint pixels that are a shade of the backdrop (its floor shadow, darker
+    than any border pixel) are backdrop too."""
     height, width = coarse.shape
     area = int(np.count_nonzero(kept))
     if area == 0:
@@ -219,7 +222,18 @@ def unseen_parts(rgb: np.ndarray, coarse: np.ndarray, kept: np.ndarray) -> float
     counts = ndimage.uniform_filter(counts, 3, mode="constant") * 27.0
     # A colour the border shows in fewer than 1 in 2000 of its pixels is not the backdrop's.
     seen = counts.reshape(-1) >= max(1.0, 0.0005 * int(border.sum()))
-    return float(np.count_nonzero(~seen[index[faint]])) / area
+    fy, fx = np.nonzero(faint)
+    unseen = ~seen[index[fy, fx]]
+    if plain is not None and unseen.any():
+        fy, fx = fy[unseen], fx[unseen]
+        colour = rgb[fy, fx].astype(np.float64)
+        surface = plain.at(fy, fx, (height, width))
+        # The floor shadow is the backdrop darkened with its hue kept (as in `_dropped_parts`).
+        shade = np.sum(colour * surface, axis=1) / np.maximum(np.sum(surface * surface, axis=1), 1e-6)
+        hue_off = np.linalg.norm(colour - shade[:, None] * surface, axis=1)
+        tolerance = max(8.0, 4.0 * plain.noise * np.sqrt(3.0) / 3.0 + 4.0)
+        return float(np.count_nonzero((shade >= 1.0) | (hue_off > tolerance))) / area
+    return float(np.count_nonzero(unseen)) / area
 
 
 def _evidence(
