@@ -72,6 +72,8 @@ def main(out: Path) -> None:
         "holed-2",
         "thin-0",
         "thin-3",
+        "glossy-4",
+        "thin-2",
     ]
     photos = [(name, renders[name].load()[0]) for name in picks]
     photos += [(f"sample:{name}", load_sample(name)) for name in ("coffee", "chelsea", "rocket", "astronaut")]

@@ -167,6 +167,10 @@ def test_result_payload_hides_server_paths_and_flags_a_doubtful_cutout() -> None
         result_payload({**turn, "notes": [{"code": "scene_default", "params": {}}]})["cutout_doubtful"]
         is False
     )
+    # The codes the cutout emits name the reason (tools/cutout_confidence.py).
+    for code in ("cutout_doubtful_cluttered", "cutout_doubtful_thin", "cutout_doubtful_dropped"):
+        flagged = result_payload({**turn, "notes": [{"code": code, "params": {"confidence": 0.3}}]})
+        assert flagged["cutout_doubtful"] is True, code
 
 
 def test_a_long_poll_answers_when_the_job_moves_not_at_its_timeout() -> None:

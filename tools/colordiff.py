@@ -19,10 +19,21 @@ _SRGB_TO_XYZ = np.array(
 )
 
 
+def _linearise(c: np.ndarray) -> np.ndarray:
+    """Linear light of sRGB values in 0..1."""
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+_LINEAR_8BIT = _linearise(np.arange(256) / 255.0)  # the same, looked up for whole 8-bit values
+
+
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """CIELAB (D65) of 8-bit sRGB values: L* 0..100."""
-    c = np.asarray(rgb, dtype=np.float64) / 255.0
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    values = np.asarray(rgb)
+    if values.dtype == np.uint8:  # a table look-up instead of a power per value (same numbers)
+        linear = _LINEAR_8BIT[values]
+    else:
+        linear = _linearise(values.astype(np.float64) / 255.0)
     xyz = linear @ _SRGB_TO_XYZ.T / _WHITE_D65
     eps, kappa = 216 / 24389, 24389 / 27
     f = np.where(xyz > eps, np.cbrt(xyz), (kappa * xyz + 16) / 116)
@@ -43,9 +54,19 @@ def lab_to_din99o(lab: np.ndarray) -> np.ndarray:
     return np.stack([lightness, chroma * np.cos(hue), chroma * np.sin(hue)], axis=-1)
 
 
+def srgb_to_din99o(rgb: np.ndarray) -> np.ndarray:
+    """DIN99o coordinates of 8-bit sRGB values (to compare many colours against the same ones)."""
+    return lab_to_din99o(srgb_to_lab(rgb))
+
+
 def delta_e99(rgb1: np.ndarray, rgb2: np.ndarray) -> np.ndarray:
     """ΔE99 (DIN99o) between two arrays of 8-bit sRGB colours."""
-    d = lab_to_din99o(srgb_to_lab(rgb1)) - lab_to_din99o(srgb_to_lab(rgb2))
+    return delta_e99_to(rgb1, srgb_to_din99o(rgb2))
+
+
+def delta_e99_to(rgb: np.ndarray, din99o: np.ndarray) -> np.ndarray:
+    """ΔE99 between 8-bit sRGB colours and colours already in DIN99o (`srgb_to_din99o`)."""
+    d = srgb_to_din99o(rgb) - din99o
     return np.sqrt(np.sum(d * d, axis=-1))
 
 
@@ -94,4 +115,12 @@ def delta_e2000_lab(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     return np.sqrt((dl / sl) ** 2 + (dc / sc) ** 2 + (dhh / sh) ** 2 + rt * (dc / sc) * (dhh / sh))
 
 
-__all__ = ["delta_e99", "delta_e2000", "delta_e2000_lab", "lab_to_din99o", "srgb_to_lab"]
+__all__ = [
+    "delta_e99",
+    "delta_e99_to",
+    "delta_e2000",
+    "delta_e2000_lab",
+    "lab_to_din99o",
+    "srgb_to_din99o",
+    "srgb_to_lab",
+]

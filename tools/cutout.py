@@ -229,9 +229,11 @@ class Cutter:
                 f"cutout model {self.model!r} failed on a {rgb.width}×{rgb.height} image: {exc}"
             ) from exc
         from productshot.tools.cutout_confidence import assess_cutout
-        from productshot.tools.cutout_refine import refine_alpha
+        from productshot.tools.cutout_refine import refine_alpha, working_size
 
-        coarse = clean_mask(np.asarray(masks[0].convert("L").resize(rgb.size)))
+        # The mask is cleaned at the size the refinement reads it (at most 512 px across), not the photo's.
+        work = working_size(rgb.width, rgb.height)
+        coarse = clean_mask(np.asarray(masks[0].convert("L").resize(work, Image.Resampling.BILINEAR)))
         refinement = refine_alpha(np.asarray(rgb), coarse)
         alpha = refinement.alpha
         trust = assess_cutout(refinement)
@@ -465,7 +467,7 @@ def _decontaminate_crop(
     out[ys, xs, :3] = np.clip(np.rint(colour), 0, 255).astype(np.uint8)
     # Transparent pixels next to the product take its colour (no bleed when a tool resamples without
     # premultiplying); farther ones are cleared, so the old background is not kept hidden in the file.
-    out[clear, :3] = 0
+    out[..., :3] *= ~clear[..., None]
     margin = ndimage.maximum_filter(~clear, size=8 * radius + 1) & clear
     my, mx = np.nonzero(margin)
     out[my, mx, :3] = np.clip(np.rint(fg_field.at(my, mx)), 0, 255).astype(np.uint8)
@@ -477,7 +479,7 @@ def _unreliable_unmixing(photo: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> n
     of another colour. Un-mixing divides by alpha, so there small errors in alpha or B become new hues."""
     from productshot.tools.colordiff import srgb_to_lab
 
-    lab, fg_lab, bg_lab = srgb_to_lab(photo), srgb_to_lab(fg), srgb_to_lab(bg)
+    lab, fg_lab, bg_lab = srgb_to_lab(photo.astype(np.uint8)), srgb_to_lab(fg), srgb_to_lab(bg)
     other_backdrop = np.linalg.norm(lab - bg_lab, axis=1) > 10.0
     dark = lab[:, 0] < 22.0
     saturated = np.hypot(lab[:, 1], lab[:, 2]) > 55.0
@@ -487,20 +489,22 @@ def _unreliable_unmixing(photo: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> n
 
 def _toward_within(photo: np.ndarray, target: np.ndarray, limit: float) -> np.ndarray:
     """Move each photo colour toward its target, as far as possible while ΔE99 to the photo stays ≤ limit."""
-    from productshot.tools.colordiff import delta_e99
+    from productshot.tools.colordiff import delta_e99_to, srgb_to_din99o
 
     if photo.size == 0:
         return target
+    reference = srgb_to_din99o(photo.astype(np.uint8))  # the photo's own colours, converted once
     rounded = np.clip(np.rint(target), 0, 255)
-    ok = delta_e99(rounded, photo) <= limit
+    ok = delta_e99_to(rounded.astype(np.uint8), reference) <= limit
     low, high = np.zeros(len(photo)), np.where(ok, 1.0, 0.0)
     step = np.where(ok, 0.0, 1.0)
+    moving = np.flatnonzero(~ok)  # only the colours that overshoot are bisected
     for _ in range(8):  # bisection on the share of the move; ΔE99 grows along the straight move
         step = step / 2
-        trial = low + step
-        moved = np.clip(np.rint(photo + trial[:, None] * (target - photo)), 0, 255)
-        fits = (delta_e99(moved, photo) <= limit) & ~ok
-        low = np.where(fits, trial, low)
+        trial = low[moving] + step[moving]
+        moved = np.clip(np.rint(photo[moving] + trial[:, None] * (target[moving] - photo[moving])), 0, 255)
+        fits = delta_e99_to(moved.astype(np.uint8), reference[moving]) <= limit
+        low[moving] = np.where(fits, trial, low[moving])
     share = np.where(ok, high, low)
     return np.clip(np.rint(photo + share[:, None] * (target - photo)), 0, 255)
 
@@ -619,39 +623,37 @@ class _ColourField:
     def __init__(self, rgb: np.ndarray, where: np.ndarray, *, sigma: float, step: int) -> None:
         from scipy import ndimage
 
+        from productshot.tools.cutout_refine import block_sums
+
         height, width = where.shape
-        self._grid_size = (max(1, -(-width // step)), max(1, -(-height // step)))
-        self._scale = (height / self._grid_size[1], width / self._grid_size[0])
-        weight = where.astype(np.float32)
-        total = ndimage.gaussian_filter(self._shrink(weight), sigma / step)
-        channels = [
-            ndimage.gaussian_filter(self._shrink(rgb[..., c] * weight), sigma / step) for c in range(3)
-        ]
-        mean = np.stack(channels, axis=-1) / np.maximum(total, 1e-6)[..., None]
+        self._step = step
+        grid_h, grid_w = -(-height // step), -(-width // step)
+        # Planes w, w·r, w·g, w·b in step × step block means. The last row and column of cells reach past
+        # the image and average the pixels they hold (weights and weighted colours shrink alike).
+        planes = np.zeros((4, grid_h * step, grid_w * step), dtype=np.float32)
+        weight = planes[0, :height, :width]
+        weight[...] = where
+        np.multiply(np.moveaxis(rgb, -1, 0), weight, out=planes[1:4, :height, :width])
+        if step > 1:
+            planes = block_sums(planes, step) / float(step * step)
+        smooth = ndimage.gaussian_filter(planes, (0.0, sigma / step, sigma / step))
+        total = smooth[0]
+        mean = smooth[1:4] / np.maximum(total, 1e-6)
         valid = total > 1e-3
         if not valid.all():
             nearest = ndimage.distance_transform_edt(~valid, return_distances=False, return_indices=True)
-            mean = mean[nearest[0], nearest[1]]
-        self._grid = mean
-
-    def _shrink(self, values: np.ndarray) -> np.ndarray:
-        if self._grid_size == (values.shape[1], values.shape[0]):
-            return values.astype(np.float32, copy=False)
-        small = Image.fromarray(values.astype(np.float32, copy=False), mode="F")
-        return np.asarray(small.resize(self._grid_size, Image.Resampling.BOX))
+            mean = mean[:, nearest[0], nearest[1]]
+        self._planes = np.ascontiguousarray(mean, dtype=np.float32)
 
     def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """Colours (N×3, float) at full-resolution pixel coordinates."""
-        from scipy import ndimage
+        from productshot.tools.cutout_refine import sample_grid
 
-        if self._grid.shape[:2] == (self._grid_size[1], self._grid_size[0]) and self._scale == (1.0, 1.0):
-            return self._grid[ys, xs]
-        # Grid cell i covers [i·scale, (i+1)·scale) in pixels, so its centre is at (i + 0.5)·scale - 0.5.
-        coords = np.vstack([(ys + 0.5) / self._scale[0] - 0.5, (xs + 0.5) / self._scale[1] - 0.5])
-        return np.stack(
-            [ndimage.map_coordinates(self._grid[..., c], coords, order=1, mode="nearest") for c in range(3)],
-            axis=1,
-        )
+        if self._step == 1:
+            return self._planes[:, ys, xs].T
+        # Grid cell i covers [i·step, (i+1)·step) in pixels, so its centre is at (i + 0.5)·step - 0.5.
+        step = float(self._step)
+        return sample_grid(self._planes, (ys + 0.5) / step - 0.5, (xs + 0.5) / step - 0.5).T
 
 
 def _background_field(

@@ -12,6 +12,12 @@ them bites: the product of (1 − risk). The evidence, and why it predicts a wro
   a whole scene.
 - **pieces** — the cutout came out as several separate parts.
 - **edges** — the refinement had to move the model's edge far (in the model's own pixels): the two disagree.
+- **dropped** — the model half-saw parts next to the product (a faint mask) in colours the photo's border
+  never shows, and the cutout left them out: likely a part of the product lost (a pale handle on brick).
+  Faint backdrop (gravel, a shadow) has the border's colours and does not count.
+- **thin** — much of the product is edge pixels whose side of alpha 0.5 is a coin flip: the expected
+  share of the product on the wrong side. A product a few pixels thick loses IoU to a sub-pixel error;
+  the ramp is centred on 5 %, the share an IoU of 0.95 allows.
 
 Below `DOUBT_BELOW` the result carries one note per risk that weighs (the worst first, at most two).
 """
@@ -54,6 +60,8 @@ def cutout_risks(refinement: Refinement) -> dict[str, float]:
         "cropped": _ramp(refinement.border_touch, 0.1, 0.4),
         "pieces": _ramp(float(refinement.fragments), 2.0, 5.0),
         "edges": _ramp(refinement.edge_shift, 1.5, 4.0),
+        "dropped": _ramp(refinement.unseen_parts, 0.004, 0.025),
+        "thin": _ramp(refinement.edge_doubt, 0.025, 0.075),
     }
 
 

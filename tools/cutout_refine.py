@@ -31,6 +31,10 @@ WORK_SIDE: Final = 512  # refine at most this many pixels across, then solve the
 
 _SNAP_SOLID = 0.96  # band alpha at or above this is solid product
 _SNAP_CLEAR = 0.04  # and at or below this is clear background
+_EDGE_HALF = 3  # the edge pass reads solid and clear pixels this many px away
+# Damping of the edge pass's colour planes (per sample, in px²): a plane's slope needs offsets spread
+# wider than this to count, so a side seen in one or two pixels falls back to its mean colour.
+_PLANE_DAMPING = 0.1
 # RGB → (luma, half-weight blue and red chroma): the space the band is un-mixed in.
 _LUMA_CHROMA = np.array(
     [[0.299, 0.587, 0.114], [-0.0844, -0.1656, 0.25], [0.25, -0.2094, -0.0406]], dtype=np.float32
@@ -70,6 +74,12 @@ class Refinement:
     recovered: int  # pixels added back next to the outline
     border_touch: float  # share of the image border covered by product
     area: float  # share of the image covered by product
+    # Share of the product the model half-saw (mask between 0.05 and 0.5, off the kept outline) in colours
+    # the backdrop's border never shows: parts left out that do not look like backdrop.
+    unseen_parts: float = 0.0
+    # Share of the product whose side of alpha 0.5 is a coin flip (alpha near 0.5): the IoU the cutout
+    # itself cannot vouch for. Thin parts are mostly edge, so a sub-pixel error costs them a lot.
+    edge_doubt: float = 0.0
 
     @property
     def plain_backdrop(self) -> bool:
@@ -97,7 +107,8 @@ def fit_background(rgb: np.ndarray, coarse: np.ndarray) -> BackgroundModel | Non
     coefficients = np.zeros((6, 3))
     residual = np.zeros(ys.size)
     for _ in range(3):  # refit without the worst outliers (a stray object on the border)
-        coefficients = np.linalg.lstsq(design[keep], colours[keep], rcond=None)[0]
+        kept = design[keep]  # least squares by its normal equations: 6 unknowns, thousands of samples
+        coefficients = np.linalg.solve(kept.T @ kept + 1e-9 * np.eye(6), kept.T @ colours[keep])
         residual = np.linalg.norm(colours - design @ coefficients, axis=1)
         keep = residual <= max(3.0 * float(np.median(residual[keep])), 3.0)
     per_channel = np.abs(colours - design @ coefficients)[keep]
@@ -105,21 +116,29 @@ def fit_background(rgb: np.ndarray, coarse: np.ndarray) -> BackgroundModel | Non
     return BackgroundModel(coefficients, noise, float(np.percentile(residual, 90)), coverage)
 
 
+def working_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) the refinement works at: the photo's, or at most `WORK_SIDE` across."""
+    factor = WORK_SIDE / max(height, width)
+    if factor >= 1.0:
+        return width, height
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
 def refine_alpha(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
     """Refine ``coarse`` (uint8 alpha from the model) against ``rgb`` (uint8 H×W×3); see the module doc.
 
     Photos larger than `WORK_SIDE` are refined at that size (the model's mask has no finer detail), then
     the edge is solved once more at full size from the pixels right next to it, so it stays crisp.
+    ``coarse`` may be given at the photo's size or already at the `working_size`.
     """
-    height, width = coarse.shape
-    factor = WORK_SIDE / max(height, width)
-    if factor >= 1.0:
+    height, width = rgb.shape[:2]
+    size = working_size(width, height)
+    if size == (width, height):
         return _refine(rgb, coarse)
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    small = _refine(
-        np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX)),
-        np.asarray(Image.fromarray(coarse).resize(size, Image.Resampling.BILINEAR)),
-    )
+    factor = size[0] / width
+    if coarse.shape != (size[1], size[0]):
+        coarse = np.asarray(Image.fromarray(coarse).resize(size, Image.Resampling.BILINEAR))
+    small = _refine(np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX)), coarse)
     source = np.asarray(Image.fromarray(small.alpha).resize((width, height), Image.Resampling.BILINEAR))
     # Averaging 1/factor² pixels divided the photo's noise by about 1/factor.
     noise = small.background.noise / factor if small.plain_backdrop and small.background else 2.0
@@ -127,7 +146,7 @@ def refine_alpha(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
     # sharpened back by the same factor.
     alpha = _edge_pass(rgb, source, max(1.0, noise), small.plain_backdrop, stretch=1.0 / factor)
     alpha = _smooth_edge(alpha)
-    return replace(small, alpha=alpha)
+    return replace(small, alpha=alpha, edge_doubt=edge_doubt(alpha))
 
 
 def _refine(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
@@ -154,7 +173,67 @@ def _refine(rgb: np.ndarray, coarse: np.ndarray) -> Refinement:
     # A second, narrower pass samples both sides right next to the edge the first pass found: nearer
     # colours are truer where the backdrop changes fast (a floor shadow right under the edge).
     alpha = _smooth_edge(_edge_pass(rgb, alpha, max(1.0, noise), plain))
-    return _evidence(coarse, solid, alpha, scale, background, reliability, holes, recovered)
+    evidence = _evidence(coarse, solid, alpha, scale, background, reliability, holes, recovered)
+    unseen = unseen_parts(rgb, coarse, alpha >= 128, background if plain else None)
+    return replace(evidence, unseen_parts=unseen, edge_doubt=edge_doubt(alpha))
+
+
+def edge_doubt(alpha: np.ndarray) -> float:
+    """Expected share of the product on the wrong side of alpha 0.5: each edge pixel counts half (a coin
+    flip) at alpha 0.5, falling to nothing at 0.25 and 0.75, over the pixels at or above 0.5.
+
+    Alpha is solved to within a few hundredths; a pixel at 0.5 could as well be 0.45 or 0.55. For a
+    product a few pixels thick that is a real share of its area (an IoU of 0.95 leaves 5 %)."""
+    partial = alpha[(alpha > 0) & (alpha < 255)].astype(np.float32) / 255.0
+    area = int(np.count_nonzero(alpha >= 128))
+    if area == 0:
+        return 0.0
+    flips = 0.5 * np.clip(1.0 - np.abs(partial - 0.5) / 0.25, 0.0, 1.0)
+    return float(flips.sum()) / area
+
+
+def unseen_parts(
+    rgb: np.ndarray, coarse: np.ndarray, kept: np.ndarray, plain: BackgroundModel | None = None
+) -> float:
+    """Share of the kept product that the model half-saw next to it in colours the border never shows.
+
+    The model's faint mask (0.05 to 0.5) away from the kept outline is either backdrop it hesitated
+    about (gravel, a shadow: colours the border shows too) or product it half-lost (a pale handle on
+    brick). Colours are compared as a 16³ histogram of the border ring, widened by one bin. With a
+    ``plain`` backdrop model, faint pixels that are a shade of the backdrop (its floor shadow, darker
+    than any border pixel) are backdrop too."""
+    height, width = coarse.shape
+    area = int(np.count_nonzero(kept))
+    if area == 0:
+        return 0.0
+    reach = max(2, round(1.5 * max(height, width) / 320))
+    faint = (coarse >= 13) & (coarse < 128) & ~ndimage.binary_dilation(kept, iterations=reach)
+    if not faint.any():
+        return 0.0
+    ring = max(3, round(0.03 * min(height, width)))
+    border = np.zeros((height, width), dtype=bool)
+    border[:ring], border[-ring:], border[:, :ring], border[:, -ring:] = True, True, True, True
+    border &= ~ndimage.binary_dilation(coarse >= 13, iterations=2)
+    if not border.any():
+        return 0.0
+    bins = (rgb >> 4).astype(np.int32)
+    index = (bins[..., 0] << 8) | (bins[..., 1] << 4) | bins[..., 2]
+    counts = np.bincount(index[border], minlength=4096).reshape(16, 16, 16).astype(np.float32)
+    counts = ndimage.uniform_filter(counts, 3, mode="constant") * 27.0
+    # A colour the border shows in fewer than 1 in 2000 of its pixels is not the backdrop's.
+    seen = counts.reshape(-1) >= max(1.0, 0.0005 * int(border.sum()))
+    fy, fx = np.nonzero(faint)
+    unseen = ~seen[index[fy, fx]]
+    if plain is not None and unseen.any():
+        fy, fx = fy[unseen], fx[unseen]
+        colour = rgb[fy, fx].astype(np.float64)
+        surface = plain.at(fy, fx, (height, width))
+        # The floor shadow is the backdrop darkened with its hue kept (as in `_dropped_parts`).
+        shade = np.sum(colour * surface, axis=1) / np.maximum(np.sum(surface * surface, axis=1), 1e-6)
+        hue_off = np.linalg.norm(colour - shade[:, None] * surface, axis=1)
+        tolerance = max(8.0, 4.0 * plain.noise * np.sqrt(3.0) / 3.0 + 4.0)
+        return float(np.count_nonzero((shade >= 1.0) | (hue_off > tolerance))) / area
+    return float(np.count_nonzero(unseen)) / area
 
 
 def _evidence(
@@ -223,7 +302,7 @@ def _band_alpha(
     if not solid.any() or solid.all():
         return alpha, 1.0
     reach = 4 * radius + 3
-    ys, xs = np.nonzero(solid ^ ndimage.minimum_filter(solid, 3) | (solid ^ ndimage.maximum_filter(solid, 3)))
+    ys, xs = np.nonzero(_grow(solid) & _grow(~solid))  # pixels with both sides in their 3×3
     y0, y1 = max(0, ys.min() - reach), min(height, ys.max() + reach + 1)
     x0, x1 = max(0, xs.min() - reach), min(width, xs.max() + reach + 1)
     crop = (slice(y0, y1), slice(x0, x1))
@@ -241,8 +320,7 @@ def _band_alpha(
     by, bx = np.nonzero(band)
     if by.size == 0:
         return alpha, 1.0
-    f, f_var, f_weight = _ring_stats(image, fg_ring, window, by, bx)
-    b, b_var, b_weight = _ring_stats(image, bg_ring, window, by, bx)
+    (f, f_var, f_weight), (b, b_var, b_weight) = _ring_stats(image, (fg_ring, bg_ring), window, by, bx)
     fallback = np.clip((source[crop][by, bx].astype(np.float32) / 255.0 - 0.5) * stretch + 0.5, 0.0, 1.0)
     solved, weight = _unmix(image[by, bx], (f, f_var, f_weight), (b, b_var, b_weight), fallback, noise, plain)
     alpha[y0 + by, x0 + bx] = np.rint(solved * 255.0).astype(np.uint8)
@@ -303,95 +381,198 @@ def _edge_pass(
 ) -> np.ndarray:
     """Re-solve the pixels ``source`` leaves between 0 and 255 (grown by a pixel) from the fully solid and
     fully clear pixels within 3 px: nearest colours are truest where the backdrop changes fast (a floor
-    shadow right under the edge, a rim light on the product)."""
+    shadow right under the edge, a rim light on the product). Each side's colour is a plane fitted to
+    those pixels and read at the edge pixel, so a shadow that darkens away from the edge is not averaged
+    into the edge's backdrop."""
     alpha = source.copy()
     partial = (source > 0) & (source < 255)
     if not partial.any():
         return alpha
-    band = ndimage.maximum_filter(partial, 3)
+    band = _grow(partial)
     ys, xs = np.nonzero(band)
     height, width = source.shape
-    half = 3
+    half = _EDGE_HALF
     y0, y1 = max(0, ys.min() - half), min(height, ys.max() + half + 1)
     x0, x1 = max(0, xs.min() - half), min(width, xs.max() + half + 1)
     image = rgb[y0:y1, x0:x1].astype(np.float32) @ _LUMA_CHROMA.T
-    solid, clear = source[y0:y1, x0:x1] == 255, source[y0:y1, x0:x1] == 0
+    crop = source[y0:y1, x0:x1]
     ys, xs = ys - y0, xs - x0
-    feature = np.concatenate(
-        [np.ones((*image.shape[:2], 1), np.float32), image, (image * image).sum(-1, keepdims=True)], -1
-    )
-    both = np.concatenate([feature * solid[..., None], feature * clear[..., None]], -1)
-    size = 2 * half + 1
-    if ys.size * size * size > 8 * solid.size:  # a wide band: box sums over the crop are cheaper
-        sums = ndimage.uniform_filter(both, size=(size, size, 1), mode="constant")[ys, xs] * (size * size)
-    else:  # a thin band: add up the window around each band pixel only
-        sums = np.zeros((ys.size, both.shape[-1]), dtype=np.float32)
-        for dy in range(-half, half + 1):
-            yy = np.clip(ys + dy, 0, y1 - y0 - 1)
-            for dx in range(-half, half + 1):
-                sums += both[yy, np.clip(xs + dx, 0, x1 - x0 - 1)]
-    sides = [sums[:, :5], sums[:, 5:]]
-    stats = []
-    for side in sides:
-        total = np.maximum(side[:, 0], 1e-6)
-        mean = side[:, 1:4] / total[:, None]
-        variance = np.maximum(side[:, 4] / total - np.sum(mean * mean, axis=1), 0.0)
-        stats.append((mean, variance, side[:, 0] / (2 * half + 1) ** 2))
+    stats = _window_planes(image, (crop == 255, crop == 0), band[y0:y1, x0:x1], ys, xs, half)
     fallback = np.clip((source[y0 + ys, x0 + xs] / 255.0 - 0.5) * stretch + 0.5, 0.0, 1.0)
     solved, _ = _unmix(image[ys, xs], stats[0], stats[1], fallback, noise, plain)
     alpha[y0 + ys, x0 + xs] = np.rint(solved * 255.0).astype(np.uint8)
     return alpha
 
 
+def _window_planes(
+    image: np.ndarray,
+    sides: tuple[np.ndarray, np.ndarray],
+    band: np.ndarray,
+    ys: np.ndarray,
+    xs: np.ndarray,
+    half: int,
+) -> list[Side]:
+    """For each side mask and each band pixel (ys, xs): the side's colour plane (least squares over the
+    side's pixels in the (2·half + 1)² window, slopes lightly damped) read at the pixel, the side's colour
+    variance and its share of the window. Pixels past the image's edge are no sample.
+
+    The window sums are separable: a horizontal pass over the band's rows grown by ``half``, then a
+    vertical pass over the band pixels only, each one gather per offset (not per window pixel)."""
+    height, width = band.shape
+    # Planes of features for both sides at once — w (solid, clear), w·c (solid 3, clear 3), w·|c|² (solid,
+    # clear) — with a margin of ``half`` zero pixels all round so no index needs clipping.
+    padded_width = width + 2 * half
+    feature = np.zeros((10, height + 2 * half, padded_width), dtype=np.float32)
+    inner = feature[:, half : half + height, half : half + width]
+    planar = np.moveaxis(image, -1, 0)
+    square = np.einsum("kij,kij->ij", planar, planar)
+    for side, mask in enumerate(sides):
+        weight = mask.astype(np.float32)
+        inner[side] = weight
+        np.multiply(planar, weight, out=inner[2 + 3 * side : 5 + 3 * side])
+        np.multiply(square, weight, out=inner[8 + side])
+    flat = feature.reshape(10, -1)
+    # The horizontal pass runs over the band's rows grown by ``half``: the only pixels the vertical reads.
+    rows = ndimage.maximum_filter1d(band, 2 * half + 1, axis=0)
+    ay, ax = np.nonzero(rows)
+    centre = (ay + half) * padded_width + (ax + half)
+    # Rows 0-9: Σ of the features; 10-17: Σ dx·(w, w·c); 18-19: Σ dx²·w; a last column of no sample.
+    stacked = np.zeros((20, ay.size + 1), dtype=np.float32)
+    h1, hx, hxx = stacked[:10, :-1], stacked[10:18, :-1], stacked[18:, :-1]
+    for dx in range(-half, half + 1):
+        got = np.take(flat, centre + dx, axis=1)
+        h1 += got
+        if dx:
+            hx += dx * got[:8]
+            hxx += dx * dx * got[:2]
+    lookup = np.full((height + 2 * half, width), ay.size, dtype=np.int64)
+    lookup[ay + half, ax] = np.arange(ay.size)
+    flat_lookup = lookup.reshape(-1)
+    where = (ys + half) * width + xs
+    v1 = np.zeros((20, ys.size), dtype=np.float32)
+    vy = np.zeros((12, ys.size), dtype=np.float32)  # Σ dy·(rows 0-11): dy·w, dy·w·c, dy·dx·w at 10-11
+    vyy = np.zeros((2, ys.size), dtype=np.float32)
+    for dy in range(-half, half + 1):
+        got = np.take(stacked, np.take(flat_lookup, where + dy * width), axis=1)
+        v1 += got
+        if dy:
+            vy += dy * got[:12]
+            vyy += dy * dy * got[:2]
+    planes: list[Side] = []
+    for side in range(2):
+        colours = slice(2 + 3 * side, 5 + 3 * side)
+        s0 = np.maximum(v1[side], 1e-6)
+        mean = v1[colours] / s0
+        variance = np.maximum(v1[8 + side] / s0 - np.sum(mean * mean, axis=0), 0.0)
+        sx, sxc, sxx = v1[10 + side], v1[12 + 3 * side : 15 + 3 * side], v1[18 + side]
+        sy, syc, sxy = vy[side], vy[colours], vy[10 + side]
+        mx, my = sx / s0, sy / s0
+        damp = _PLANE_DAMPING * s0 + 1e-3
+        cxx = sxx - sx * mx + damp
+        cyy = vyy[side] - sy * my + damp
+        cxy = sxy - sx * my
+        cxc = sxc - sx * mean
+        cyc = syc - sy * mean
+        det = np.maximum(cxx * cyy - cxy * cxy, 1e-6)
+        gx = (cyy * cxc - cxy * cyc) / det
+        gy = (cxx * cyc - cxy * cxc) / det
+        at_pixel = mean - gx * mx - gy * my
+        planes.append((at_pixel.T, variance, v1[side] / (2 * half + 1) ** 2))
+    return planes
+
+
 def _smooth_edge(alpha: np.ndarray) -> np.ndarray:
     """A 3×3 median on the edge pixels only: a low-contrast edge solved pixel by pixel is ragged with photo
     noise; a straight or gently curved anti-aliased edge passes a 3×3 median unchanged."""
-    edge = ndimage.maximum_filter((alpha > 0) & (alpha < 255), 3)
-    if not edge.any():
+    ys, xs = np.nonzero(_grow((alpha > 0) & (alpha < 255)))
+    if ys.size == 0:
         return alpha
-    ys, xs = np.nonzero(edge)
-    y0, y1, x0, x1 = max(0, ys.min() - 1), ys.max() + 2, max(0, xs.min() - 1), xs.max() + 2
-    smoothed = ndimage.median_filter(alpha[y0:y1, x0:x1], size=3, mode="nearest")
-    out = alpha.copy()
-    out[ys, xs] = smoothed[ys - y0, xs - x0]
-    return out
-
-
-def _ring_stats(
-    image: np.ndarray, ring: np.ndarray, window: int, ys: np.ndarray, xs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean colour, summed colour variance and sample weight of the ``ring`` pixels within ``window`` px
-    of each (ys, xs), from box sums on a grid ``window // 4`` times coarser, read back bilinearly.
-    The weight is the share of the window the ring covers."""
-    step = max(1, window // 4)
-    height, width = ring.shape
-    gh, gw = -(-height // step), -(-width // step)
-    weight = ring.astype(np.float32)
-    stack = np.concatenate(
+    height, width = alpha.shape
+    # The median of each edge pixel's 3×3 neighbourhood (the image's border pixels repeated past it).
+    around = np.stack(
         [
-            weight[..., None],
-            image * weight[..., None],
-            (image * image).sum(-1, keepdims=True) * weight[..., None],
-        ],
-        axis=-1,
-    )
-    padded = np.zeros((gh * step, gw * step, stack.shape[-1]), dtype=np.float32)
-    padded[:height, :width] = stack
-    grid = padded.reshape(gh, step, gw, step, -1).sum(axis=(1, 3))
-    size = 2 * int(np.ceil(window / step)) + 1
-    grid = ndimage.uniform_filter(grid, size=(size, size, 1), mode="constant")
-    coords = np.vstack([(ys + 0.5) / step - 0.5, (xs + 0.5) / step - 0.5])
-    sampled = np.stack(
-        [
-            ndimage.map_coordinates(grid[..., c], coords, order=1, mode="nearest")
-            for c in range(grid.shape[-1])
+            alpha[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)]
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
         ],
         axis=1,
     )
-    total = np.maximum(sampled[:, 0], 1e-6)
-    mean = sampled[:, 1:4] / total[:, None]
-    variance = np.maximum(sampled[:, 4] / total - np.sum(mean * mean, axis=1), 0.0)
-    return mean, variance, sampled[:, 0] / (step * step)
+    out = alpha.copy()
+    out[ys, xs] = np.partition(around, 4, axis=1)[:, 4]
+    return out
+
+
+def sample_grid(grid: np.ndarray, fy: np.ndarray, fx: np.ndarray) -> np.ndarray:
+    """Bilinear samples (C×N) of ``grid`` (C×H×W) at fractional cell coordinates, the edge cells' values
+    extending past the grid (as scipy's ``map_coordinates(order=1, mode="nearest")``, in four gathers)."""
+    channels, gh, gw = grid.shape
+    flat = grid.reshape(channels, -1)
+    fy = np.clip(fy, 0.0, gh - 1.0)
+    fx = np.clip(fx, 0.0, gw - 1.0)
+    y0 = np.minimum(fy.astype(np.int64), max(gh - 2, 0))
+    x0 = np.minimum(fx.astype(np.int64), max(gw - 2, 0))
+    wy, wx = (fy - y0).astype(np.float32), (fx - x0).astype(np.float32)
+    y1, x1 = np.minimum(y0 + 1, gh - 1), np.minimum(x0 + 1, gw - 1)
+    return (
+        np.take(flat, y0 * gw + x0, axis=1) * ((1 - wy) * (1 - wx))
+        + np.take(flat, y0 * gw + x1, axis=1) * ((1 - wy) * wx)
+        + np.take(flat, y1 * gw + x0, axis=1) * (wy * (1 - wx))
+        + np.take(flat, y1 * gw + x1, axis=1) * (wy * wx)
+    )
+
+
+def block_sums(planes: np.ndarray, step: int) -> np.ndarray:
+    """Sums over step × step blocks of each plane (C×H×W, H and W multiples of ``step``): adding the step²
+    strided sub-grids is several times faster than reducing a reshaped array."""
+    total = planes[:, ::step, ::step].copy()
+    for dy in range(step):
+        for dx in range(step):
+            if dy or dx:
+                total += planes[:, dy::step, dx::step]
+    return total
+
+
+def _grow(mask: np.ndarray) -> np.ndarray:
+    """``mask`` grown by one pixel in all eight directions (a 3×3 dilation; nothing past the border)."""
+    tall = mask.copy()
+    tall[1:] |= mask[:-1]
+    tall[:-1] |= mask[1:]
+    grown = tall.copy()
+    grown[:, 1:] |= tall[:, :-1]
+    grown[:, :-1] |= tall[:, 1:]
+    return grown
+
+
+def _ring_stats(
+    image: np.ndarray, rings: tuple[np.ndarray, np.ndarray], window: int, ys: np.ndarray, xs: np.ndarray
+) -> list[Side]:
+    """For each ring mask: mean colour, summed colour variance and sample weight of its pixels within
+    ``window`` px of each (ys, xs), from box sums on a grid ``window // 4`` times coarser, read back
+    bilinearly. The weight is the share of the window the ring covers."""
+    step = max(1, window // 4)
+    height, width = rings[0].shape
+    gh, gw = -(-height // step), -(-width // step)
+    planar = np.moveaxis(image, -1, 0)
+    square = np.einsum("kij,kij->ij", planar, planar)
+    # Planes: w, w·c (3), w·|c|² for the first ring, then the same for the second.
+    padded = np.zeros((10, gh * step, gw * step), dtype=np.float32)
+    for side, ring in enumerate(rings):
+        weight = ring.astype(np.float32)
+        base = 5 * side
+        padded[base, :height, :width] = weight
+        np.multiply(planar, weight, out=padded[base + 1 : base + 4, :height, :width])
+        np.multiply(square, weight, out=padded[base + 4, :height, :width])
+    size = 2 * int(np.ceil(window / step)) + 1
+    grid = ndimage.uniform_filter(block_sums(padded, step), size=(1, size, size), mode="constant")
+    sampled = sample_grid(grid, (ys + 0.5) / step - 0.5, (xs + 0.5) / step - 0.5)
+    stats: list[Side] = []
+    for side in range(2):
+        base = 5 * side
+        total = np.maximum(sampled[base], 1e-6)
+        mean = sampled[base + 1 : base + 4] / total
+        variance = np.maximum(sampled[base + 4] / total - np.sum(mean * mean, axis=0), 0.0)
+        stats.append((mean.T, variance, sampled[base] / (step * step)))
+    return stats
 
 
 # ---- holes and dropped parts (plain backdrops) -------------------------------------------------------------
@@ -483,4 +664,14 @@ def _design(ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarra
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
 
 
-__all__ = ["BackgroundModel", "Refinement", "fit_background", "refine_alpha"]
+__all__ = [
+    "BackgroundModel",
+    "Refinement",
+    "block_sums",
+    "edge_doubt",
+    "fit_background",
+    "refine_alpha",
+    "sample_grid",
+    "unseen_parts",
+    "working_size",
+]

@@ -259,7 +259,8 @@ def result_payload(result: dict[str, Any]) -> dict[str, Any]:
 
 def _is_doubtful(note: object) -> bool:
     """A structured note (tools.notes: `{code, params, text}`) saying the cutout may be wrong."""
-    return isinstance(note, dict) and note.get("code") == "cutout_doubtful"
+    # The cutout says why it is doubtful in the code's tail: cutout_doubtful_cluttered, _thin, _dropped, ...
+    return isinstance(note, dict) and str(note.get("code", "")).startswith("cutout_doubtful")
 
 
 def result_url(thread: str, asset_id: str) -> str:
