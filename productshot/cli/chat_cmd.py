@@ -20,10 +20,10 @@ from productshot.cli.exits import ExitCode, error_object
 from productshot.cli.progress import terminal_progress, wanted
 from productshot.cli.run_cmd import add_agent_options, open_runtime
 from productshot.errors import BadRequestError, ProductshotError
-from productshot.settings import Settings
 
 if TYPE_CHECKING:
     from productshot.agent.runtime import AgentRuntime
+    from productshot.settings import Settings
 
 HELP = (
     "Type what you want, e.g. 'put this bag on a simple beach scene, bottom-left' or '조금 더 크게'.\n"

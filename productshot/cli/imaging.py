@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from productshot.cli.common import add_output, load_input, output_path, store_input
 from productshot.cli.exits import ExitCode
 from productshot.cli.output import add_json_flag, emit, note_lines
-from productshot.settings import Settings
-from productshot.tools.notes import Note
+
+if TYPE_CHECKING:
+    from productshot.settings import Settings
+    from productshot.tools.notes import Note
 
 
 def register(sub: argparse._SubParsersAction) -> None:

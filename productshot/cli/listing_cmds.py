@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from productshot.cli.common import load_input, output_path, store_input
 from productshot.cli.output import add_json_flag, emit
 from productshot.cli.progress import terminal_progress, wanted
 from productshot.errors import BadRequestError
-from productshot.settings import Settings
+
+if TYPE_CHECKING:
+    from productshot.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:

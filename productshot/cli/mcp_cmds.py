@@ -6,10 +6,13 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from productshot.cli.output import add_json_flag, emit
 from productshot.server.mcp.config import DEFAULT_HTTP_PORT as DEFAULT_PORT
-from productshot.settings import Settings
+
+if TYPE_CHECKING:
+    from productshot.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -10,13 +10,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from productshot.cli.common import output_path
 from productshot.cli.exits import ExitCode
 from productshot.cli.output import add_json_flag, emit
 from productshot.cli.progress import wanted
-from productshot.settings import Settings
+
+if TYPE_CHECKING:
+    from productshot.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

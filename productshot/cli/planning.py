@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from productshot.cli import output
-from productshot.settings import Settings
+
+if TYPE_CHECKING:
+    from productshot.settings import Settings
 
 _FAMILIES = ("sd1", "sd2", "sdxl", "sd3", "flux")
 

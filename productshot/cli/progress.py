@@ -12,18 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
-
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from productshot.agent.toolbox import ProgressEvent
 
 
@@ -52,6 +43,8 @@ class TerminalProgress:
     def event(self, event: ProgressEvent) -> None:
         """An agent turn's progress: the current tool's line on the bar; a failed tool stays above it."""
         if event.kind == "end" and not event.ok and self.enabled:
+            from rich.text import Text
+
             self._progress.console.print(Text.assemble(("✗ ", "red"), event.line()))
         counted = event.progress is not None and event.total
         self._progress.update(
@@ -71,7 +64,18 @@ class TerminalProgress:
 
 @contextmanager
 def terminal_progress(enabled: bool, *, file: IO[str] | None = None) -> Iterator[TerminalProgress]:
-    """The bar on `file` (stderr), drawn only when `enabled` and `file` is a terminal; gone when done."""
+    """The bar on `file` (stderr), drawn only when `enabled` and `file` is a terminal; gone when done.
+    rich is imported here, not with the module, so `--help` and argument errors stay quick."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     console = Console(file=file, stderr=file is None)
     with Progress(
         SpinnerColumn(),

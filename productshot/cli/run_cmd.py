@@ -16,11 +16,11 @@ from productshot.cli.common import output_path
 from productshot.cli.exits import ExitCode
 from productshot.cli.output import add_json_flag, emit
 from productshot.cli.progress import terminal_progress, wanted
-from productshot.settings import Settings
 
 if TYPE_CHECKING:
     from productshot.agent.context import AgentContext
     from productshot.agent.runtime import AgentRuntime, TurnResult
+    from productshot.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:

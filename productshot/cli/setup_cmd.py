@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from productshot.cli.output import add_json_flag, emit
-from productshot.settings import Settings
+
+if TYPE_CHECKING:
+    from productshot.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:

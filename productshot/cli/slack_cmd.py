@@ -15,10 +15,9 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from productshot.cli.output import add_json_flag, emit
-from productshot.settings import Settings
 from productshot.slack.config import (
     DEFAULT_API_URL,
     DEFAULT_PATH,
@@ -31,6 +30,9 @@ from productshot.slack.config import (
     check_tokens,
     parse_channels,
 )
+
+if TYPE_CHECKING:
+    from productshot.settings import Settings
 
 T = TypeVar("T")
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from productshot.settings import Settings
+if TYPE_CHECKING:
+    from productshot.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -23,13 +23,13 @@ from productshot.server.worker.config import (
     DEFAULT_MAX_BATCH,
     DEFAULT_QUEUE_SIZE,
 )
-from productshot.settings import Settings
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from productshot.server.worker.config import WorkerConfig
     from productshot.server.worker.schemas import JobInfo
+    from productshot.settings import Settings
 
 StepUpdate = Callable[[str, int, int], None]
 

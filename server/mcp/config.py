@@ -10,9 +10,10 @@ import os
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from productshot.settings import Settings
+if TYPE_CHECKING:
+    from productshot.settings import Settings
 
 DEFAULT_HTTP_PORT = 8766  # the resident worker listens on 8765
 
