@@ -115,6 +115,10 @@ def test_composite_places_exactly_where_asked_and_says_when_nothing_carries_it(
     assert afloat["position"] == "top" and afloat["bbox"] == high["bbox"]
     stored = ok_json(cli_env, "store", "show", afloat["asset_id"])
     assert stored["asset"]["params"]["floating"] is True  # a follow-up on it keeps the product afloat
+    assert (high["shadow"], afloat["shadow"], low["shadow"]) == (False, False, True)
+    # The text output carries the notes too, in words.
+    text = ps(cli_env, "composite", str(bg), str(cutout), "--position", "top", "-o", str(tmp_path / "d.png"))
+    assert text.returncode == 0 and "note:" in text.stdout and "No surface of the background" in text.stdout
 
 
 def test_cutout_of_sample_photo(cli_env, tmp_path: Path) -> None:

@@ -265,10 +265,12 @@ def run_composite(args: argparse.Namespace, settings: Settings) -> int:
         "parents": [bg_asset.id, product_asset.id],
         "notes": [*cut_notes, *result.notes],
         "grounded": result.grounded,
+        "shadow": result.shadow,
         "light": result.light.to_dict() if result.light is not None else None,
     }
     served = ", ".join(f"{s['name']}: {s['backend']}" for s in steps)
-    emit(args, payload, f"composite: {out} at {result.position}, scale {result.scale:.2f} ({served})")
+    summary = f"composite: {out} at {result.position}, scale {result.scale:.2f} ({served})"
+    emit(args, payload, "\n".join([summary, *note_lines(payload["notes"])]))
     return 0
 
 
