@@ -2,8 +2,10 @@
 
 Pillow's PNG encoder tries every row filter on every row and holds the GIL while it compresses: ~65 ms for
 a 1024×768 result at its fastest level, most of a composite call's CPU. Here each row gets the "Up" filter
-(one numpy subtraction) and zlib's run-length strategy compresses the lot with the GIL released: ~3× less
-CPU for a file of about the same size (photos), or much smaller (cutouts, whose transparent areas are runs).
+(one numpy subtraction) and the lot is deflated with the GIL released by ISA-L (python-isal, level 1: ~6 ms
+for a 1024×768 composite, a file within a few % of zlib's), or by zlib's run-length strategy where isal is
+not installed (~23 ms): files about the size of Pillow's fastest level (photos), or much smaller (cutouts,
+whose transparent areas are runs).
 The pixels decode back exactly; any other mode, or an image with a `transparency` colour key, goes to
 Pillow, so nothing is ever written lossily or with its metadata dropped.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,6 +27,32 @@ _FILTER_UP = 2
 _LEVEL = 1
 _MEM_LEVEL = 9
 _WBITS = 15
+_ISAL_LEVEL = 1  # ISA-L's levels are 0..3; 1 is its fast one with real matching (0 is Huffman mostly)
+
+
+def zlib_deflate(data: memoryview) -> bytes:
+    """A zlib stream of `data` from the standard library: the run-length strategy, fast and lossless."""
+    packer = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_RLE)
+    return packer.compress(data) + packer.flush()
+
+
+def isal_deflate(data: memoryview) -> bytes:
+    """A zlib stream of `data` from ISA-L: about 4× less CPU than `zlib_deflate` for the same kind of file."""
+    from isal import isal_zlib
+
+    return bytes(isal_zlib.compress(data, _ISAL_LEVEL))
+
+
+def _best_deflate() -> Callable[[memoryview], bytes]:
+    """ISA-L when python-isal is installed (a dependency, with wheels for the usual platforms), else zlib."""
+    try:
+        import isal.isal_zlib  # noqa: F401
+    except ImportError:
+        return zlib_deflate
+    return isal_deflate
+
+
+DEFLATE = _best_deflate()
 
 
 def can_write(image: Image) -> bool:
@@ -31,10 +60,11 @@ def can_write(image: Image) -> bool:
     return image.mode in _COLOUR_TYPES and "transparency" not in image.info
 
 
-def write_png(image: Image) -> bytes:
+def write_png(image: Image, *, deflate: Callable[[memoryview], bytes] = DEFLATE) -> bytes:
     """The PNG bytes of an 8-bit L, LA, RGB or RGBA image (its ICC profile kept, as Pillow does).
 
-    Raises ValueError for anything `can_write` refuses, so a caller cannot lose data by mistake.
+    Raises ValueError for anything `can_write` refuses, so a caller cannot lose data by mistake. `deflate`
+    makes the zlib stream of the filtered rows (ISA-L when installed, else zlib).
     """
     import numpy as np
 
@@ -47,8 +77,7 @@ def write_png(image: Image) -> bytes:
     filtered[:, 0] = _FILTER_UP
     filtered[0, 1:] = rows[0]  # the row above the first is zeros: Up leaves it as it is
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8 arithmetic wraps modulo 256, as PNG's
-    packer = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_RLE)
-    data = packer.compress(filtered.data) + packer.flush()
+    data = deflate(filtered.data)
     header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPES[image.mode], 0, 0, 0)
     parts = [PNG_SIGNATURE, _chunk(b"IHDR", header)]
     icc = image.info.get("icc_profile")
@@ -62,4 +91,4 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-__all__ = ["PNG_SIGNATURE", "can_write", "write_png"]
+__all__ = ["DEFLATE", "PNG_SIGNATURE", "can_write", "isal_deflate", "write_png", "zlib_deflate"]
