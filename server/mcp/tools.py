@@ -365,7 +365,8 @@ async def composite(
     def work() -> Any:
         from productshot.tools.ground import estimate_ground
 
-        back_rgb = back.loaded.image.convert("RGB")
+        image = back.loaded.image  # this call's own copy: no second copy when it is RGB already
+        back_rgb = image if image.mode == "RGB" else image.convert("RGB")
         result = place(
             back_rgb,
             item.loaded.image,
