@@ -82,7 +82,7 @@ def scene_light(background: Image.Image, box: tuple[int, int, int, int]) -> Floa
     """The scene's light colour as mean linear RGB: half the whole frame, half the area around the product."""
     # A box reduction to about 64×48 (an integer factor: a quarter of a BOX resize's cost; a mean either way).
     factor = max(1, min(background.width // 64, background.height // 48))
-    small = background.convert("RGB").reduce(factor)
+    small = (background if background.mode == "RGB" else background.convert("RGB")).reduce(factor)
     whole = to_linear(np.asarray(small, np.float32) / 255.0).reshape(-1, 3).mean(axis=0)
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
