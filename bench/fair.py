@@ -33,9 +33,14 @@ sys.path[:] = [str(REPO)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
 ]
 
-from productshot.settings import Settings  # noqa: E402
+from productshot.settings import Settings, default_pixel_processes  # noqa: E402
 from tests.support.mcp_client import ok  # noqa: E402
-from tests.support.mcp_proc import http_server, http_session, server_env  # noqa: E402
+from tests.support.mcp_proc import (  # noqa: E402
+    http_server,
+    http_session,
+    server_env,
+    wait_for_pixel_processes,
+)
 from tests.support.worker_proc import running_worker, worker_settings  # noqa: E402
 
 SIZE = (1024, 768)
@@ -69,14 +74,18 @@ def quantile(samples: list[float], q: float) -> float:
 
 
 async def serial_composites(
-    url: str, calls: int, composite_args: dict[str, Any], server_pid: int
+    url: str, calls: int, composite_args: dict[str, Any], server_pid: int, pixel_processes: int
 ) -> tuple[float, float, float]:
-    """Server CPU, client CPU and wall seconds per composite call, `calls` made one at a time."""
+    """Server CPU (its pixel processes included), client CPU and wall seconds per composite call, `calls`
+    made one at a time once the pixel processes are up."""
     import psutil
 
     server = psutil.Process(server_pid)
     async with http_session(url) as client:
         ok(await client.call_tool("composite", composite_args))  # warm: imports, first decode
+        if pixel_processes:
+            await anyio.to_thread.run_sync(wait_for_pixel_processes, server_pid, pixel_processes)
+        ok(await client.call_tool("composite", composite_args))  # the pixel processes' first decode
         cpu_before, mine_before = _cpu(server), time.process_time()
         started = time.perf_counter()
         for _ in range(calls):
@@ -86,8 +95,15 @@ async def serial_composites(
 
 
 def _cpu(process: Any) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
+    """CPU seconds of a process and of the processes it started (the MCP server's pixel processes)."""
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            times = each.cpu_times()
+        except Exception:  # a child that ended meanwhile
+            continue
+        total += float(times.user + times.system)
+    return total
 
 
 async def load_test(
@@ -135,10 +151,17 @@ def main() -> int:
         default=None,
         help="PRODUCTSHOT_MODEL_NICE for the run (default: the setting's)",
     )
+    parser.add_argument(
+        "--pixel-processes",
+        type=int,
+        default=default_pixel_processes(),
+        help="PRODUCTSHOT_PIXEL_PROCESSES for the run (default: the setting's default, one per core up to 4)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="psbench-fair-") as tmp:
         root = Path(tmp)
-        settings = worker_settings(root / "home")
+        # The product's default pixel processes (the test helpers turn them off for short tests).
+        settings = worker_settings(root / "home").with_overrides(pixel_processes=args.pixel_processes)
         if args.model_nice is not None:
             settings = settings.with_overrides(model_nice=args.model_nice)
         settings.ensure_home()
@@ -150,9 +173,16 @@ def main() -> int:
         ):
             import psutil
 
-            serial = anyio.run(serial_composites, server.url, args.serial, composite_args, server.process.pid)
+            serial = anyio.run(
+                serial_composites,
+                server.url,
+                args.serial,
+                composite_args,
+                server.process.pid,
+                args.pixel_processes,
+            )
             processes = {
-                "MCP server": psutil.Process(server.process.pid),
+                "MCP server (with its pixel processes)": psutil.Process(server.process.pid),
                 "worker": psutil.Process(worker.pid),
             }
             worker_nice = processes["worker"].nice()
@@ -173,6 +203,7 @@ def main() -> int:
     print(
         f"\n{args.place} clients looping place_product + {args.composite} looping composite over HTTP MCP for "
         f"{args.seconds:g} s, worker {worker_jobs.device} at nice {worker_nice}, "
+        f"{args.pixel_processes} pixel processes, "
         f"{SIZE[0]}×{SIZE[1]}; load average at the end: {load}\n"
     )
     server_cpu, client_cpu, serial_wall = serial

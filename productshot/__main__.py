@@ -2,4 +2,6 @@ import sys
 
 from productshot.cli.main import main
 
-sys.exit(main())
+# Guarded: a spawned helper process (the MCP server's pixel processes) imports this module as __mp_main__.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -57,6 +57,12 @@ _FORWARDED = (
 )
 
 
+def default_pixel_processes() -> int:
+    """One pixel process per core, at most 4; none on a single core (threads do as well there)."""
+    cores = os.cpu_count() or 1
+    return min(4, cores) if cores >= 2 else 0
+
+
 def _default_home() -> Path:
     from platformdirs import user_data_dir
 
@@ -154,6 +160,9 @@ class Settings(BaseSettings):
     # CPU priority of model work (nice 0..19, 0: unchanged): the worker process and the MCP server's model
     # lane run at it, so quick calls get the cores first.
     model_nice: int = Field(default=DEFAULT_MODEL_NICE, ge=0, le=19)
+    # Processes the MCP server runs quick pixel work in (the composite tool), beside its event loop rather
+    # than sharing its GIL (0: the quick lane's threads only). Default: one per core, at most 4.
+    pixel_processes: int = Field(default_factory=lambda: default_pixel_processes(), ge=0, le=32)
     # The variables of _FORWARDED that were set, for child processes; filled by from_mapping, never read.
     extra_env: tuple[tuple[str, str], ...] = Field(default=(), exclude=True)
 
@@ -287,6 +296,7 @@ class Settings(BaseSettings):
         env["PRODUCTSHOT_RAY_AUTOSCALE_WINDOW_S"] = str(self.ray_autoscale_window_s)
         env["PRODUCTSHOT_RAY_PROXY_PORT"] = str(self.ray_proxy_port)
         env["PRODUCTSHOT_MODEL_NICE"] = str(self.model_nice)
+        env["PRODUCTSHOT_PIXEL_PROCESSES"] = str(self.pixel_processes)
         if self.plugins:
             env["PRODUCTSHOT_PLUGINS"] = ",".join(self.plugins)
         for name, value in (

@@ -709,11 +709,14 @@ def composite_params(
     margin: float | None,
     input_id: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The params a place_product result records, for a result made by the composite tool or command, so
     place_product(previous=...) can follow up on it. `item` is the product as placed (the cutout);
-    `input_id` the photo it was cut from, when that is a different asset."""
+    `input_id` the photo it was cut from, when that is a different asset; `size` the result's size when
+    `result` carries no image (a composite made in a pixel process)."""
     seed = back.params.get("seed") if isinstance(back.params.get("seed"), int) else 0
+    width, height = size if size is not None else result.image.size
     return {
         "request": "",
         "position": result.position,
@@ -723,8 +726,8 @@ def composite_params(
         "seed": seed,
         "prompt": str(back.params.get("prompt", "")),
         "negative_prompt": str(back.params.get("negative_prompt", "")),
-        "width": result.image.width,
-        "height": result.image.height,
+        "width": width,
+        "height": height,
         "shadow": shadow,
         "margin": margin,
         "input_id": input_id or item.id,

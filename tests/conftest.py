@@ -30,6 +30,8 @@ def settings(home: Path, tmp_path: Path) -> Settings:
     env["PRODUCTSHOT_WORKER_AUTOSTART"] = "0"
     # Never the default port: a `productshot worker` the developer runs must not get the tests' jobs.
     env["PRODUCTSHOT_WORKER_URL"] = idle_worker_url()
+    # No pixel processes: a short test ends before they are up; tests/test_pixel_pool.py runs them.
+    env["PRODUCTSHOT_PIXEL_PROCESSES"] = "0"
     return Settings.from_mapping(env, home=home)
 
 

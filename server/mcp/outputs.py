@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 from PIL import Image
@@ -75,19 +76,60 @@ def image_result(
     limit: int = RESULT_LIMIT_BYTES,
 ) -> CallToolResult:
     """A tool result with the image's preview, a text summary plus the JSON, and links to the assets."""
-    payload = structured.model_dump(mode="json")
-    text = TextContent(type="text", text=_text(summary, payload))
-    link_blocks = [_link(asset) for asset in links]
-    fixed = CallToolResult(content=[text, *link_blocks], structuredContent=payload)
-    fixed_size = len(fixed.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8"))
-    room = limit - fixed_size - _ENVELOPE_BYTES - len('{"type":"image","data":"","mimeType":"image/jpeg"},')
-    if room <= 0:
-        raise ValueError(f"the result's text alone is {fixed_size} bytes, over the {limit} byte limit")
-    preview = encode_preview(image, room * 3 // 4)
-    picture = ImageContent(
-        type="image", data=base64.b64encode(preview.data).decode("ascii"), mimeType=preview.mime
-    )
-    return CallToolResult(content=[picture, text, *link_blocks], structuredContent=payload)
+    parts = _Parts.of(structured, summary, links, limit)
+    if parts.room <= 0:
+        raise ValueError(f"the result's text alone is {parts.fixed_size} bytes, over the {limit} byte limit")
+    return parts.with_preview(encode_preview(image, parts.room * 3 // 4))
+
+
+# The most a preview made before its result's text is known may take: the text of a result is a few KB, so
+# 64 KB of room for it is plenty (`preview_result` checks, and the caller falls back to `image_result`).
+PREVIEW_BUDGET_BYTES = (RESULT_LIMIT_BYTES - _ENVELOPE_BYTES - 64 * 1024) * 3 // 4
+
+
+def preview_result(
+    preview: Preview,
+    structured: BaseModel,
+    *,
+    summary: str,
+    links: Sequence[Asset] = (),
+    limit: int = RESULT_LIMIT_BYTES,
+) -> CallToolResult | None:
+    """`image_result` with a preview encoded earlier (in a pixel process, within PREVIEW_BUDGET_BYTES);
+    None when it does not fit beside this result's text after all (then use `image_result`)."""
+    parts = _Parts.of(structured, summary, links, limit)
+    if len(preview.data) > parts.room * 3 // 4:
+        return None
+    return parts.with_preview(preview)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """A result's text, JSON and links, and the room (JSON bytes) left for its preview."""
+
+    payload: dict[str, Any]
+    text: TextContent
+    links: list[ResourceLink]
+    fixed_size: int
+    room: int
+
+    @staticmethod
+    def of(structured: BaseModel, summary: str, links: Sequence[Asset], limit: int) -> _Parts:
+        payload = structured.model_dump(mode="json")
+        text = TextContent(type="text", text=_text(summary, payload))
+        link_blocks = [_link(asset) for asset in links]
+        fixed = CallToolResult(content=[text, *link_blocks], structuredContent=payload)
+        fixed_size = len(fixed.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8"))
+        room = (
+            limit - fixed_size - _ENVELOPE_BYTES - len('{"type":"image","data":"","mimeType":"image/jpeg"},')
+        )
+        return _Parts(payload, text, link_blocks, fixed_size, room)
+
+    def with_preview(self, preview: Preview) -> CallToolResult:
+        picture = ImageContent(
+            type="image", data=base64.b64encode(preview.data).decode("ascii"), mimeType=preview.mime
+        )
+        return CallToolResult(content=[picture, self.text, *self.links], structuredContent=self.payload)
 
 
 def text_result(structured: BaseModel, *, summary: str) -> CallToolResult:
@@ -134,10 +176,12 @@ def _encode(image: Image.Image, fmt: str, *, quality: int = 90) -> bytes:
 
 
 __all__ = [
+    "PREVIEW_BUDGET_BYTES",
     "PREVIEW_LONG_SIDE",
     "RESULT_LIMIT_BYTES",
     "Preview",
     "encode_preview",
     "image_result",
+    "preview_result",
     "text_result",
 ]

@@ -29,6 +29,8 @@ from productshot.server.priority import lower_thread_priority
 
 if TYPE_CHECKING:
     from productshot.server.mcp.jobs import JobWatch
+    from productshot.server.mcp.pixel_pool import PixelPool
+    from productshot.server.mcp.pixel_work import Composited, CompositeJob
     from productshot.server.pipeline import Pipeline
     from productshot.server.services import (
         CutoutOutcome,
@@ -86,6 +88,8 @@ class Studio:
         self._model_work: set[Future[Any]] = set()
         # Stored images decoded by earlier calls (the same background tried at several places).
         self.decoded = DecodedImages()
+        # Processes for quick pixel work (settings.pixel_processes), started at the first composite.
+        self._pixel_pool: PixelPool | None = None
 
     # ---- life -------------------------------------------------------------------------------------
     @asynccontextmanager
@@ -143,6 +147,10 @@ class Studio:
             ).start()
 
     def _close(self) -> None:
+        with self._lock:
+            pixels, self._pixel_pool = self._pixel_pool, None
+        if pixels is not None:
+            pixels.close()
         if self._store is not None:
             self._store.close()
         self._store = None
@@ -278,6 +286,48 @@ class Studio:
             except anyio.get_cancelled_exc_class():
                 future.cancel()  # still queued: never starts; already running: left to finish
                 raise
+
+    async def composite(self, job: CompositeJob, local: CompositeJob) -> Composited:
+        """The composite tool's pixel work: in a pixel process when the pool is up and `job` names only
+        stored files, else `local` (the same job with the pixels this process decoded) on the quick lane.
+        A pixel process that died costs nothing but its pool: this call runs here while a new pool starts."""
+        from productshot.server.mcp.pixel_work import run_composite
+
+        pool = await self._pixels() if job.portable else None
+        if pool is not None and pool.ready:
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                return await pool.composite(job)
+            except BrokenProcessPool as exc:
+                logger.warning("a pixel process died (%s); this composite runs in the server", exc)
+                await self._pixels()  # a new pool starts now, so the next calls find it warm
+        return await self.run(lambda: run_composite(local))
+
+    async def _pixels(self) -> PixelPool | None:
+        """The pixel pool, started (in the background) by the first call that wants it; None when the
+        settings ask for none. A broken pool is closed and replaced."""
+        if self.settings.pixel_processes == 0:
+            return None
+        pool = self._pixel_pool
+        if pool is not None and not pool.broken:
+            return pool
+        return await anyio.to_thread.run_sync(self._new_pixels)
+
+    def _new_pixels(self) -> PixelPool | None:
+        from productshot.server.mcp.pixel_pool import PixelPool
+
+        with self._lock:
+            pool = self._pixel_pool
+            if pool is not None and not pool.broken:
+                return pool
+            if pool is not None:
+                pool.close()
+            if self._holders == 0:  # closing: start nothing
+                self._pixel_pool = None
+                return None
+            self._pixel_pool = PixelPool(self.settings.pixel_processes)
+            return self._pixel_pool
 
     async def finish(self, fn: Callable[[], T]) -> T:
         """Run a call's short closing work (store write, copy, preview) in a thread outside the queue of

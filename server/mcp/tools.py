@@ -11,6 +11,7 @@ import inspect
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
@@ -42,7 +43,7 @@ from productshot.server.mcp.descriptions import (
 )
 from productshot.server.mcp.inputs import ImageInput, check_model_argument, resolve_image, store_input
 from productshot.server.mcp.jobs import JobWatch
-from productshot.server.mcp.outputs import image_result, text_result
+from productshot.server.mcp.outputs import PREVIEW_BUDGET_BYTES, image_result, preview_result, text_result
 from productshot.server.mcp.progress import ProgressRelay
 from productshot.server.mcp.runtime import Studio
 from productshot.server.mcp.saving import check_save_to, save_copy
@@ -66,6 +67,7 @@ from productshot.server.mcp.schemas import (
 )
 from productshot.server.pipeline import composite_params
 from productshot.server.services import GenerateAsk
+from productshot.tools.imageio import load_image
 from productshot.tools.notes import Note, notes_to_dicts
 
 MAX_SEED = 2**32 - 1
@@ -349,7 +351,7 @@ async def composite(
 
     The result can be changed later with place_product(previous=<its asset_id>, request='move it right').
     """
-    from productshot.tools.composite import composite as place
+    from productshot.server.mcp.pixel_work import CompositeJob, Decoded, ImageRef, StoredFile
 
     studio = _studio(ctx)
     started = time.perf_counter()
@@ -362,60 +364,75 @@ async def composite(
 
         parse_light(light)  # an unknown light fails before any work
 
-    def work() -> Any:
-        from productshot.tools.ground import estimate_ground
+    def stored(image: ImageInput) -> ImageRef:
+        """A stored input by its file (a pixel process decodes it), anything else by its pixels."""
+        if image.asset is None:
+            return Decoded(image.loaded.image)
+        return StoredFile(image.asset.path, image.asset.sha256, studio.settings.max_image_pixels)
 
-        image = back.loaded.image  # this call's own copy: no second copy when it is RGB already
-        back_rgb = image if image.mode == "RGB" else image.convert("RGB")
-        result = place(
-            back_rgb,
-            item.loaded.image,
-            position=position,
-            scale=scale,
-            margin=margin,
-            shadow=shadow,
-            light=light,
-            ground=estimate_ground(back_rgb),
-            harmonize=harmonize,
-            floating=floating,
-        )
+    local = CompositeJob(
+        background=Decoded(back.loaded.image),
+        product=Decoded(item.loaded.image),
+        position=position,
+        scale=scale,
+        margin=margin,
+        shadow=shadow,
+        light=light,
+        harmonize=harmonize,
+        floating=floating,
+        preview_bytes=PREVIEW_BUDGET_BYTES,
+        save_to=target,
+    )
+    done = await studio.composite(replace(local, background=stored(back), product=stored(item)), local)
+
+    def record() -> Any:
         with studio.store.batch():  # both inputs and the result are stored together, or none
             back_asset = store_input(back, studio.store)
             item_asset = store_input(item, studio.store)
             params = composite_params(
-                result, back_asset, item_asset, shadow=shadow, margin=margin, extra={"floating": floating}
+                done,
+                back_asset,
+                item_asset,
+                shadow=shadow,
+                margin=margin,
+                size=(done.width, done.height),
+                extra={"floating": floating},
             )
-            asset = studio.store.put_image(
-                result.image,
+            asset = studio.store.put_bytes(
+                done.png,
                 kind="result",
                 parents=[back_asset.id, item_asset.id],
                 params=params,
-                backend=result.backend,
+                backend=done.backend,
             )
-        return result, back_asset, item_asset, asset
+        return back_asset, item_asset, asset
 
-    result, back_asset, item_asset, asset = await studio.run(work)
-    saved = await studio.finish(lambda: save_copy(result.image, target)) if target else None
+    back_asset, item_asset, asset = await studio.run(record)
     out = CompositeOut(
-        **_image_fields(asset, saved, notes=notes_to_dicts(result.notes)),
-        bbox=list(result.bbox),
-        position=result.position,
-        scale=round(result.scale, 4),
-        shadow=result.shadow,
-        grounded=result.grounded,
-        light=result.light.to_dict() if result.light is not None else None,
+        **_image_fields(asset, done.saved, notes=notes_to_dicts(done.notes)),
+        bbox=list(done.bbox),
+        position=done.position,
+        scale=round(done.scale, 4),
+        shadow=done.shadow,
+        grounded=done.grounded,
+        light=done.light.to_dict() if done.light is not None else None,
         background_id=back_asset.id,
         product_id=item_asset.id,
         parents=[back_asset.id, item_asset.id],
-        backend=result.backend,
+        backend=done.backend,
         seconds=round(time.perf_counter() - started, 3),
     )
     summary = (
-        f"composite {asset.id} ({asset.width}x{asset.height}): product at {result.position}, scale "
-        f"{result.scale:.2f}, bbox {list(result.bbox)}; stored at {asset.path}{_saved_line(saved)}; "
+        f"composite {asset.id} ({asset.width}x{asset.height}): product at {done.position}, scale "
+        f"{done.scale:.2f}, bbox {list(done.bbox)}; stored at {asset.path}{_saved_line(done.saved)}; "
         f"full resolution: {resource_uri(asset.id)}"
     )
-    return await studio.finish(lambda: image_result(result.image, out, summary=summary, links=[asset]))
+    answer = preview_result(done.preview, out, summary=summary, links=[asset])
+    if answer is not None:
+        return answer
+    # The text left less room than the preview took (never with today's results): preview the stored file.
+    stored_image = await studio.finish(lambda: load_image(asset.path).image)
+    return await studio.finish(lambda: image_result(stored_image, out, summary=summary, links=[asset]))
 
 
 # ---- check_split ----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from mcp import ClientSession
@@ -158,3 +159,43 @@ __all__ = [
     "stdio_session",
     "stop",
 ]
+
+
+def pixel_processes(server_pid: int) -> list[Any]:
+    """The MCP server's pixel processes (spawned children running multiprocessing's spawn_main)."""
+    import psutil
+
+    found = []
+    for child in psutil.Process(server_pid).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def cpu_seconds(process: Any) -> float:
+    """User + system CPU seconds of a psutil process (0 for one that ended)."""
+    import psutil
+
+    try:
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def wait_for_pixel_processes(server_pid: int, count: int, timeout: float = 60.0) -> list[Any]:
+    """Wait until the MCP server runs `count` pixel processes that have imported the pixel code (each has
+    used some CPU and then gone quiet); return them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = pixel_processes(server_pid)
+        if len(found) >= count and all(cpu_seconds(child) > 0.3 for child in found):
+            before = [cpu_seconds(child) for child in found]
+            time.sleep(0.3)
+            if all(cpu_seconds(child) - used < 0.05 for child, used in zip(found, before, strict=True)):
+                return found
+        time.sleep(0.1)
+    raise AssertionError(f"the MCP server did not run {count} warm pixel processes within {timeout:g} s")

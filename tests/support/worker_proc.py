@@ -64,6 +64,8 @@ def worker_settings(
     env["HF_HUB_OFFLINE"] = "1"
     # Tests share a few cores: one intra-op thread avoids OpenMP spin-waiting (10-30× slower tiny models).
     env["OMP_NUM_THREADS"] = "1"
+    # No pixel processes: a short test ends before they are up; tests/test_pixel_pool.py runs them.
+    env["PRODUCTSHOT_PIXEL_PROCESSES"] = "0"
     if plugins:
         env["PRODUCTSHOT_PLUGINS"] = ",".join(plugins)
     settings = Settings.from_mapping(env, home=home)
