@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from productshot.server.mcp.outputs import Preview
+    from productshot.tools.ground import Ground
     from productshot.tools.notes import Note
     from productshot.tools.shadow import Light
 
@@ -97,10 +98,8 @@ def run_composite(job: CompositeJob) -> Composited:
     from productshot.server.mcp.saving import save_copy
     from productshot.store import imagebytes
     from productshot.tools.composite import composite
-    from productshot.tools.ground import estimate_ground
 
-    background = _pixels(job.background)
-    back_rgb = background if background.mode == "RGB" else background.convert("RGB")
+    back_rgb, ground = _scene(job.background)
     result = composite(
         back_rgb,
         _pixels(job.product),
@@ -109,7 +108,7 @@ def run_composite(job: CompositeJob) -> Composited:
         margin=job.margin,
         shadow=job.shadow,
         light=job.light,
-        ground=estimate_ground(back_rgb),
+        ground=ground,
         harmonize=job.harmonize,
         floating=job.floating,
     )
@@ -163,7 +162,33 @@ def warm() -> int:
 
 # A pixel process's own decoded files (each process has its own; the MCP server passes `Decoded` pixels).
 _files: OrderedDict[tuple[str, int], Image.Image] = OrderedDict()
+_grounds: OrderedDict[tuple[str, int], tuple[Image.Image, Ground]] = OrderedDict()
 _files_lock = threading.Lock()
+
+
+def _scene(ref: ImageRef) -> tuple[Image.Image, Ground]:
+    """The background in RGB and the ground read from it; for a stored file both are kept with its pixels
+    (the ground is a function of the pixels alone, and a background is usually tried at several places)."""
+    from productshot.tools.ground import estimate_ground
+
+    if isinstance(ref, Decoded):
+        rgb = ref.image if ref.image.mode == "RGB" else ref.image.convert("RGB")
+        return rgb, estimate_ground(rgb)
+    key = (ref.sha256, ref.max_pixels)
+    with _files_lock:
+        known = _grounds.get(key)
+        if known is not None:
+            _grounds.move_to_end(key)
+            return known
+    image = _pixels(ref)
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    scene = (rgb, estimate_ground(rgb))
+    scene[1].surface.setflags(write=False)  # shared by later jobs: nothing may change it
+    with _files_lock:
+        _grounds[key] = scene
+        while len(_grounds) > _KEPT_FILES:
+            _grounds.popitem(last=False)
+    return scene
 
 
 def _pixels(ref: ImageRef) -> Image.Image:
