@@ -1,6 +1,7 @@
 """Fair scheduling under load: do quick MCP calls wait behind model work?
 
-Run: .venv/bin/python bench/fair.py [--seconds 30] [--place 8] [--composite 8]   (prints a markdown table)
+Run: .venv/bin/python bench/fair.py [--seconds 30] [--place 8] [--composite 8] [--pixel-processes N]
+(prints a markdown table; N defaults to the product's default, 0 runs composites in the server's threads)
 
 Starts a resident worker and `productshot mcp --transport http` on one data home, then opens 2×N HTTP MCP
 sessions at once (default 16): N loop `place_product` (cutout and background on the worker, composite in
