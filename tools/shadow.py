@@ -375,16 +375,25 @@ def apply_shadow(
     """
     rows, cols = layer.darkness.shape
     box = (layer.x0, layer.y0, layer.x0 + cols, layer.y0 + rows)
-    region = np.array(canvas.crop(box), dtype=np.uint16)
     darkness = layer.darkness
     if surface is not None:
         hard = surface[box[1] : box[3], box[0] : box[2]]
         soft = Image.fromarray(hard.astype(np.uint8) * 255).filter(ImageFilter.GaussianBlur(1.2))
         darkness = darkness * (np.asarray(soft, dtype=np.float32) / 255.0) * hard
     # Keep-factor in 1/256ths: an untouched pixel (factor 256) comes back exactly, and 255 * 256 + 128 fits.
-    keep = np.rint((1.0 - darkness) * 256.0).astype(np.uint16)[:, :, None]
-    shaded = ((region * keep + 128) >> 8).astype(np.uint8)
-    canvas.paste(Image.fromarray(shaded), box[:2])
+    keep = np.rint((1.0 - darkness) * 256.0).astype(np.uint16)
+    # Only the box of pixels that darken changes (a factor of 256 gives a pixel back exactly): read and
+    # write just that.
+    shaded_rows = np.flatnonzero((keep < 256).any(axis=1))
+    shaded_cols = np.flatnonzero((keep < 256).any(axis=0))
+    if shaded_rows.size == 0:
+        return
+    r0, r1 = int(shaded_rows[0]), int(shaded_rows[-1]) + 1
+    c0, c1 = int(shaded_cols[0]), int(shaded_cols[-1]) + 1
+    corner = (box[0] + c0, box[1] + r0)
+    region = np.array(canvas.crop((*corner, box[0] + c1, box[1] + r1)), dtype=np.uint16)
+    shaded = ((region * keep[r0:r1, c0:c1, None] + 128) >> 8).astype(np.uint8)
+    canvas.paste(Image.fromarray(shaded), corner)
 
 
 @dataclass(frozen=True)
