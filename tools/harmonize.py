@@ -133,7 +133,11 @@ def harmonize(
     wrapped = _light_wrap(graded, alpha, background, box)
     grained = _match_grain(wrapped, alpha, background, box)
     # Alpha passes through untouched (its float round trip would give back the same bytes anyway).
-    image = Image.fromarray(np.rint(np.clip(grained, 0.0, 1.0) * 255.0).astype(np.uint8), "RGB")
+    # In place: `grained` is this call's own array.
+    np.clip(grained, 0.0, 1.0, out=grained)
+    grained *= 255.0
+    np.rint(grained, out=grained)
+    image = Image.fromarray(grained.astype(np.uint8), "RGB")
     image.putalpha(Image.fromarray(alpha))
     shift = (after.mean(axis=0) - before.mean(axis=0)) if before.size else np.zeros(3, np.float32)
     return image, Harmony(
@@ -231,7 +235,8 @@ def _blurred_around(background: Image.Image, box: tuple[int, int, int, int], sig
 def _match_grain(
     rgb: FloatArray, alpha: ByteArray, background: Image.Image, box: tuple[int, int, int, int]
 ) -> FloatArray:
-    """Add monochrome grain where the backdrop is grainier than the product, so both share one film."""
+    """Add monochrome grain where the backdrop is grainier than the product, so both share one film (in
+    place: `rgb` is the caller's own working array, returned)."""
     back = np.asarray(background.crop(box).convert("L"), np.float32) / 255.0
     prod = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
     need = _noise_sigma(back) ** 2 - _noise_sigma(np.where(alpha >= _SOLID, prod, np.nan)) ** 2
@@ -240,7 +245,8 @@ def _match_grain(
     seed = int(box[0] * 7919 + box[1] * 104729 + alpha.size) % (2**32)
     grain = np.random.default_rng(seed).standard_normal(alpha.shape).astype(np.float32) * float(np.sqrt(need))
     grain *= alpha > 0
-    return rgb + grain[..., None]
+    rgb += grain[..., None]
+    return rgb
 
 
 def _noise_sigma(gray: FloatArray) -> float:
