@@ -178,12 +178,13 @@ def _interior(alpha: ByteArray) -> npt.NDArray[np.bool_]:
 def _light_wrap(
     rgb: FloatArray, alpha: ByteArray, background: Image.Image, box: tuple[int, int, int, int]
 ) -> FloatArray:
-    """Blend the blurred background into the product's outer edge (strongest at the silhouette)."""
+    """Blend the blurred background into the product's outer edge (strongest at the silhouette); in place:
+    `rgb` is the caller's own working array, returned."""
     radius = max(1.5, 0.012 * max(alpha.shape))
     inside = np.asarray(Image.fromarray(alpha).filter(ImageFilter.GaussianBlur(radius)))
     # Only the edge band changes: visible pixels where the blurred alpha is below full. Mix just those.
     band = np.flatnonzero((inside < 255) & (alpha > 0))
-    out = rgb.copy()
+    out = rgb
     if band.size == 0:
         return out
     edge = np.clip(1.0 - inside.reshape(-1)[band].astype(np.float32) / 255.0, 0.0, 1.0) * 2.0
