@@ -11,6 +11,8 @@ family is checked at run time. See docs/split-detector.md. Run with `-s` to see 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from typing import Any
@@ -20,7 +22,9 @@ import pytest
 from PIL import Image
 
 from productshot.errors import BadImageError, BadRequestError
+from productshot.tools import split_net
 from productshot.tools.split import BACKEND, DEFAULT_THRESHOLD, SplitResult, check_split
+from productshot.tools.split_features import row_features
 from productshot.tools.studio import match_scene, render_backdrop, scene_families
 from tests.support import split_wide
 from tests.support.landscapes import landscape
@@ -215,6 +219,50 @@ def test_sizes_modes_and_the_input_left_alone() -> None:
     tall = check_split(_scene(4096, 512))
     assert not tall.split
     assert check_split(Image.new("RGB", (64, 64), "white")).score == 0.0
+
+
+def test_the_check_runs_in_numpy_without_heavy_imports() -> None:
+    """The whole-picture network runs in numpy: a check in a fresh process imports no torch or onnxruntime."""
+    heavy = ("torch", "onnxruntime", "scipy", "skimage")
+    code = (
+        "import sys; from PIL import Image; from productshot.tools.split import check_split; "
+        "check_split(Image.linear_gradient('L').convert('RGB')); "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == ""
+
+
+def test_the_experimental_network_adds_a_correction_to_the_row_scorer() -> None:
+    """tools/split_net.py (third pass, not shipped): with a zero output layer the network's row logits are
+    exactly the row scorer's, one per candidate row, for any working copy."""
+    rng = np.random.default_rng(0)
+    weights: dict[str, Any] = {"interp": split_net.row_interpolation(40)}
+    channels = 6
+    for (name, _), out in zip(split_net.TRUNK, (16, 32, 48, 64), strict=True):
+        weights[f"{name}_w"] = rng.normal(0, 0.1, (out, channels, 3, 3)).astype(np.float32)
+        weights[f"{name}_b"] = np.zeros(out, np.float32)
+        channels = out
+    width = 4 * channels
+    for (name, _), out in zip(split_net.HEIGHT, (64, 64, 32), strict=True):
+        weights[f"{name}_w"] = rng.normal(0, 0.05, (out, width, 5)).astype(np.float32)
+        weights[f"{name}_b"] = np.zeros(out, np.float32)
+        width = out
+    for prefix in ("", "base_"):
+        weights[f"{prefix}mean"], weights[f"{prefix}std"] = np.zeros(70, np.float32), np.ones(70, np.float32)
+        weights[f"{prefix}b1"] = np.zeros(16, np.float32)
+    weights["b2"], weights["base_b2"] = np.float32(0.0), np.float32(0.3)
+    weights["w1"] = rng.normal(0, 0.1, (70 + 32, 16)).astype(np.float32)
+    weights["base_w1"] = rng.normal(0, 0.1, (70, 16)).astype(np.float32)
+    weights["w2"], weights["base_w2"] = np.zeros(16, np.float32), rng.normal(0, 1, 16).astype(np.float32)
+    assert set(weights) == set(split_net.WEIGHT_NAMES)
+    pixels = np.asarray(_stack(_scene(200), _scene(200), 320, 400, 190).resize((96, 160)), np.float32) / 255
+    features = row_features(pixels)
+    logits = split_net.row_logits(weights, pixels, features)
+    assert logits.shape == (len(features),)
+    np.testing.assert_allclose(logits, split_net.base_logits(weights, features), atol=1e-5)
 
 
 def test_bad_input_gets_named_errors() -> None:
