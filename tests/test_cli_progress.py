@@ -13,13 +13,13 @@ from collections.abc import Callable
 
 from productshot.agent.toolbox import ProgressEvent
 from productshot.cli.progress import TerminalProgress, terminal_progress, wanted
+from tests.support.terminal import drain
 
 
 def _on_a_terminal(feed: Callable[[TerminalProgress], None], *, enabled: bool = True) -> str:
     """Run `feed` against a bar whose stderr is a pseudo-terminal (120 columns); what the terminal got."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    chunks: list[bytes] = []
     try:
         with os.fdopen(os.dup(follower), "w", encoding="utf-8") as tty:
             with terminal_progress(enabled, file=tty) as bar:
@@ -28,19 +28,11 @@ def _on_a_terminal(feed: Callable[[TerminalProgress], None], *, enabled: bool = 
             tty.flush()
         os.close(follower)
         follower = -1
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the other end is closed: all read
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        return drain(leader)
     finally:
         os.close(leader)
         if follower != -1:
             os.close(follower)
-    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def test_a_batch_shows_each_file_and_the_time_left_on_a_terminal() -> None:

@@ -21,6 +21,7 @@ from productshot.tools.cutout import Cutter
 from productshot.tools.listing_check import check_listing_bytes
 from productshot.tools.listing_presets import get_preset
 from tests.support.imagegen import make_product, on_background
+from tests.support.terminal import drain
 from tests.support.waiting import wait_until
 
 
@@ -235,20 +236,11 @@ def test_progress_with_eta_goes_to_a_terminal_stderr_only(tmp_path: Path, cli_en
         )
         os.close(follower)
         follower = -1
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the terminal's other end is closed: everything was read
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        terminal = drain(leader)
     finally:
         os.close(leader)
         if follower != -1:
             os.close(follower)
-    terminal = b"".join(chunks).decode()
     assert proc.returncode == 0
     assert "p0.png" in terminal and "p2.png" in terminal and "s left)" in terminal and "2/3" in terminal
     assert proc.stdout.decode().startswith("batch: 3 done")  # stdout: the summary alone, no progress mixed in

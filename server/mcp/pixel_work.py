@@ -12,9 +12,10 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from productshot.tools.ground import Ground
     from productshot.tools.notes import Note
     from productshot.tools.shadow import Light
+
+T = TypeVar("T")
 
 # How often a pixel process checks that the server that started it is still there.
 _PARENT_CHECK_S = 1.0
@@ -160,35 +163,46 @@ def warm() -> int:
     return 0
 
 
-# A pixel process's own decoded files (each process has its own; the MCP server passes `Decoded` pixels).
-_files: OrderedDict[tuple[str, int], Image.Image] = OrderedDict()
-_grounds: OrderedDict[tuple[str, int], tuple[Image.Image, Ground]] = OrderedDict()
-_files_lock = threading.Lock()
+class _Kept:
+    """The last few values made per stored file (LRU, thread-safe): a pixel process's own decodes and
+    grounds. The MCP server itself passes `Decoded` pixels, so only pixel processes fill these."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[str, int], Any] = OrderedDict()
+
+    def get(self, ref: StoredFile, make: Callable[[], T]) -> T:
+        key = (ref.sha256, ref.max_pixels)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return cast(T, self._items[key])
+        value = make()  # outside the lock: two jobs may make it at once; either copy is the same
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > _KEPT_FILES:
+                self._items.popitem(last=False)
+        return value
+
+
+_files = _Kept()
+_scenes = _Kept()
 
 
 def _scene(ref: ImageRef) -> tuple[Image.Image, Ground]:
-    """The background in RGB and the ground read from it; for a stored file both are kept with its pixels
-    (the ground is a function of the pixels alone, and a background is usually tried at several places)."""
+    """The background in RGB and the ground read from it; for a stored file both are kept (the ground is a
+    function of the pixels alone, and a background is usually tried at several places)."""
     from productshot.tools.ground import estimate_ground
 
-    if isinstance(ref, Decoded):
-        rgb = ref.image if ref.image.mode == "RGB" else ref.image.convert("RGB")
-        return rgb, estimate_ground(rgb)
-    key = (ref.sha256, ref.max_pixels)
-    with _files_lock:
-        known = _grounds.get(key)
-        if known is not None:
-            _grounds.move_to_end(key)
-            return known
-    image = _pixels(ref)
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
-    scene = (rgb, estimate_ground(rgb))
-    scene[1].surface.setflags(write=False)  # shared by later jobs: nothing may change it
-    with _files_lock:
-        _grounds[key] = scene
-        while len(_grounds) > _KEPT_FILES:
-            _grounds.popitem(last=False)
-    return scene
+    def make() -> tuple[Image.Image, Ground]:
+        image = _pixels(ref)
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        ground = estimate_ground(rgb)
+        if isinstance(ref, StoredFile):
+            ground.surface.setflags(write=False)  # shared by later jobs: nothing may change it
+        return rgb, ground
+
+    return make() if isinstance(ref, Decoded) else _scenes.get(ref, make)
 
 
 def _pixels(ref: ImageRef) -> Image.Image:
@@ -198,17 +212,7 @@ def _pixels(ref: ImageRef) -> Image.Image:
         return ref.image
     from productshot.tools.imageio import load_image
 
-    key = (ref.sha256, ref.max_pixels)
-    with _files_lock:
-        image = _files.get(key)
-    if image is None:
-        image = load_image(ref.path, max_pixels=ref.max_pixels).image
-    with _files_lock:
-        _files[key] = image
-        _files.move_to_end(key)
-        while len(_files) > _KEPT_FILES:
-            _files.popitem(last=False)
-    return image
+    return _files.get(ref, lambda: load_image(ref.path, max_pixels=ref.max_pixels).image)
 
 
 __all__ = [
