@@ -7,14 +7,17 @@ cross-faded seam anywhere from 30% to 70% of the height. One continuous scene (a
 reflection, shelves, a window frame, a wall over a floor, text, a texture) must not count.
 
 `split_features.row_features` describes every candidate seam row of a 96×160 working copy (a full-width
-step, independent statistics above and below, a scene that restarts, a replay rather than a mirror); a small
-network trained by scripts/train_split_detector.py (weights in tools/split_model.npz, numpy only) scores each
-row, and the best row decides. See docs/split-detector.md for the labelled sets and the measured numbers.
+step, independent statistics above and below, a scene that restarts, a replay rather than a mirror); a row
+scorer (scripts/train_split_detector.py) turns each row into a logit, and a small whole-picture network
+(`split_net`, scripts/train_split_net.py) corrects it with what it sees of the picture as a whole (ground
+directly above sky, light that restarts). Both run in numpy from tools/split_net.npz; the best row decides.
+See docs/split-detector.md for the labelled sets and the measured numbers.
 """
 
 from __future__ import annotations
 
 import time
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,11 +26,12 @@ import numpy as np
 from PIL import Image
 
 from productshot.errors import BadImageError, BadRequestError, ModelError
+from productshot.tools import split_net
 from productshot.tools.split_features import WORK_H, candidate_rows, row_features, working_copy
 
 BACKEND = "split-detector"
 DEFAULT_THRESHOLD = 0.5
-MODEL_PATH = Path(__file__).resolve().with_name("split_model.npz")
+MODEL_PATH = Path(__file__).resolve().with_name("split_net.npz")
 _MIN_SIDE = 8
 _FLAT = 1e-3  # a working copy varying less than this (0..1 units) is one flat colour: nothing to split
 
@@ -47,37 +51,30 @@ class SplitResult:
 
 
 @dataclass(frozen=True)
-class _RowScorer:
-    """The trained row network: standardise, one tanh layer, a logit; `threshold` is the logit at 0.5."""
+class _Detector:
+    """The trained networks (each with the row scorer it corrects) and the logit that scores 0.5."""
 
-    mean: Array
-    std: Array
-    w1: Array
-    b1: Array
-    w2: Array
-    b2: float
+    nets: list[dict[str, Array]]
     threshold: float
 
-    def logits(self, features: Array) -> Array:
-        hidden = np.tanh(((features - self.mean) / self.std) @ self.w1 + self.b1)
-        return hidden @ self.w2 + self.b2
+    def logits(self, pixels: Array) -> tuple[Array, Array]:
+        """Per candidate row: the decision logit, and the logit that places the seam (network and row
+        scorer summed: where both agree; a strong edge inside one half is the row scorer's usual mistake)."""
+        features = row_features(pixels)
+        decision = split_net.ensemble_logits(self.nets, pixels, features)
+        return decision, decision + split_net.base_logits(self.nets[0], features)
 
 
 @lru_cache(maxsize=1)
-def _scorer(path: Path = MODEL_PATH) -> _RowScorer:
+def _detector(path: Path = MODEL_PATH) -> _Detector:
     """The shipped weights, read once per process."""
     try:
-        with np.load(path) as data:
-            return _RowScorer(
-                mean=data["mean"],
-                std=data["std"],
-                w1=data["w1"],
-                b1=data["b1"],
-                w2=data["w2"],
-                b2=float(data["b2"][0]),
-                threshold=float(data["threshold"]),
-            )
-    except (OSError, KeyError, ValueError) as exc:
+        with path.open("rb") as handle, np.load(handle) as data:  # our handle: closed even when numpy fails
+            nets = split_net.members(data)
+            if not nets:
+                raise ValueError("it holds no network")
+            return _Detector(nets=nets, threshold=float(data["threshold"]))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise ModelError(f"the split detector's weights {path} could not be read: {exc}") from exc
 
 
@@ -97,10 +94,11 @@ def check_split(image: Image.Image, *, threshold: float = DEFAULT_THRESHOLD) -> 
     if float(pixels.std()) < _FLAT:
         score, best = 0.0, len(rows) // 2
     else:
-        scorer = _scorer()
-        logits = scorer.logits(row_features(pixels))
-        best = int(np.argmax(logits))
-        score = float(1.0 / (1.0 + np.exp(-(float(logits[best]) - scorer.threshold))))
+        detector = _detector()
+        decision, placement = detector.logits(pixels)
+        best = int(np.argmax(placement))
+        margin = float(decision.max()) - detector.threshold
+        score = float(1.0 / (1.0 + np.exp(-margin)))
     candidate = min(image.height - 1, round(rows[best] / WORK_H * image.height))
     split = score >= threshold
     return SplitResult(

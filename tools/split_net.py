@@ -1,8 +1,8 @@
-"""The split detector's whole-picture network, numpy only (EXPERIMENTAL: not used by `split.check_split` yet).
+"""The split detector's whole-picture network, numpy only (what `split.check_split` runs).
 
-Third pass of issue 14 (docs/split-detector.md): it raised recall on the report half but failed a hard
-guard, so the product still runs the row scorer alone; kept so the next pass can train and run it
-(scripts/train_split_net.py writes its weights to build/split_net.npz; nothing ships them).
+The row scorer of the second pass sees one candidate row at a time; this network sees the whole picture
+(issue 14's fourth pass, docs/split-detector.md). Two such networks, trained from different seeds and
+data, are averaged (`ensemble_logits`). Weights: tools/split_net.npz, written by scripts/train_split_net.py.
 
 A small convolutional trunk reads the 96×160 working copy (raw colour and the picture's own contrast),
 strides down to 40 rows × 6 columns, averages and maxes over the width, adds the whole picture's mean, and
@@ -15,6 +15,8 @@ scripts/train_split_net.py (on top of the row scorer of scripts/train_split_dete
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -32,6 +34,19 @@ WEIGHT_NAMES: tuple[str, ...] = (
     "interp", "mean", "std", "w1", "b1", "w2", "b2",
     "base_mean", "base_std", "base_w1", "base_b1", "base_w2", "base_b2",
 )  # fmt: skip
+
+
+def member_key(index: int, name: str) -> str:
+    """Where weight `name` of ensemble member `index` is stored in the weights file."""
+    return f"m{index}_{name}"
+
+
+def members(stored: Mapping[str, Array]) -> list[dict[str, Array]]:
+    """The ensemble's members as the trainer stores them (`members` = how many; m0_c1_w, m1_c1_w, ...)."""
+    return [
+        {name: stored[member_key(index, name)] for name in WEIGHT_NAMES}
+        for index in range(int(stored["members"]))
+    ]
 
 
 def net_input(pixels: Array) -> Array:
@@ -98,3 +113,10 @@ def row_logits(weights: dict[str, Array], pixels: Array, features: Array) -> Arr
     standard = np.clip((features - weights["mean"]) / weights["std"], -_FEATURE_CLIP, _FEATURE_CLIP)
     hidden = np.tanh(np.concatenate([standard, embedding], axis=1) @ weights["w1"] + weights["b1"])
     return base_logits(weights, features) + hidden @ weights["w2"] + weights["b2"]
+
+
+def ensemble_logits(nets: list[dict[str, Array]], pixels: Array, features: Array) -> Array:
+    """The members' row logits averaged. Networks trained from different seeds and data each put the odd
+    single picture (one studio backdrop) high, rarely the same one: the average's tail is steadier, so the
+    bar that must clear every studio backdrop can sit lower."""
+    return np.mean([row_logits(net, pixels, features) for net in nets], axis=0)

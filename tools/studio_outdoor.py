@@ -495,6 +495,10 @@ def paint_garden(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     return _edge(img, fr, 0.30, 0.06), line
 
 
+_SHORE_REACH = 0.015  # how far the lake shore wanders above and below its line, as a share of the height
+_SHALLOWS = 0.04  # how far above the shore the stones show through the water, as a share of the height
+
+
 def paint_lake(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     """A mountain lake: peaks under a clear sky, still water mirroring them, a shore of smooth stones."""
     line = fr.line
@@ -507,7 +511,9 @@ def paint_lake(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     ys = fr.rows()
     rock = paint.ramp(fr.h, [(0.0, (0.62, 0.66, 0.74)), (lake_top, (0.30, 0.40, 0.38))])
     tex = 1.0 + 0.12 * paint.fbm(fr.rng, fr.h, fr.w, 6, 10, 3)[..., None] * fr.detail
-    cap = paint.smoothstep(lake_top - 0.25 * lake_top, lake_top - 0.45 * lake_top, ys)[..., None]
+    # The snow line wanders across the range (a level one would be a full-width line, mirrored in the water)
+    snow_line = lake_top * (0.65 + 0.12 * paint.noise(fr.rng, 1, fr.w, 1, 9)[0])
+    cap = paint.smoothstep(snow_line + 0.1 * lake_top, snow_line - 0.1 * lake_top, ys)[..., None]
     mountain = (rock * (1 - cap) + paint.rgb((0.92, 0.94, 0.97)) * cap) * tex * light
     img = img * (1 - peaks[..., None]) + mountain * peaks[..., None] + snow[..., None] * 0
     forest = paint.ridge_mask(fr, lake_top, 0.06 * lake_top, 30, 0.6, bumps=0.5)
@@ -520,15 +526,26 @@ def paint_lake(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     )
     in_lake = paint.smoothstep(lake_top - 0.5, lake_top + 0.5, ys)[..., None]
     img = img * (1 - in_lake) + _blur(reflected, 1.0) * ripple * in_lake
-    pl = paint.plane(fr, shore - 1, shore - 0.30 * fr.h)
+    # The water laps the stones unevenly: a ruler-straight shore across the whole frame reads as a cut
+    # between two pictures (the split check) rather than a waterline.
+    reach = _SHORE_REACH * fr.h
+    along = paint.noise(fr.rng, 1, fr.w, 1, 6)[0] + 0.45 * paint.noise(fr.rng, 1, fr.w, 1, 21)[0]
+    edge = shore + reach * np.clip(along, -1.4, 1.4) / 1.4
+    shallows = _SHALLOWS * fr.h  # stones show through the last stretch of water before the shore
+    pl = paint.plane(fr, shore - reach - shallows - 2, shore - 0.30 * fr.h)
     gravel = paint.floor_noise(fr, pl, 1.5, [(3.0, 0.06), (40.0, 0.16), (120.0, 0.14)]) + paint.speckle(
         fr, fr.h - pl.top, 0.10
     )
     warm = paint.floor_noise(fr, pl, 3.0, [(5.0, 1.0)])[..., None] * paint.rgb((0.025, 0.01, -0.02))
-    wet = 1.0 - 0.25 * np.exp(-np.maximum(pl.y - shore, 0.0) / (0.03 * fr.h))[..., None]
+    wet = 1.0 - 0.25 * np.exp(-np.maximum(pl.y - edge, 0.0) / (0.03 * fr.h))[..., None]
     stones = (paint.rgb(look.floor) + warm * fr.detail) * (1.0 + gravel * fr.detail)[..., None] * wet * light
-    paint.paste(img, pl, stones, shore, 0.6)
-    return _edge(img, fr, 0.0, -0.30), shore
+    through = 0.6 * paint.smoothstep(edge - shallows, edge, pl.y)[..., None]  # the water's own colour fades
+    img[pl.top :] = img[pl.top :] * (1.0 - through) + stones * paint.rgb((0.62, 0.74, 0.80)) * through
+    paint.paste(img, pl, stones, edge, 1.2)
+    below = fr.rows() - edge[None, :]  # the first wet stretch of stones, darker, following the waterline
+    band = max(1.0, 0.014 * fr.h)
+    darker = np.exp(-np.maximum(below, 0.0) / band) * paint.smoothstep(-1.0, 1.0, below)
+    return img * (1.0 - 0.30 * darker)[..., None], shore
 
 
 def paint_lavender(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
