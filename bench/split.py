@@ -1,7 +1,7 @@
 """Split-detector benchmark: median wall and CPU time of `check_split` at several sizes, plus the first call.
 
 Run: .venv/bin/python bench/split.py   (prints a markdown table; record it in docs/benchmarks.md)
-Target (2-core machine): 1024² ≤ 30 ms. The first call in a process also reads the weights (≈ 50 KB).
+Target (2-core machine): 1024² ≤ 30 ms. The first call in a process also reads the weights (≈ 1.4 MB).
 """
 
 from __future__ import annotations
