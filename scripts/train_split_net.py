@@ -4,7 +4,7 @@ Issue 14 (docs/split-detector.md, "Third pass" and "Fourth pass"). The network (
 convolutional trunk over the 96×160 working copy, 1-D convolutions along the height, joined with the 70 row
 features of tools/split_features.py per candidate row) learns a correction added to the logits of the second
 pass's row scorer (scripts/train_split_detector.py, tools/split_model.npz, kept frozen here). Two networks,
-from seeds 0 and 1 (the second also on landscape windows; see MEMBERS), are averaged. Trained with torch on
+both from seed 0, the second also on landscape windows (see MEMBERS), are averaged. Trained with torch on
 the CPU; the product runs them in numpy.
 
 Training pictures come from the TUNE half's sources only (its photos, studio families and even generator
@@ -84,14 +84,14 @@ PHOTO_VARIANT_SEED = 2  # seed 1 (third pass) stacked only different crops; seed
 FIRST_SET_POOLS = (31, 32, 33, 34, 35, 36, 37, 38)
 FIRST_SET_VALIDATION_POOL = 39
 # Landscapes whose parts are windows of a render rather than whole pictures (the sky of one sea directly over
-# another sea's sky and water: the wide set stacks whole pictures only); a third are single windows. Odd
-# members only (see MEMBERS).
+# another sea's sky and water: the wide set stacks whole pictures only); a third are single windows. The
+# second member only (see MEMBERS).
 LANDSCAPE_WINDOWS = 1200
 EPOCHS = 16
-# Networks averaged: member k trains from seed k, the odd ones also on the landscape windows. Members that
-# differ put different single pictures high (one studio backdrop each), so the average's tail is steadier;
-# two members on the same pictures both put the same wide pastel lake high (docs/split-detector.md).
-MEMBERS = 2
+# The networks averaged, as (seed, also on the landscape windows). Members trained on different pictures put
+# different single pictures high (one studio backdrop each), so the average's tail is steadier; two members
+# on the same pictures from seeds 0 and 1 both put the same wide pastel lake high (docs/split-detector.md).
+MEMBERS: tuple[tuple[int, bool], ...] = ((0, False), (0, True))
 BATCH = 64
 LEARNING_RATE = 2e-3
 CHANNELS = (16, 32, 48, 64)  # the trunk's convolutions (split_net.TRUNK)
@@ -498,9 +498,9 @@ def ensemble_logits(nets: list[Arrays], data: Arrays) -> np.ndarray:
 
 
 def train_members(
-    cache: Path | None, base: Arrays, seeds: list[int], epochs: int, tune: Arrays
+    cache: Path | None, base: Arrays, members: list[tuple[int, bool]], epochs: int, tune: Arrays
 ) -> list[Arrays]:
-    """Train one network per seed on the same pictures; each exported and checked against numpy."""
+    """Train one network per (seed, with windows); each exported and checked against numpy."""
     pools = [items(cache, f"pool{k}", plan(1000 + k, halves=("tune",))) for k in POOLS]
     sweep = studio(cache, "studio_sweep", SIZES, (5000, 6000), 0)
     shapes = studio(cache, "studio_shapes", STUDIO_SHAPES, (5000, 6000), len(SIZES))
@@ -508,13 +508,13 @@ def train_members(
     variants = photo_variants(cache, PHOTO_VARIANTS, seed=PHOTO_VARIANT_SEED)
     common = [*pools, *first_pools, sweep, shapes, variants]
     nets = []
-    for seed in seeds:
-        windows = [landscape_windows(cache, LANDSCAPE_WINDOWS, seed=1)] if seed % 2 else []
+    for seed, with_windows in members:
+        windows = [landscape_windows(cache, LANDSCAPE_WINDOWS, seed=1)] if with_windows else []
         data = _join([*common, *windows])
         studio_like = np.isin(data["kind"], ["single-studio", "studio-backdrop"])
         weight = np.where(studio_like, STUDIO_WEIGHT, 1.0).astype(np.float32)
         print(
-            f"member {seed}: {len(data['px'])} pictures ({int(studio_like.sum())} studio backdrops)",
+            f"seed {seed}: {len(data['px'])} pictures ({int(studio_like.sum())} studio backdrops)",
             flush=True,
         )
         model, mean, std = train(data, weight, base, epochs, seed=seed)
@@ -528,11 +528,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--base", type=Path, default=BASE, help="the row scorer to correct")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--members", type=int, default=MEMBERS, help="networks to train (seeds 0..N-1)")
-    parser.add_argument("--member", type=int, help="train only the member of this seed; write it to --out")
+    parser.add_argument(
+        "--member", type=int, help="train only member 0, 1, ... of MEMBERS; write it to --out"
+    )
     parser.add_argument("--assemble", type=Path, nargs="+", help="average these --member files, no training")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
-    parser.add_argument("--cache", type=Path, help="folder to cache pictures and row features in")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="folder to cache pictures and row features in (empty it after changing a painter)",
+    )
     parser.add_argument("--out", type=Path, default=MODEL)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -548,8 +553,8 @@ def main() -> None:
             with np.load(path) as stored:
                 nets.append({name: stored[name] for name in WEIGHT_NAMES})
     else:
-        seeds = [args.member] if args.member is not None else list(range(args.members))
-        nets = train_members(cache, base, seeds, args.epochs, tune)
+        chosen = [MEMBERS[args.member]] if args.member is not None else list(MEMBERS)
+        nets = train_members(cache, base, chosen, args.epochs, tune)
         if args.member is not None:
             np.savez_compressed(args.out, **nets[0])  # type: ignore[arg-type]
             print(f"wrote member {args.member} to {args.out}")

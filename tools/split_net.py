@@ -1,8 +1,8 @@
 """The split detector's whole-picture network, numpy only (what `split.check_split` runs).
 
 The row scorer of the second pass sees one candidate row at a time; this network sees the whole picture
-(issue 14's fourth pass, docs/split-detector.md). Two such networks, trained from different seeds and
-data, are averaged (`ensemble_logits`). Weights: tools/split_net.npz, written by scripts/train_split_net.py.
+(issue 14's fourth pass, docs/split-detector.md). Two such networks, trained on different pictures,
+are averaged (`ensemble_logits`). Weights: tools/split_net.npz, written by scripts/train_split_net.py.
 
 A small convolutional trunk reads the 96×160 working copy (raw colour and the picture's own contrast),
 strides down to 40 rows × 6 columns, averages and maxes over the width, adds the whole picture's mean, and
@@ -116,7 +116,7 @@ def row_logits(weights: dict[str, Array], pixels: Array, features: Array) -> Arr
 
 
 def ensemble_logits(nets: list[dict[str, Array]], pixels: Array, features: Array) -> Array:
-    """The members' row logits averaged. Networks trained from different seeds and data each put the odd
+    """The members' row logits averaged. Networks trained on different pictures each put the odd
     single picture (one studio backdrop) high, rarely the same one: the average's tail is steadier, so the
     bar that must clear every studio backdrop can sit lower."""
     return np.mean([row_logits(net, pixels, features) for net in nets], axis=0)

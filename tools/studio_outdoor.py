@@ -495,8 +495,8 @@ def paint_garden(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     return _edge(img, fr, 0.30, 0.06), line
 
 
-_SHORE_REACH = 0.015  # how far the lake shore wanders above and below its line, as a share of the height
-_SHALLOWS = 0.04  # how far above the shore the stones show through the water, as a share of the height
+_SHORE_REACH = 0.01  # how far the lake shore wanders above and below its line, as a share of the height
+_SHALLOWS = 0.015  # how far above the shore the stones show through the water, as a share of the height
 
 
 def paint_lake(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
@@ -545,7 +545,7 @@ def paint_lake(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     below = fr.rows() - edge[None, :]  # the first wet stretch of stones, darker, following the waterline
     band = max(1.0, 0.014 * fr.h)
     darker = np.exp(-np.maximum(below, 0.0) / band) * paint.smoothstep(-1.0, 1.0, below)
-    return img * (1.0 - 0.30 * darker)[..., None], shore
+    return img * (1.0 - 0.40 * darker)[..., None], shore
 
 
 def paint_lavender(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
