@@ -8,9 +8,10 @@ reflection, shelves, a window frame, a wall over a floor, text, a texture) must 
 
 `split_features.row_features` describes every candidate seam row of a 96×160 working copy (a full-width
 step, independent statistics above and below, a scene that restarts, a replay rather than a mirror); a row
-scorer (scripts/train_split_detector.py) turns each row into a logit, and a small whole-picture network
-(`split_net`, scripts/train_split_net.py) corrects it with what it sees of the picture as a whole (ground
-directly above sky, light that restarts). Both run in numpy from tools/split_net.npz; the best row decides.
+scorer (scripts/train_split_detector.py) turns each row into a logit, and two small whole-picture networks
+(`split_net`, scripts/train_split_net.py), averaged, correct it with what they see of the picture as a whole
+(ground directly above sky, light that restarts). All run in numpy from tools/split_net.npz; the best row
+decides.
 See docs/split-detector.md for the labelled sets and the measured numbers.
 """
 
