@@ -21,6 +21,7 @@ from productshot.tools.cutout import Cutter
 from productshot.tools.listing_check import check_listing_bytes
 from productshot.tools.listing_presets import get_preset
 from tests.support.imagegen import make_product, on_background
+from tests.support.signals import default_sigint
 from tests.support.terminal import drain
 from tests.support.waiting import wait_until
 
@@ -185,6 +186,7 @@ def test_sigint_mid_batch_leaves_no_partial_file_and_the_rerun_resumes(
     proc = subprocess.Popen(
         [sys.executable, "-m", "productshot", "batch", str(photos), "-o", str(out), "--preset", "amazon"],
         env=cli_env,
+        preexec_fn=default_sigint,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -33,6 +33,7 @@ from tests.support.agent_harness import (
     write_cutout,
 )
 from tests.support.browser import chromium_missing, launch
+from tests.support.signals import default_sigint
 from tests.support.waiting import wait_until
 
 pytestmark = [
@@ -388,6 +389,7 @@ def test_cli_serves_the_page_behind_its_token_and_stops_on_ctrl_c(
     proc = subprocess.Popen(
         [sys.executable, "-m", "productshot", "web", "--port", "0"],
         env={**cli_env, "PRODUCTSHOT_WEB_TOKEN": token},
+        preexec_fn=default_sigint,
         stderr=subprocess.PIPE,
         text=True,
     )
