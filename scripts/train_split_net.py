@@ -194,6 +194,17 @@ def first_set_pool(seed: int) -> list[Item]:
     ]
 
 
+def _band(rng: np.random.Generator, seam: str, height: int) -> int:
+    """Rows a seam spreads over, as the wide set draws them: a blur's σ, a fade's even width, 0 for a cut.
+    Both widths are drawn whatever the kind, so later draws do not depend on it."""
+    widths = {
+        "hard": 0,
+        "blur": max(2, round(height * float(rng.uniform(0.008, 0.03)))),
+        "fade": round(height * float(rng.uniform(0.05, 0.15))) // 2 * 2,
+    }
+    return widths[seam]
+
+
 def _variant(rng: np.random.Generator, name: str, width: int, height: int) -> Image.Image:
     """A crop of a tune-half photo turned 0/90/180/270°, maybe mirrored, channels shuffled or grey, gamma
     0.7-1.4: more kinds of "one real photo" than the few tune photos (the first network fired on unseen
@@ -236,8 +247,7 @@ def photo_variants(cache: Path | None, count: int, seed: int) -> Arrays:
             else:
                 seam_kind = SEAMS[(index // 2) % len(SEAMS)]
                 seam_y = round(height * float(rng.uniform(*SEAM_RANGE)))
-                band = {"hard": 0, "blur": max(2, round(height * float(rng.uniform(0.008, 0.03)))),
-                        "fade": round(height * float(rng.uniform(0.05, 0.15))) // 2 * 2}[seam_kind]  # fmt: skip
+                band = _band(rng, seam_kind, height)
                 second = first if rng.random() < 0.4 else names[int(rng.integers(len(names)))]
                 recipe = {"top": first, "bottom": second, "seam": seam_kind, "seam_y": seam_y, "band": band}
                 if seed > 1 and second == first and rng.random() < 0.5:  # the same crop twice, squashed
@@ -285,8 +295,7 @@ def landscape_windows(cache: Path | None, count: int, seed: int) -> Arrays:
             else:
                 seam_kind = SEAMS[index % len(SEAMS)]
                 seam_y = round(height * float(rng.uniform(*SEAM_RANGE)))
-                band = {"hard": 0, "blur": max(2, round(height * float(rng.uniform(0.008, 0.03)))),
-                        "fade": round(height * float(rng.uniform(0.05, 0.15))) // 2 * 2}[seam_kind]  # fmt: skip
+                band = _band(rng, seam_kind, height)
                 second = first if rng.random() < 0.6 else KINDS[int(rng.integers(len(KINDS)))]
                 recipe = {"top": first, "bottom": second, "seam": seam_kind, "seam_y": seam_y, "band": band}
                 image = join_stack(
