@@ -321,10 +321,11 @@ def test_check_time_at_1024_square_is_reasonable() -> None:
 WIDE_TARGET_RECALL, WIDE_TARGET_KIND_RECALL, WIDE_TARGET_SEAMS = 0.95, 0.85, 1.0
 # What the test guards (regression floors a little under what this detector measured; see
 # docs/split-detector.md: the recall targets are not met yet). False alarms and studio are the targets.
-# The fourth pass (two whole-picture networks averaged over the row scorer) measured 0.917 overall, worst
-# kind 0.667 (photo over itself), 193/198 seams within 3% (the second pass: 0.727, 0.458, 149/157).
-WIDE_MIN_RECALL = 0.89
-WIDE_MIN_KIND_RECALL = 0.62
+# The fifth pass (two whole-picture networks averaged over the row scorer, member 1 trained on softened photos)
+# measured 0.935 overall, worst kind 0.708 (photo over itself), 196/202 seams within 3% (the fourth pass:
+# 0.917, 0.667, 193/198; the second pass: 0.727, 0.458, 149/157).
+WIDE_MIN_RECALL = 0.92
+WIDE_MIN_KIND_RECALL = 0.66
 WIDE_MIN_SEAMS_PLACED = 0.95
 WIDE_MAX_FALSE_ALARMS = 0.02
 
