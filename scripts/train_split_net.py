@@ -10,9 +10,9 @@ sweep (see MEMBERS). Trained with torch on the CPU; the product runs them in num
 Training pictures come from the TUNE half's sources only (its photos, studio families and even generator
 seeds): fresh draws of the wide labelled set's design (`tests.support.split_wide.plan(seed, halves=("tune",))`,
 other draws than the row scorer's) and of the first set's design (`split_set.plan`, kept to those sources),
-altered (and softened) tune photos, landscapes stacked from windows of renders, plus single studio backdrops of EVERY family
-(the product must never flag its own generator; so the report half's single-studio row is not held out by
-family) at the set's four sizes and at 384², 448×256 and 256×448, weighing 5× in the loss. No report-half
+altered (and softened) tune photos, landscapes stacked from windows of renders, plus single studio backdrops
+of EVERY family (the product must never flag its own generator; so the report half's single-studio row is
+not held out by family) at the set's four sizes and at 384², 448×256 and 256×448, weighing 5× in the loss. No report-half
 photo, generator seed or studio-family stack is read here.
 
 The decision threshold is fixed on data not trained on: the frozen tune half (its singles' 99th percentile,
