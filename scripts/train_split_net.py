@@ -25,7 +25,8 @@ all seven canvas shapes, the large ones three times over; + 0.5 logit). One comm
 Members can also be trained apart (`--member 0 --out m0.npz`, `--member 1 --out m1.npz`, e.g. on two
 machines) and averaged with `--assemble m0.npz m1.npz`: the same file as the one-command run. The shipped
 file is member 0 as trained at commit 661b078 (the lake painter before its last tightening; trained today it
-comes out slightly different) with member 1 as trained at the fifth pass's commit, `--threads 2`.
+comes out slightly different) with member 1 as trained at the fifth pass's commit, `--threads 2` (a run from an empty cache
+gives it bit for bit).
 """
 
 from __future__ import annotations
