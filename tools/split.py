@@ -11,8 +11,7 @@ step, independent statistics above and below, a scene that restarts, a replay ra
 scorer (scripts/train_split_detector.py) turns each row into a logit, and two small whole-picture networks
 (`split_net`, scripts/train_split_net.py), averaged, correct it with what they see of the picture as a whole
 (ground directly above sky, light that restarts). All run in numpy from tools/split_net.npz; the best row
-decides.
-See docs/split-detector.md for the labelled sets and the measured numbers.
+decides. See docs/split-detector.md for the labelled sets and the measured numbers.
 """
 
 from __future__ import annotations
