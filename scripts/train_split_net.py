@@ -1,6 +1,6 @@
 """Train the split detector's whole-picture networks (tools/split_net.npz). Deterministic; never run in CI.
 
-Issue 14 (docs/split-detector.md, "Third pass" to "Fifth pass"). The network (tools/split_net.py: a small
+Issue 14 (docs/split-detector.md, "Third pass" to "Sixth pass"). The network (tools/split_net.py: a small
 convolutional trunk over the 96×160 working copy, 1-D convolutions along the height, joined with the 70 row
 features of tools/split_features.py per candidate row) learns a correction added to the logits of the second
 pass's row scorer (scripts/train_split_detector.py, tools/split_model.npz, kept frozen here). Two networks,
@@ -26,7 +26,9 @@ Members can also be trained apart (`--member 0 --out m0.npz`, `--member 1 --out 
 machines) and averaged with `--assemble m0.npz m1.npz`: the same file as the one-command run. The shipped
 file is member 0 as trained at commit 661b078 (the lake painter before its last tightening; trained today it
 comes out slightly different) with member 1 as trained at the fifth pass's commit, `--threads 2` (a run from an empty cache
-gives it bit for bit).
+gives it bit for bit). The sixth pass's recipes, tried and not shipped, train with `--tried C` or `--tried D`.
+Every run prints the tune half, fresh pools, soft photo variants and view stacks (two views of one picture)
+it was not trained on.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from productshot.tools.split_net import (  # noqa: E402
 from productshot.tools.split_net import ensemble_logits as split_net_ensemble  # noqa: E402
 from productshot.tools.split_net import row_logits as split_net_logits  # noqa: E402
 from productshot.tools.studio import render_backdrop, scene_families  # noqa: E402
+from tests.support.interiors import INTERIORS, TEXTURE_KINDS, interior, texture  # noqa: E402
 from tests.support.landscapes import KINDS, landscape  # noqa: E402
 from tests.support.split_set import Item, join_stack, load_photo  # noqa: E402
 from tests.support.split_set import plan as first_set_plan  # noqa: E402
@@ -94,18 +97,27 @@ FIRST_SET_VALIDATION_POOL = 39
 # another sea's sky and water: the wide set stacks whole pictures only); a third are single windows. The
 # second member only (see MEMBERS).
 LANDSCAPE_WINDOWS = 1200
+# Two views of one picture stacked (two windows of one tune-source photo, landscape, interior, texture or
+# tune studio backdrop, at different scales and places, softened as the photo variants are); a third are one
+# window alone. Tune-side photo-over-itself misses are all two different crops of one photo. Drawn by seed:
+# seed 1 trains (see Member.views), seed 2 is only printed.
+VIEW_VALIDATION_SEED = 2
+VIEW_VALIDATION_COUNT = 480
 EPOCHS = 16
 
 
 @dataclass(frozen=True)
 class Member:
     """How one of the averaged networks is trained: its seed, whether it also sees the landscape windows,
-    which photo variants (seed, count), and whether it also sees a third sweep of studio backdrops."""
+    which photo variants (seed, count), whether it also sees a third (and a fourth) sweep of studio
+    backdrops, and how many view stacks (seed 1) it sees."""
 
     seed: int
     windows: bool
     variants: tuple[int, int]
     extra_studio: bool = False
+    views: int = 0
+    more_studio: bool = False
 
 
 # Members trained on different pictures put different single pictures high (one studio backdrop each), so
@@ -115,6 +127,12 @@ MEMBERS: tuple[Member, ...] = (
     Member(seed=0, windows=False, variants=(2, 1600)),
     Member(seed=0, windows=True, variants=(3, 2400), extra_studio=True),
 )
+# Member-1 recipes tried in the sixth pass and not shipped (docs/split-detector.md, "Sixth pass"); each is
+# averaged with member 0 as shipped: `--tried C --out c.npz`, then `--assemble <member 0> c.npz`.
+TRIED: dict[str, Member] = {
+    "C": Member(seed=0, windows=True, variants=(3, 2400), extra_studio=True, views=2400),
+    "D": Member(seed=0, windows=True, variants=(3, 2400), extra_studio=True, views=2400, more_studio=True),
+}
 BATCH = 64
 LEARNING_RATE = 2e-3
 CHANNELS = (16, 32, 48, 64)  # the trunk's convolutions (split_net.TRUNK)
@@ -386,6 +404,99 @@ def landscape_windows(cache: Path | None, count: int, seed: int) -> Arrays:
     return _cached(cache, f"landscape_windows{seed}", make)
 
 
+def _whole(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+    """One single tune-source picture larger than a width×height canvas: a tune photo (turned, maybe
+    mirrored, channels shuffled), a landscape, an interior, a texture or a tune studio backdrop."""
+    source = ("photo", "photo", "photo", "landscape", "landscape", "interior", "texture", "studio")[
+        int(rng.integers(8))
+    ]
+    scale = float(rng.uniform(1.3, 2.0))
+    big_w, big_h = round(width * scale), round(height * scale)
+    seed = int(rng.integers(2**29)) * 2  # even: the tune half's generator seeds
+    if source == "landscape":
+        return landscape(KINDS[int(rng.integers(len(KINDS)))], big_w, big_h, seed)
+    if source == "interior":
+        return interior(INTERIORS[int(rng.integers(len(INTERIORS)))], big_w, big_h, seed)
+    if source == "texture":
+        return texture(TEXTURE_KINDS[int(rng.integers(len(TEXTURE_KINDS)))], big_w, big_h, seed)
+    if source == "studio":
+        family = STUDIO["tune"][int(rng.integers(len(STUDIO["tune"])))]
+        words = family + MODIFIERS[int(rng.integers(len(MODIFIERS)))]
+        return render_backdrop(words, big_w, big_h, seed=seed).image
+    names = (*PHOTOS["tune"], *TEXTURE_PHOTOS["tune"], *TEXT_PHOTOS["tune"])
+    photo = load_photo(names[int(rng.integers(len(names)))]).convert("RGB")
+    turn = int(rng.integers(4))
+    if turn:
+        photo = photo.transpose((Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,
+                                 Image.Transpose.ROTATE_270)[turn - 1])  # fmt: skip
+    if rng.random() < 0.5:
+        photo = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    pixels = np.asarray(photo)[..., rng.permutation(3)]
+    return Image.fromarray(np.ascontiguousarray(pixels), "RGB")
+
+
+def _window(rng: np.random.Generator, whole: Image.Image, width: int, height: int) -> Image.Image:
+    """A window of `whole` covering 45-100 % of its width at the canvas part's aspect, resized to it."""
+    aspect = width / height
+    frac_w = float(rng.uniform(0.45, 1.0))
+    frac_h = min(1.0, frac_w * whole.width / aspect / whole.height)
+    frac_w = min(1.0, frac_h * aspect * whole.height / whole.width)
+    x0, y0 = float(rng.uniform(0, 1 - frac_w)), float(rng.uniform(0, 1 - frac_h))
+    box = (x0 * whole.width, y0 * whole.height, (x0 + frac_w) * whole.width, (y0 + frac_h) * whole.height)
+    return whole.resize((width, height), Image.Resampling.BICUBIC, box=box)
+
+
+def _seam_visible(top: Image.Image, bottom: Image.Image, rows: int) -> bool:
+    """Whether the top view's last rows and the bottom view's first rows differ enough (6 % on average)
+    for the join to be seen at all: two windows of one flat wall join into one wall."""
+    upper = np.asarray(top, np.float32)[-rows:]
+    lower = np.asarray(bottom, np.float32)[:rows]
+    return float(np.abs(upper - lower).mean()) >= 0.06 * 255
+
+
+def view_stacks(cache: Path | None, count: int, seed: int) -> Arrays:
+    """`count` pictures: two views of one picture (`_whole`, softened two times in three) stacked with the
+    wide set's seams where the join can be seen, or a third of the time one view alone; half through JPEG."""
+
+    def make() -> list[tuple[np.ndarray, str, tuple[float, float]]]:
+        rng = np.random.default_rng(seed)
+        out = []
+        for index in range(count):
+            width, height = SIZES[int(rng.integers(len(SIZES)))]
+            whole = _soften(_whole(rng, width, height), _softening(rng))
+            truth = (-1.0, -1.0)
+            if index % 3 == 0:
+                image, kind = _window(rng, whole, width, height), "single-view"
+            else:
+                seam_kind = SEAMS[index % len(SEAMS)]
+                seam_y = round(height * float(rng.uniform(*SEAM_RANGE)))
+                band = _band(rng, seam_kind, height)
+                overlap = band // 2 if seam_kind == "fade" else 0
+                top = _window(rng, whole, width, seam_y + overlap)
+                for _ in range(8):  # a window of a flat sky over another is one sky: draw another
+                    bottom = _window(rng, whole, width, height - seam_y + overlap)
+                    if visible := _seam_visible(top, bottom, max(2, 2 * overlap)):
+                        break
+                if visible:
+                    views = {0: top, 1: bottom}
+                    recipe = {"top": 0, "bottom": 1, "seam": seam_kind, "seam_y": seam_y, "band": band}
+                    image = join_stack(recipe, width, height, lambda part, w, h, views=views: views[part])
+                    half = band / 2 if seam_kind == "fade" else 0.0
+                    kind, truth = "stack-view", ((seam_y - half) / height, (seam_y + half) / height)
+                else:  # a flat picture: no two views of it can be told apart
+                    image, kind = _window(rng, whole, width, height), "single-view"
+            if rng.random() < 0.5:
+                buffer = io.BytesIO()
+                image.save(buffer, "JPEG", quality=int(rng.integers(80, 91)))
+                buffer.seek(0)
+                with Image.open(buffer) as decoded:
+                    image = decoded.convert("RGB")
+            out.append((working_copy(image), kind, truth))
+        return out
+
+    return _cached(cache, f"view_stacks{seed}", make)
+
+
 def _join(parts: list[Arrays]) -> Arrays:
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
@@ -600,6 +711,10 @@ def train_members(
             extra.append(landscape_windows(cache, LANDSCAPE_WINDOWS, seed=1))
         if member.extra_studio:  # other seeds at every shape: more of the backdrops the bar must clear
             extra.append(studio(cache, "studio_extra", (*SIZES, *STUDIO_SHAPES), (7000,), 0, step=(101, 17)))
+        if member.more_studio:  # seeds from 20000: none shared with the held-out sweeps or the tests
+            extra.append(studio(cache, "studio_more", (*SIZES, *STUDIO_SHAPES), (20000,), 0, step=(97, 13)))
+        if member.views:
+            extra.append(view_stacks(cache, member.views, seed=1))
         data = _join([*common, *extra])
         studio_like = np.isin(data["kind"], ["single-studio", "studio-backdrop"])
         weight = np.where(studio_like, STUDIO_WEIGHT, 1.0).astype(np.float32)
@@ -620,6 +735,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument(
         "--member", type=int, help="train only member 0, 1, ... of MEMBERS; write it to --out"
+    )
+    parser.add_argument(
+        "--tried", choices=sorted(TRIED), help="train a tried, unshipped recipe; write it to --out"
     )
     parser.add_argument("--assemble", type=Path, nargs="+", help="average these --member files, no training")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
@@ -643,11 +761,12 @@ def main() -> None:
             with np.load(path) as stored:
                 nets.append({name: stored[name] for name in WEIGHT_NAMES})
     else:
-        chosen = [MEMBERS[args.member]] if args.member is not None else list(MEMBERS)
+        single = MEMBERS[args.member] if args.member is not None else TRIED.get(args.tried or "")
+        chosen = [single] if single else list(MEMBERS)
         nets = train_members(cache, base, chosen, args.epochs, tune)
-        if args.member is not None:
+        if single:
             np.savez_compressed(args.out, **nets[0])  # type: ignore[arg-type]
-            print(f"wrote member {args.member} to {args.out}")
+            print(f"wrote {args.tried or f'member {args.member}'} to {args.out}")
             return
     held_out_studio = _join(
         [
@@ -683,6 +802,9 @@ def main() -> None:
     soft = photo_variants(cache, SOFT_VALIDATION_COUNT, seed=SOFT_VALIDATION_SEED)
     evaluate(f"fresh photo variants, seed {SOFT_VALIDATION_SEED} (never trained on)", soft,
              ensemble_logits(nets, soft), threshold)  # fmt: skip
+    views = view_stacks(cache, VIEW_VALIDATION_COUNT, seed=VIEW_VALIDATION_SEED)
+    evaluate(f"fresh view stacks, seed {VIEW_VALIDATION_SEED} (never trained on)", views,
+             ensemble_logits(nets, views), threshold)  # fmt: skip
     stored = {member_key(index, name): value for index, net in enumerate(nets) for name, value in net.items()}
     stored.update(members=np.array(len(nets)), threshold=np.array(threshold, np.float32))
     np.savez_compressed(args.out, **stored)  # type: ignore[arg-type]
