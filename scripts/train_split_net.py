@@ -295,26 +295,47 @@ def _soften(photo: Image.Image, softening: Softening) -> Image.Image:
     return Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8), "RGB")
 
 
-def _variant(
-    rng: np.random.Generator, name: str, width: int, height: int, softening: Softening = Softening()
-) -> Image.Image:
-    """A crop of a tune-half photo (maybe softened) turned 0/90/180/270°, maybe mirrored, channels shuffled
-    or grey, gamma 0.7-1.4: more kinds of "one real photo" than the few tune photos (the first network
-    fired on unseen photos and textures)."""
-    photo = _soften(load_photo(name), softening)
+def _turned(rng: np.random.Generator, photo: Image.Image) -> Image.Image:
+    """`photo` turned 0/90/180/270° and mirrored half the time."""
     turn = int(rng.integers(4))
     if turn:
         photo = photo.transpose((Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,
                                  Image.Transpose.ROTATE_270)[turn - 1])  # fmt: skip
     if rng.random() < 0.5:
         photo = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return photo
+
+
+def _window(rng: np.random.Generator, whole: Image.Image, width: int, height: int, low: float) -> Image.Image:
+    """A window of `whole` covering `low`-100 % of its width at the width×height aspect, resized to it."""
     aspect = width / height
-    frac_w = float(rng.uniform(0.3, 1.0))
-    frac_h = min(1.0, frac_w * photo.width / aspect / photo.height)
-    frac_w = min(1.0, frac_h * aspect * photo.height / photo.width)
+    frac_w = float(rng.uniform(low, 1.0))
+    frac_h = min(1.0, frac_w * whole.width / aspect / whole.height)
+    frac_w = min(1.0, frac_h * aspect * whole.height / whole.width)
     x0, y0 = float(rng.uniform(0, 1 - frac_w)), float(rng.uniform(0, 1 - frac_h))
-    box = (x0 * photo.width, y0 * photo.height, (x0 + frac_w) * photo.width, (y0 + frac_h) * photo.height)
-    pixels = np.asarray(photo.resize((width, height), Image.Resampling.BICUBIC, box=box), np.float32) / 255
+    box = (x0 * whole.width, y0 * whole.height, (x0 + frac_w) * whole.width, (y0 + frac_h) * whole.height)
+    return whole.resize((width, height), Image.Resampling.BICUBIC, box=box)
+
+
+def _maybe_jpeg(rng: np.random.Generator, image: Image.Image) -> Image.Image:
+    """`image` through JPEG (quality 80-90) half the time."""
+    if rng.random() < 0.5:
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=int(rng.integers(80, 91)))
+        buffer.seek(0)
+        with Image.open(buffer) as decoded:
+            image = decoded.convert("RGB")
+    return image
+
+
+def _variant(
+    rng: np.random.Generator, name: str, width: int, height: int, softening: Softening = Softening()
+) -> Image.Image:
+    """A crop of a tune-half photo (maybe softened) turned 0/90/180/270°, maybe mirrored, channels shuffled
+    or grey, gamma 0.7-1.4: more kinds of "one real photo" than the few tune photos (the first network
+    fired on unseen photos and textures)."""
+    photo = _turned(rng, _soften(load_photo(name), softening))
+    pixels = np.asarray(_window(rng, photo, width, height, low=0.3), np.float32) / 255
     pixels = pixels[..., rng.permutation(3)]
     if rng.random() < 0.2:
         pixels = np.repeat(pixels.mean(axis=2, keepdims=True), 3, axis=2)
@@ -353,13 +374,7 @@ def photo_variants(cache: Path | None, count: int, seed: int) -> Arrays:
                     )
                 half = band / 2 if seam_kind == "fade" else 0.0
                 kind, truth = "stack-photo-variant", ((seam_y - half) / height, (seam_y + half) / height)
-            if rng.random() < 0.5:
-                buffer = io.BytesIO()
-                image.save(buffer, "JPEG", quality=int(rng.integers(80, 91)))
-                buffer.seek(0)
-                with Image.open(buffer) as decoded:
-                    image = decoded.convert("RGB")
-            out.append((working_copy(image), kind, truth))
+            out.append((working_copy(_maybe_jpeg(rng, image)), kind, truth))
         return out
 
     return _cached(cache, f"photo_variants{seed}", make)
@@ -424,26 +439,9 @@ def _whole(rng: np.random.Generator, width: int, height: int) -> Image.Image:
         words = family + MODIFIERS[int(rng.integers(len(MODIFIERS)))]
         return render_backdrop(words, big_w, big_h, seed=seed).image
     names = (*PHOTOS["tune"], *TEXTURE_PHOTOS["tune"], *TEXT_PHOTOS["tune"])
-    photo = load_photo(names[int(rng.integers(len(names)))]).convert("RGB")
-    turn = int(rng.integers(4))
-    if turn:
-        photo = photo.transpose((Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180,
-                                 Image.Transpose.ROTATE_270)[turn - 1])  # fmt: skip
-    if rng.random() < 0.5:
-        photo = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    photo = _turned(rng, load_photo(names[int(rng.integers(len(names)))]).convert("RGB"))
     pixels = np.asarray(photo)[..., rng.permutation(3)]
     return Image.fromarray(np.ascontiguousarray(pixels), "RGB")
-
-
-def _window(rng: np.random.Generator, whole: Image.Image, width: int, height: int) -> Image.Image:
-    """A window of `whole` covering 45-100 % of its width at the canvas part's aspect, resized to it."""
-    aspect = width / height
-    frac_w = float(rng.uniform(0.45, 1.0))
-    frac_h = min(1.0, frac_w * whole.width / aspect / whole.height)
-    frac_w = min(1.0, frac_h * aspect * whole.height / whole.width)
-    x0, y0 = float(rng.uniform(0, 1 - frac_w)), float(rng.uniform(0, 1 - frac_h))
-    box = (x0 * whole.width, y0 * whole.height, (x0 + frac_w) * whole.width, (y0 + frac_h) * whole.height)
-    return whole.resize((width, height), Image.Resampling.BICUBIC, box=box)
 
 
 def _seam_visible(top: Image.Image, bottom: Image.Image, rows: int) -> bool:
@@ -466,15 +464,15 @@ def view_stacks(cache: Path | None, count: int, seed: int) -> Arrays:
             whole = _soften(_whole(rng, width, height), _softening(rng))
             truth = (-1.0, -1.0)
             if index % 3 == 0:
-                image, kind = _window(rng, whole, width, height), "single-view"
+                image, kind = _window(rng, whole, width, height, low=0.45), "single-view"
             else:
                 seam_kind = SEAMS[index % len(SEAMS)]
                 seam_y = round(height * float(rng.uniform(*SEAM_RANGE)))
                 band = _band(rng, seam_kind, height)
                 overlap = band // 2 if seam_kind == "fade" else 0
-                top = _window(rng, whole, width, seam_y + overlap)
+                top = _window(rng, whole, width, seam_y + overlap, low=0.45)
                 for _ in range(8):  # a window of a flat sky over another is one sky: draw another
-                    bottom = _window(rng, whole, width, height - seam_y + overlap)
+                    bottom = _window(rng, whole, width, height - seam_y + overlap, low=0.45)
                     if visible := _seam_visible(top, bottom, max(2, 2 * overlap)):
                         break
                 if visible:
@@ -484,14 +482,8 @@ def view_stacks(cache: Path | None, count: int, seed: int) -> Arrays:
                     half = band / 2 if seam_kind == "fade" else 0.0
                     kind, truth = "stack-view", ((seam_y - half) / height, (seam_y + half) / height)
                 else:  # a flat picture: no two views of it can be told apart
-                    image, kind = _window(rng, whole, width, height), "single-view"
-            if rng.random() < 0.5:
-                buffer = io.BytesIO()
-                image.save(buffer, "JPEG", quality=int(rng.integers(80, 91)))
-                buffer.seek(0)
-                with Image.open(buffer) as decoded:
-                    image = decoded.convert("RGB")
-            out.append((working_copy(image), kind, truth))
+                    image, kind = _window(rng, whole, width, height, low=0.45), "single-view"
+            out.append((working_copy(_maybe_jpeg(rng, image)), kind, truth))
         return out
 
     return _cached(cache, f"view_stacks{seed}", make)
