@@ -720,8 +720,16 @@ def _paint_field(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     return img, horizon
 
 
+_FOREST_EDGE_REACH = 0.012  # how far the floor's far edge wanders above and below its line (share of h)
+_FOREST_FOOT = 0.05  # how far below the horizon the nearest trunk stands on the floor (share of h)
+
+
 def _paint_forest(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
-    """A forest clearing: out-of-focus trunks and leafy light behind, a mossy floor in front."""
+    """A forest clearing: out-of-focus trunks and leafy light behind, a mossy floor in front.
+
+    The floor's far edge wanders, fades into the haze behind it, and the nearer trunks stand on it a little
+    lower than the far ones: a level edge under trunks that all stop on it reads as two pictures joined.
+    """
     horizon = fr.line
     ys = fr.rows()
     light = paint.ground_light(look)
@@ -729,14 +737,17 @@ def _paint_forest(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     canopy = paint.ramp(fr.h, [(0.0, top), (horizon, look.family.wall), (float(fr.h), look.family.wall)])
     leaves = paint.fbm(fr.rng, fr.h, fr.w, 5.0, 7.0, 3)
     img = canopy * light * (1.0 + 0.16 * leaves * fr.detail)[..., None]
-    cover, bark = _trunks(fr, look, 9)
+    cover, bark, depth = _trunks(fr, look, 9)
+    # Each trunk runs down to where it stands on the floor, nearer trunks lower (perspective).
+    foot = horizon + _FOREST_FOOT * fr.h * depth**2
+    stands = paint.smoothstep(0.01 * fr.h, -0.01 * fr.h, ys - foot[None, :])  # moss hides the very foot
     canopy_cover = 0.35 + 0.65 * paint.smoothstep(0.0, 0.45 * horizon, ys + 0.15 * horizon * leaves)
-    reach = (paint.smoothstep(horizon + 0.03 * fr.h, horizon - 0.04 * fr.h, ys) * canopy_cover)[..., None]
     texture = 1.0 + 0.06 * paint.noise(fr.rng, fr.h, fr.w, 3, fr.w / 6.0)[..., None]
-    alpha = cover[None, :, None] * reach * fr.detail
-    img = img * (1.0 - alpha) + bark[None, :, :] * texture * alpha
+    trunk = cover[None, :] * stands * canopy_cover * fr.detail
+    img = img * (1.0 - trunk[..., None]) + bark[None, :, :] * texture * trunk[..., None]
     img = paint.bokeh(fr, img, (0.95, 1.0, 0.82), 0.18, horizon * 0.9)
-    pl = paint.plane(fr, horizon, horizon - 0.10 * fr.h)
+    haze_colour = img[max(0, int(horizon) - 2)].mean(axis=0)
+    pl = paint.plane(fr, horizon - _FOREST_EDGE_REACH * fr.h - 2, horizon - 0.10 * fr.h)
     moss = paint.floor_noise(fr, pl, 2.0, [(8.0, 0.08), (50.0, 0.10)])
     earth = (
         paint.smoothstep(0.2, 2.0, paint.floor_noise(fr, pl, 3.0, [(6.0, 1.0)]))[..., None] * 0.6 * fr.detail
@@ -747,18 +758,30 @@ def _paint_forest(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
         * light
         * (1.0 + moss * fr.detail)[..., None]
     )
-    paint.paste(img, pl, ground, horizon, 0.02 * fr.h)
+    haze = paint.haze(pl, 0.75)  # the far floor fades into the light behind the trees
+    ground = ground * (1.0 - haze) + haze_colour * haze
+    along = paint.noise(fr.rng, 1, fr.w, 1, 5)[0] + 0.5 * paint.noise(fr.rng, 1, fr.w, 1, 17)[0]
+    edge = horizon + _FOREST_EDGE_REACH * fr.h * np.clip(along, -1.5, 1.5) / 1.5
+    soft = 0.012 * fr.h
+    laid = paint.smoothstep(-soft, soft, pl.y - edge) * (1.0 - trunk[pl.top :])  # a trunk hides the floor
+    img[pl.top :] = img[pl.top :] * (1.0 - laid[..., None]) + ground * laid[..., None]
+    below = ys - foot[None, :]  # a soft contact shadow on the floor around each foot
+    shadow = np.exp(-np.maximum(below, 0.0) / max(1.0, 0.012 * fr.h)) * paint.smoothstep(
+        -0.012 * fr.h, 0.0, below
+    )
+    img = img * (1.0 - 0.45 * shadow * cover[None, :] * fr.detail)[..., None]
     return img, horizon
 
 
-def _trunks(fr: paint.Frame, look: paint.Look, count: int) -> tuple[Array, Array]:
+def _trunks(fr: paint.Frame, look: paint.Look, count: int) -> tuple[Array, Array, Array]:
     """Tree trunks across the frame, far (thin, pale) to near (wide, dark), rounded by side light.
 
-    Returns per-column coverage (w,) and colour (w, 3); trunks run straight down to the forest floor.
+    Returns per-column coverage (w,), colour (w, 3) and depth (w,: 0 far .. 1 near, of the trunk in front).
     """
     xs = fr.cols()[0]
     cover = np.zeros(fr.w, np.float32)
     colour = np.zeros((fr.w, 3), np.float32)
+    near = np.zeros(fr.w, np.float32)
     light = paint.ground_light(look)
     for depth in np.sort(fr.rng.uniform(0.0, 1.0, count)):
         cx = fr.rng.uniform(0.0, 1.0) * fr.w
@@ -769,11 +792,13 @@ def _trunks(fr: paint.Frame, look: paint.Look, count: int) -> tuple[Array, Array
         tone = paint.rgb(paint.mix((0.36, 0.40, 0.32), (0.12, 0.10, 0.08), float(depth))) * light
         shaded = tone[None, :] * round_light[:, None]
         colour = colour * (1.0 - alpha[:, None]) + shaded * alpha[:, None]
+        near = near * (1.0 - alpha) + float(depth) * alpha
         cover = cover + (1.0 - cover) * alpha
     soft = max(0.6, fr.unit / 400)  # trunks stand behind the focus plane
+    near = ndimage.gaussian_filter1d(near, soft) / np.maximum(ndimage.gaussian_filter1d(cover, soft), 1e-4)
     cover = ndimage.gaussian_filter1d(cover, soft)
     colour = ndimage.gaussian_filter1d(colour, soft, axis=0)
-    return cover, colour / np.maximum(cover, 1e-4)[:, None]
+    return cover, colour / np.maximum(cover, 1e-4)[:, None], np.clip(near, 0.0, 1.0)
 
 
 _PAINTERS: Mapping[str, Callable[[paint.Frame, paint.Look], tuple[Array, float]]] = MappingProxyType(
