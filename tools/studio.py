@@ -762,9 +762,7 @@ def _paint_forest(fr: paint.Frame, look: paint.Look) -> tuple[Array, float]:
     ground = ground * (1.0 - haze) + haze_colour * haze
     along = paint.noise(fr.rng, 1, fr.w, 1, 5)[0] + 0.5 * paint.noise(fr.rng, 1, fr.w, 1, 17)[0]
     edge = horizon + _FOREST_EDGE_REACH * fr.h * np.clip(along, -1.5, 1.5) / 1.5
-    soft = 0.012 * fr.h
-    laid = paint.smoothstep(-soft, soft, pl.y - edge) * (1.0 - trunk[pl.top :])  # a trunk hides the floor
-    img[pl.top :] = img[pl.top :] * (1.0 - laid[..., None]) + ground * laid[..., None]
+    paint.paste(img, pl, ground, edge, 0.012 * fr.h, front=trunk)  # a trunk hides the floor behind it
     below = ys - foot[None, :]  # a soft contact shadow on the floor around each foot
     shadow = np.exp(-np.maximum(below, 0.0) / max(1.0, 0.012 * fr.h)) * paint.smoothstep(
         -0.012 * fr.h, 0.0, below

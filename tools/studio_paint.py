@@ -176,10 +176,16 @@ def floor_noise(
     return total
 
 
-def paste(img: Array, pl: Plane, floor: Array, edge: Array | float, soft: float) -> None:
-    """Lay `floor` (rows from pl.top) over `img` below `edge` (a row, or one per column), over `soft` rows."""
+def paste(
+    img: Array, pl: Plane, floor: Array, edge: Array | float, soft: float, front: Array | None = None
+) -> None:
+    """Lay `floor` (rows from pl.top) over `img` below `edge` (a row, or one per column), over `soft` rows;
+    `front` (h, w), where given, is the opacity of what stands in front of the floor and keeps it."""
     soft = max(soft, 0.75)
-    alpha = smoothstep(-soft, soft, pl.y - edge)[..., None]
+    alpha = smoothstep(-soft, soft, pl.y - edge)
+    if front is not None:
+        alpha = alpha * (1.0 - front[pl.top :])
+    alpha = alpha[..., None]
     img[pl.top :] = img[pl.top :] * (1.0 - alpha) + floor * alpha
 
 
